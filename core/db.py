@@ -1,0 +1,207 @@
+"""The data layer: engines, activation and migrations.
+
+SQLite is the embedded default; PostgreSQL is chosen with ``RAPPORT_DATABASE_URL``.
+
+Piccolo's stock SQLite engine opens a new connection for every query made outside a
+transaction (about 3 ms each, against 0.25 ms on an open connection), and its PostgreSQL
+engine does the same unless a pool is started. Rapport keeps one connection per worker for
+SQLite and a pool for PostgreSQL, so list pages pay only for their queries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import os
+import sqlite3
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+import aiosqlite
+from piccolo.apps.migrations.commands.forwards import ForwardsMigrationManager
+from piccolo.apps.migrations.tables import Migration
+from piccolo.conf.apps import AppConfig
+from piccolo.engine.base import Engine
+from piccolo.engine.postgres import PostgresEngine
+from piccolo.engine.sqlite import SQLiteEngine, dict_factory
+from piccolo.table import Table
+
+
+class DatabaseError(Exception):
+    """A database state a self-hoster must fix (unmigrated, unreachable); says how."""
+
+
+_SQLITE_PRAGMAS = (
+    "PRAGMA foreign_keys = ON",
+    "PRAGMA journal_mode = WAL",
+    "PRAGMA synchronous = NORMAL",
+    "PRAGMA busy_timeout = 5000",
+)
+
+
+class RapportSQLiteEngine(SQLiteEngine):
+    """SQLite with one long-lived connection per event loop for queries outside transactions.
+
+    Transactions still get their own connection (SQLite serialises writers anyway, and WAL lets
+    readers carry on meanwhile). Every connection gets WAL, foreign keys and a busy timeout.
+    """
+
+    def __init__(self, path: str, **kwargs: Any) -> None:
+        kwargs.setdefault("timeout", 5.0)
+        super().__init__(path=path, **kwargs)
+        self._shared: aiosqlite.Connection | None = None
+        self._shared_loop: asyncio.AbstractEventLoop | None = None
+        self._opening = asyncio.Lock()
+
+    async def get_connection(self) -> aiosqlite.Connection:
+        connection = await aiosqlite.connect(**self.connection_kwargs)
+        connection.row_factory = dict_factory  # type: ignore[assignment]
+        for pragma in _SQLITE_PRAGMAS:
+            await connection.execute(pragma)
+        return connection
+
+    async def _shared_connection(self) -> aiosqlite.Connection:
+        loop = asyncio.get_running_loop()
+        if self._shared is not None and self._shared_loop is loop:
+            return self._shared
+        if self._shared_loop is not loop:
+            # A connection belongs to the loop that opened it (tests run one loop per test).
+            self._shared, self._shared_loop, self._opening = None, loop, asyncio.Lock()
+        async with self._opening:
+            if self._shared is None:
+                self._shared = await self.get_connection()
+        return self._shared
+
+    async def _run_in_new_connection(
+        self, query: str, args: list[Any] | None = None, query_type: str = "generic", table=None
+    ):
+        connection = await self._shared_connection()
+        async with connection.execute(query, args or []) as cursor:
+            return await cursor.fetchall()
+
+    async def close(self) -> None:
+        if self._shared is not None:
+            with contextlib.suppress(Exception):
+                await self._shared.close()
+        self._shared = None
+        self._shared_loop = None
+
+
+def build_engine(database_url: str) -> Engine:
+    """Return the engine for a ``sqlite:///path`` or ``postgresql://...`` URL."""
+    url = urlparse(database_url)
+    if url.scheme == "sqlite":
+        # sqlite:///relative/file or sqlite:////absolute/file, as SQLAlchemy spells them.
+        path = unquote(database_url[len("sqlite:///"):])
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return RapportSQLiteEngine(path=path)
+    if url.scheme in {"postgres", "postgresql"}:
+        config = {
+            "host": url.hostname or "127.0.0.1",
+            "port": url.port or 5432,
+            "user": unquote(url.username or "postgres"),
+            "database": (url.path or "/").lstrip("/") or "postgres",
+        }
+        if url.password:
+            config["password"] = unquote(url.password)
+        return PostgresEngine(config=config)
+    raise DatabaseError(
+        f"RAPPORT_DATABASE_URL {database_url!r} is neither sqlite:///<path> nor postgresql://..."
+    )
+
+
+def all_tables() -> list[type[Table]]:
+    seen: list[type[Table]] = []
+    stack = list(Table.__subclasses__())
+    while stack:
+        table = stack.pop()
+        if table not in seen:
+            seen.append(table)
+            stack.extend(table.__subclasses__())
+    return seen
+
+
+def activate(engine: Engine) -> None:
+    """Point every Piccolo table (and Piccolo's own migration machinery) at ``engine``.
+
+    Piccolo keeps the engine on table classes and finds it for migrations through a
+    ``piccolo_conf`` module; Rapport sets both, so one process serves one database at a time.
+    """
+    os.environ["PICCOLO_CONF"] = "core.piccolo_conf"
+    import core.piccolo_conf as conf
+
+    conf.DB = engine
+    for table in all_tables():
+        table._meta.db = engine
+
+
+async def connect(engine: Engine, *, pool_size: int = 10) -> None:
+    if isinstance(engine, PostgresEngine):
+        try:
+            await engine.start_connection_pool(min_size=1, max_size=pool_size)
+        except OSError as exc:
+            raise DatabaseError(f"cannot reach PostgreSQL: {exc}") from exc
+
+
+async def disconnect(engine: Engine) -> None:
+    if isinstance(engine, PostgresEngine):
+        await engine.close_connection_pool()
+    elif isinstance(engine, RapportSQLiteEngine):
+        await engine.close()
+
+
+async def applied_migrations() -> set[tuple[str, str]]:
+    if not await Migration.table_exists().run():
+        return set()
+    rows = await Migration.select(Migration.app_name, Migration.name).run()
+    return {(row["app_name"], row["name"]) for row in rows}
+
+
+def _migration_ids(manager: ForwardsMigrationManager, app: AppConfig) -> list[str]:
+    return sorted(manager.get_migration_modules(app.resolved_migrations_folder_path))
+
+
+async def pending_migrations(apps: list[AppConfig]) -> list[tuple[str, str]]:
+    done = await applied_migrations()
+    pending = []
+    for app in apps:
+        manager = ForwardsMigrationManager(app_name=app.app_name)
+        for migration_id in _migration_ids(manager, app):
+            if (app.app_name, migration_id) not in done:
+                pending.append((app.app_name, migration_id))
+    return pending
+
+
+async def migrate(apps: list[AppConfig]) -> list[tuple[str, str]]:
+    """Apply every pending migration of ``apps`` in the order given; return what ran.
+
+    Idempotent: a second run applies nothing. Each migration runs in its own transaction.
+    """
+    pending = await pending_migrations(apps)
+    manager = ForwardsMigrationManager(app_name="rapport")
+    await manager.create_migration_table()
+    for app in apps:
+        if any(name == app.app_name for name, _ in pending):
+            # Piccolo prints its progress; Rapport reports what ran in its own words.
+            with contextlib.redirect_stdout(io.StringIO()):
+                result = await ForwardsMigrationManager(app_name=app.app_name).run_migrations(app)
+            if not result.success:
+                raise DatabaseError(f"migrating {app.app_name} failed: {result.message}")
+    return pending
+
+
+async def ensure_migrated(apps: list[AppConfig]) -> None:
+    """Refuse to serve an unmigrated database: tables are never created implicitly."""
+    try:
+        pending = await pending_migrations(apps)
+    except (sqlite3.Error, OSError) as exc:
+        raise DatabaseError(f"cannot open the database: {exc}") from exc
+    if pending:
+        names = ", ".join(f"{app}:{mid}" for app, mid in pending[:5])
+        more = f" and {len(pending) - 5} more" if len(pending) > 5 else ""
+        raise DatabaseError(
+            f"the database is not migrated ({len(pending)} pending: {names}{more}). "
+            "Run `rapport migrate` first."
+        )

@@ -1,0 +1,167 @@
+"""The public API for plugin authors: import from here, nothing else in core is a contract.
+
+A plugin is a Python module (found through the ``rapport`` entry-point group) that defines
+``plugin = Plugin(...)`` and any number of functions decorated with ``@hookimpl`` whose names
+are hooks from :mod:`core.hookspecs`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pluggy
+
+PROJECT = "rapport"
+hookimpl = pluggy.HookimplMarker(PROJECT)
+hookspec = pluggy.HookspecMarker(PROJECT)
+
+_PLUGIN_ID = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class Plugin:
+    """What every plugin declares about itself.
+
+    ``id`` names its ``[plugins.<id>]`` settings table, its permission prefix (``<id>.*``),
+    its table-name prefix (``<id>_*``) and its static URL prefix (``/static/plugins/<id>/``).
+    """
+
+    id: str
+    name: str
+    version: str
+    requires: tuple[str, ...] = ()
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not _PLUGIN_ID.match(self.id):
+            raise ValueError(
+                f"plugin id {self.id!r} must be lower-case letters, digits and underscores"
+            )
+        object.__setattr__(self, "requires", tuple(self.requires))
+
+
+# --- Things plugins contribute -------------------------------------------------------------
+# Every contribution carries an ``order`` (lower first) so the UI is stable whatever the load
+# order; ties break on the label.
+
+
+@dataclass(frozen=True)
+class NavItem:
+    """A link in the staff (or portal) navigation. Hidden from users lacking ``permission``."""
+
+    label: str
+    href: str
+    permission: str | None = None
+    order: int = 100
+    icon: str | None = None
+
+
+@dataclass(frozen=True)
+class Permission:
+    """A named action, e.g. ``sales.opportunity.edit``.
+
+    ``scoped`` permissions are granted with a scope (own, team, all) and so filter rows;
+    unscoped ones are simply granted or not (e.g. ``core.audit.view``).
+    """
+
+    name: str
+    description: str
+    scoped: bool = True
+
+
+@dataclass(frozen=True)
+class Panel:
+    """A box on the customer 360° view.
+
+    Give either ``html`` (rendered inline, for cheap panels) or ``url`` (loaded lazily with
+    htmx after the page shows, so a slow plugin never slows the page).
+    """
+
+    id: str
+    title: str
+    url: str | None = None
+    html: str | None = None
+    order: int = 100
+
+
+@dataclass(frozen=True)
+class Action:
+    """A button offered on a record (customer, interaction, a plugin's own records)."""
+
+    label: str
+    href: str
+    method: str = "GET"
+    permission: str | None = None
+    order: int = 100
+    confirm: str | None = None
+
+
+@dataclass(frozen=True)
+class Widget:
+    """A dashboard tile; like panels, lazy through ``url`` or inline through ``html``."""
+
+    id: str
+    title: str
+    url: str | None = None
+    html: str | None = None
+    permission: str | None = None
+    order: int = 100
+    width: int = 1
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    title: str
+    url: str
+    kind: str
+    snippet: str = ""
+    score: float = 0.0
+
+
+@dataclass(frozen=True)
+class SearchProvider:
+    """Answers global search for one kind of record.
+
+    ``search`` is ``async (rapport, user, query, limit) -> list[SearchResult]`` and must apply
+    the row-level filter for ``user`` itself (through :func:`core.permissions.visible`).
+    """
+
+    kind: str
+    label: str
+    search: Callable[..., Awaitable[list[SearchResult]]]
+    permission: str | None = None
+    order: int = 100
+
+
+@dataclass(frozen=True)
+class EventType:
+    """An event a plugin announces, e.g. ``sales.order.created``."""
+
+    name: str
+    description: str
+
+
+@dataclass(frozen=True)
+class Event:
+    name: str
+    payload: dict[str, Any] = field(default_factory=dict)
+    actor_id: int | None = None
+
+
+@dataclass(frozen=True)
+class PushMessage:
+    """A notification for one staff user's devices, produced from an event.
+
+    ``topic`` is what the user can switch on or off in their notification preferences.
+    """
+
+    user_id: int
+    topic: str
+    title: str
+    body: str
+    url: str
+    urgency: str = "normal"
+    ttl_seconds: int = 24 * 3600

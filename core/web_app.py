@@ -1,0 +1,195 @@
+"""Assemble the Litestar application from core and the enabled plugins."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
+from litestar import Litestar, Router
+from litestar.config.csrf import CSRFConfig
+from litestar.datastructures import State
+from litestar.handlers import HTTPRouteHandler
+from litestar.middleware import DefineMiddleware
+from litestar.plugins.htmx import HTMXPlugin, HTMXRequest
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
+from litestar.types import ASGIApp, Receive, Scope, Send
+
+from core import db
+from core.permissions import current_actor, permission_guard
+
+if TYPE_CHECKING:
+    from core.app import Rapport
+
+ROOT = Path(__file__).resolve().parent.parent
+THEMES = ROOT / "themes"
+CORE_STATIC = Path(__file__).resolve().parent / "static"
+
+# No inline scripts or styles anywhere: htmx's own indicator style is turned off in base.html.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "font-src 'self'; connect-src 'self'; worker-src 'self'; manifest-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'self'; form-action 'self'; object-src 'none'"
+)
+SECURITY_HEADERS = [
+    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+    (b"x-frame-options", b"DENY"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"permissions-policy", b"camera=(self), geolocation=(self), microphone=()"),
+]
+
+
+class RouteDeclarationError(Exception):
+    """A route declares neither a permission nor ``public``: deny by default, loudly."""
+
+
+def iter_route_handlers(handlers: list[Any]):
+    """Yield every HTTP route handler inside handlers, controllers and routers."""
+    from litestar import Controller
+
+    for item in handlers:
+        if isinstance(item, HTTPRouteHandler):
+            yield item
+        elif isinstance(item, Router):
+            yield from iter_route_handlers(list(item.route_handlers))
+        elif isinstance(item, type) and issubclass(item, Controller):
+            for value in vars(item).values():
+                if isinstance(value, HTTPRouteHandler):
+                    yield value
+
+
+def check_route_declarations(handlers: list[Any], origin: str) -> None:
+    for handler in iter_route_handlers(handlers):
+        opt = handler.opt or {}
+        if not opt.get("public") and not opt.get("permission"):
+            raise RouteDeclarationError(
+                f"{origin}: route {handler.handler_name!r} {sorted(handler.paths)} declares "
+                "neither opt={'permission': ...} nor opt={'public': True}"
+            )
+
+
+def security_headers_middleware(app: ASGIApp) -> ASGIApp:
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                names = {name for name, _ in message.get("headers", [])}
+                extra = [(n, v) for n, v in SECURITY_HEADERS if n not in names]
+                message["headers"] = list(message.get("headers", [])) + extra
+            await send(message)
+
+        await app(scope, receive, send_with_headers)
+
+    return middleware
+
+
+def template_environment(rapport: Rapport) -> Environment:
+    theme = THEMES / rapport.settings.theme / "templates"
+    default = THEMES / "default" / "templates"
+    plugin_dirs = [Path(p) for p in rapport.collect("register_template_dirs", rapport=rapport)]
+    loaders = [FileSystemLoader(str(theme))] if theme != default else []
+    loaders += [FileSystemLoader(str(d)) for d in plugin_dirs]
+    loaders.append(FileSystemLoader(str(default)))
+    env = Environment(
+        loader=ChoiceLoader(loaders),
+        autoescape=select_autoescape(default_for_string=True, default=True),
+        enable_async=False,
+    )
+    env.globals["rapport"] = rapport
+    env.globals["nav_items"] = lambda request: nav_items(rapport, request)
+    env.globals["instance_name"] = rapport.settings.instance_name
+    return env
+
+
+def nav_items(rapport: Rapport, request) -> list:
+    actor = current_actor(request)
+    items = rapport.collect("register_nav_items", rapport=rapport, user=actor)
+    visible = [i for i in items if i.permission is None or actor.can(i.permission)]
+    return sorted(visible, key=lambda i: (i.order, i.label))
+
+
+def static_routers(rapport: Rapport) -> list[Router]:
+    theme_static = THEMES / rapport.settings.theme / "static"
+    default_static = THEMES / "default" / "static"
+    core_dirs = [d for d in (theme_static, default_static, CORE_STATIC) if d.is_dir()]
+    routers = [
+        create_static_files_router(
+            path="/static", directories=list(dict.fromkeys(core_dirs)), opt={"public": True},
+            name="static",
+        )
+    ]
+    prefixes: dict[str, Path] = {}
+    for mapping in rapport.collect("register_static_dirs", rapport=rapport):
+        for prefix, directory in mapping.items():
+            prefix = prefix.strip("/")
+            if prefix in prefixes:
+                raise RouteDeclarationError(f"static prefix /static/{prefix}/ is registered twice")
+            prefixes[prefix] = Path(directory)
+    # Longest prefixes first so /static/plugins/x is not shadowed by /static.
+    for prefix, directory in sorted(prefixes.items(), key=lambda kv: -len(kv[0])):
+        routers.insert(
+            0,
+            create_static_files_router(
+                path=f"/static/{prefix}", directories=[directory], opt={"public": True},
+                name=f"static-{prefix}",
+            ),
+        )
+    return routers
+
+
+def build_litestar(rapport: Rapport) -> Litestar:
+    handlers: list[Any] = []
+    for plugin_name, result in rapport.call_in_order("register_routes", rapport=rapport):
+        routes = list(result or [])
+        check_route_declarations(routes, plugin_name)
+        handlers.extend(routes)
+    portal_routes: list[Any] = []
+    for plugin_name, result in rapport.call_in_order("register_portal_routes", rapport=rapport):
+        routes = list(result or [])
+        check_route_declarations(routes, plugin_name)
+        portal_routes.extend(routes)
+    if portal_routes:
+        handlers.append(Router(path="/portal", route_handlers=portal_routes, opt={"portal": True}))
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar):
+        rapport.activate()
+        await db.connect(rapport.engine)
+        try:
+            await db.ensure_migrated(rapport.piccolo_apps())
+            await rapport.acollect("startup", rapport=rapport)
+            yield
+        finally:
+            try:
+                await rapport.acollect("shutdown", rapport=rapport)
+            finally:
+                await db.disconnect(rapport.engine)
+
+    env = template_environment(rapport)
+    app = Litestar(
+        route_handlers=handlers + static_routers(rapport),
+        guards=[permission_guard],
+        lifespan=[lifespan],
+        middleware=[DefineMiddleware(security_headers_middleware)],
+        template_config=TemplateConfig(instance=JinjaTemplateEngine.from_environment(env)),
+        plugins=[HTMXPlugin()],
+        request_class=HTMXRequest,
+        csrf_config=CSRFConfig(
+            secret=rapport.settings.secret_key,
+            cookie_secure=rapport.settings.secure_cookies,
+            cookie_httponly=False,  # htmx reads it to send the x-csrftoken header
+            cookie_samesite="strict",
+            exclude=["/api/"],  # the API authenticates with bearer tokens, not cookies
+        ),
+        state=State({"rapport": rapport}),
+        debug=rapport.settings.debug,
+    )
+    return app
