@@ -66,7 +66,7 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, reload: bool) 
             await db.disconnect(rapport.engine)
 
     asyncio.run(preflight())
-    rapport.settings.secret_key  # create it once, before several workers race for it
+    _ = rapport.settings.secret_key  # create it once, before several workers race for it
     console.print(f"Serving {rapport.settings.instance_name} on http://{host}:{port}")
     uvicorn.run(
         "core.app:create_app",
@@ -122,7 +122,7 @@ def check(ctx: click.Context) -> None:
 
     rapport = get_rapport(ctx)
     console.print(f"plugins.toml: ok ({len(rapport.plugins)} plugin(s) enabled)")
-    rapport.asgi  # builds every route: undeclared permissions fail here
+    _ = rapport.asgi  # builds every route: undeclared permissions fail here
     console.print(f"routes: ok ({len(rapport.permissions)} permissions declared)")
 
     async def database() -> None:
