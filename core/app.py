@@ -33,6 +33,7 @@ log = logging.getLogger("rapport")
 # each module here holds hook implementations for one area of core.
 CORE_MODULES: list[str] = [
     "core.instance",
+    "core.identity.plugin",
     "core.web",
 ]
 

@@ -16,16 +16,20 @@ DB = build_engine(Settings.from_env().database_url)
 
 
 def _app_modules() -> list[str]:
-    from importlib.metadata import entry_points
-    from importlib.util import find_spec
+    """Module paths of every Piccolo app core and the installed plugins register."""
+    import sys
 
-    modules = ["core.piccolo_app"]
-    for entry in entry_points(group="rapport"):
-        package = entry.value.rsplit(".", 1)[0].split(":")[0]
-        candidate = f"{package}.piccolo_app"
-        if find_spec(candidate) is not None:
-            modules.append(candidate)
-    return modules
+    from core.app import Rapport
+    from core.loader import installed_plugins
+
+    rapport = Rapport(Settings.from_env(), plugins=sorted(installed_plugins()))
+    apps = rapport.piccolo_apps()
+    return [
+        name
+        for app in apps
+        for name, module in list(sys.modules.items())
+        if name.endswith("piccolo_app") and getattr(module, "APP_CONFIG", None) is app
+    ]
 
 
 APP_REGISTRY = AppRegistry(apps=_app_modules())

@@ -5,20 +5,24 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
-from litestar import Litestar, Router
+from litestar import Litestar, Request, Response, Router
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers import HTTPRouteHandler
 from litestar.middleware import DefineMiddleware
 from litestar.plugins.htmx import HTMXPlugin, HTMXRequest
 from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.response import Redirect, Template
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from core import db
+from core.identity.middleware import authentication_middleware
 from core.permissions import current_actor, permission_guard
 
 if TYPE_CHECKING:
@@ -42,6 +46,25 @@ SECURITY_HEADERS = [
     (b"cross-origin-opener-policy", b"same-origin"),
     (b"permissions-policy", b"camera=(self), geolocation=(self), microphone=()"),
 ]
+
+
+def wants_html(request: Request) -> bool:
+    accept = request.headers.get("accept", "")
+    return "text/html" in accept and not request.url.path.startswith("/api/")
+
+
+def not_signed_in(request: Request, exc: NotAuthorizedException) -> Response:
+    """Browsers go to the sign-in page (and come back afterwards); API clients get a 401."""
+    if wants_html(request) and request.method == "GET":
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return Redirect(f"/login?{urlencode({'next': target})}", status_code=303)
+    return Response({"status_code": 401, "detail": exc.detail}, status_code=401)
+
+
+def forbidden(request: Request, exc: PermissionDeniedException) -> Response:
+    if wants_html(request):
+        return Template("errors/403.html", context={"detail": exc.detail}, status_code=403)
+    return Response({"status_code": 403, "detail": exc.detail}, status_code=403)
 
 
 class RouteDeclarationError(Exception):
@@ -178,7 +201,14 @@ def build_litestar(rapport: Rapport) -> Litestar:
         route_handlers=handlers + static_routers(rapport),
         guards=[permission_guard],
         lifespan=[lifespan],
-        middleware=[DefineMiddleware(security_headers_middleware)],
+        middleware=[
+            DefineMiddleware(security_headers_middleware),
+            DefineMiddleware(authentication_middleware),
+        ],
+        exception_handlers={
+            NotAuthorizedException: not_signed_in,
+            PermissionDeniedException: forbidden,
+        },
         template_config=TemplateConfig(instance=JinjaTemplateEngine.from_environment(env)),
         plugins=[HTMXPlugin()],
         request_class=HTMXRequest,

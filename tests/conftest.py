@@ -176,12 +176,96 @@ async def rapport(make_rapport):
         yield instance
 
 
+@asynccontextmanager
+async def app_client(instance: Rapport):
+    """An HTTP client running the app in the test's own event loop (Litestar's test client
+    runs it in another thread, where a PostgreSQL pool made by the app cannot be shared with
+    the test's own queries)."""
+    import httpx
+
+    app = instance.asgi
+    async with running_lifespan(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver.local") as c:
+            c.rapport = instance
+            yield c
+
+
+@asynccontextmanager
+async def running_lifespan(app):
+    """Run the app's lifespan in a task of its own: pytest-asyncio may finalise a fixture in
+    another task, and anyio's cancel scopes must be left by the task that entered them."""
+    import asyncio
+
+    started, stop, failure = asyncio.Event(), asyncio.Event(), []
+
+    async def run() -> None:
+        try:
+            async with app.lifespan():
+                started.set()
+                await stop.wait()
+        except BaseException as exc:  # reported to the test below
+            failure.append(exc)
+            started.set()
+
+    task = asyncio.create_task(run())
+    await started.wait()
+    if failure:
+        await task
+        raise failure[0]
+    try:
+        yield app
+    finally:
+        stop.set()
+        await task
+        if failure:
+            raise failure[0]
+
+
 @pytest.fixture
 async def client(make_rapport):
     """An HTTP client on a core-only app (lifespan run, database connected)."""
-    from litestar.testing import AsyncTestClient
-
     instance = await make_rapport()
-    async with AsyncTestClient(app=instance.asgi, base_url="http://testserver.local") as c:
-        c.rapport = instance
+    async with app_client(instance) as c:
         yield c
+
+
+# --- signed-in clients ---------------------------------------------------------------------
+
+DEMO_PASSWORD = "correct horse battery"
+
+
+async def make_user(email: str, roles=("administrator",), teams=(), name: str | None = None) -> int:
+    """Create a staff user (the app's database must be active, e.g. inside a client)."""
+    from core.identity.tables import Team
+    from core.identity.users import create_team, create_user
+
+    for team in teams:
+        if not await Team.exists().where(Team.name == team).run():
+            await create_team(team)
+    return await create_user(email, name or email.split("@")[0].title(), DEMO_PASSWORD,
+                             roles=list(roles), teams=list(teams))
+
+
+async def csrf_headers(client) -> dict[str, str]:
+    """The CSRF header a form or htmx request must carry (the cookie is set by any GET)."""
+    if "csrftoken" not in client.cookies:
+        await client.get("/login")
+    return {"x-csrftoken": client.cookies["csrftoken"]}
+
+
+async def sign_in(client, email: str, password: str = DEMO_PASSWORD):
+    response = await client.post(
+        "/login", data={"email": email, "password": password, "next": "/"},
+        headers=await csrf_headers(client), follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text
+    return response
+
+
+@pytest.fixture
+async def admin_client(client):
+    """A client signed in as an administrator (``client.user_id`` is the user's id)."""
+    client.user_id = await make_user("admin@example.test")
+    await sign_in(client, "admin@example.test")
+    return client

@@ -6,12 +6,11 @@ import subprocess
 import sys
 
 import pytest
-from litestar.testing import AsyncTestClient
 
 from core import db
 from core.app import Rapport
 from core.instance import InstanceSetting
-from tests.conftest import connected, settings_for_test
+from tests.conftest import connected, running_lifespan, settings_for_test
 
 
 async def test_migrate_is_idempotent(backend, tmp_path):
@@ -32,7 +31,7 @@ async def test_server_refuses_an_unmigrated_database(backend, tmp_path):
     url = await backend.fresh_url(("unmigrated",), nothing)
     rapport = Rapport(settings_for_test(tmp_path, url), plugins=[])
     with pytest.raises(BaseException) as caught:
-        async with AsyncTestClient(app=rapport.asgi):
+        async with running_lifespan(rapport.asgi):
             pass
     errors = caught.value.exceptions if isinstance(caught.value, BaseExceptionGroup) else [caught.value]
     assert any(isinstance(e, db.DatabaseError) and "Run `rapport migrate` first" in str(e)
