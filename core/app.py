@@ -34,6 +34,7 @@ log = logging.getLogger("rapport")
 CORE_MODULES: list[str] = [
     "core.instance",
     "core.identity.plugin",
+    "core.customers.plugin",
     "core.web",
 ]
 

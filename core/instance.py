@@ -19,10 +19,16 @@ class InstanceSetting(Table, tablename="core_instance_setting"):
     updated_at = Timestamptz()
 
 
+def _tables() -> list[type[Table]]:
+    from core.audit import AuditEntry
+
+    return [InstanceSetting, AuditEntry]
+
+
 APP_CONFIG = AppConfig(
     app_name="core",
     migrations_folder_path=str(Path(__file__).parent / "piccolo_migrations"),
-    table_classes=[InstanceSetting],
+    table_classes=_tables(),
 )
 
 
@@ -36,4 +42,5 @@ def register_permissions():
     return [
         Permission("core.dashboard.view", "See the staff dashboard", scoped=False),
         Permission("core.settings.edit", "Change instance settings", scoped=False),
+        Permission("core.audit.view", "Read and export the audit log", scoped=False),
     ]
