@@ -1,0 +1,62 @@
+"""Outgoing email. With ``RAPPORT_SMTP_URL`` (``smtp://user:pass@host:port``, or
+``smtps://`` for implicit TLS; ``?starttls=1`` to upgrade) mail goes out by SMTP; without it,
+each message is written as an ``.eml`` file under ``<data dir>/outbox`` so a self-hoster
+trying Rapport can still follow password-reset and portal links."""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlparse
+
+import aiosmtplib
+
+log = logging.getLogger("rapport.mail")
+
+
+def build_message(sender: str, to: str, subject: str, text: str, html: str | None = None,
+                  headers: dict[str, str] | None = None) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = to
+    message["Subject"] = subject
+    message["Date"] = formatdate(localtime=False)
+    message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or "rapport.local")
+    for name, value in (headers or {}).items():
+        message[name] = value
+    message.set_content(text)
+    if html:
+        message.add_alternative(html, subtype="html")
+    return message
+
+
+async def send_mail(rapport, to: str, subject: str, text: str, html: str | None = None,
+                    headers: dict[str, str] | None = None) -> EmailMessage:
+    """Send one message; return it (with its Message-ID, for threading replies)."""
+    sender = os.environ.get("RAPPORT_MAIL_FROM", "rapport@localhost")
+    message = build_message(sender, to, subject, text, html, headers)
+    url = os.environ.get("RAPPORT_SMTP_URL")
+    if not url:
+        outbox = Path(rapport.settings.data_dir) / "outbox"
+        outbox.mkdir(parents=True, exist_ok=True)
+        path = outbox / f"{uuid.uuid4().hex}.eml"
+        path.write_bytes(bytes(message))
+        log.info("RAPPORT_SMTP_URL is not set: wrote mail to %s into %s", to, path)
+        return message
+    parsed = urlparse(url)
+    options = parse_qs(parsed.query)
+    await aiosmtplib.send(
+        message,
+        hostname=parsed.hostname or "127.0.0.1",
+        port=parsed.port or (465 if parsed.scheme == "smtps" else 25),
+        username=unquote(parsed.username) if parsed.username else None,
+        password=unquote(parsed.password) if parsed.password else None,
+        use_tls=parsed.scheme == "smtps",
+        start_tls=options.get("starttls", ["0"])[0] in {"1", "true"},
+        timeout=20,
+    )
+    return message
