@@ -36,6 +36,7 @@ CORE_MODULES: list[str] = [
     "core.identity.plugin",
     "core.customers.plugin",
     "core.web",
+    "core.audit_web",
 ]
 
 

@@ -29,6 +29,9 @@ class AuditEntry(Table, tablename="core_audit_entry"):
     ip = Varchar(length=64, default="")
     changes = Text(default="{}")  # JSON: {field: [before, after]}
     summary = Text(default="")
+    # Set once when a privacy erasure blanks this entry's personal values (who, what, when
+    # and which record stay): the database refuses every other UPDATE and every DELETE.
+    redacted_at = Timestamptz(null=True, default=None)
 
 
 def _jsonable(value: Any) -> Any:
@@ -83,3 +86,45 @@ async def record(
             summary=summary[:2000],
         )
     ).run()
+
+
+ERASED = "<erased>"
+
+
+async def redact(record_type: str, record_ids: list[Any], *, portal_actor_ids: list[int] = ()
+                 ) -> int:
+    """Blank the personal values of the entries about ``record_ids`` of ``record_type`` (and
+    the IP addresses of entries made by the given portal identities), for a privacy erasure.
+
+    Field names, actions, actors, record ids and times stay, so the trail keeps its shape;
+    only the before/after values and the summary go. Returns how many entries were redacted.
+    """
+    now = datetime.now(UTC)
+    count = 0
+    ids = [str(i) for i in record_ids]
+    if ids:
+        rows = await AuditEntry.select(AuditEntry.id, AuditEntry.changes).where(
+            (AuditEntry.record_type == record_type) & AuditEntry.record_id.is_in(ids)
+            & AuditEntry.redacted_at.is_null()
+        ).run()
+        for row in rows:
+            try:
+                fields = json.loads(row["changes"] or "{}")
+            except ValueError:
+                fields = {}
+            blanked = {name: [ERASED, ERASED] for name in fields}
+            await AuditEntry.update({
+                AuditEntry.changes: json.dumps(blanked),
+                AuditEntry.summary: ERASED,
+                AuditEntry.ip: "",
+                AuditEntry.redacted_at: now,
+            }).where(AuditEntry.id == row["id"]).run()
+            count += 1
+    if portal_actor_ids:
+        count += len(await AuditEntry.update({
+            AuditEntry.ip: "", AuditEntry.redacted_at: now,
+        }).where(
+            (AuditEntry.actor_kind == "portal") & AuditEntry.actor_id.is_in(list(portal_actor_ids))
+            & AuditEntry.redacted_at.is_null()
+        ).returning(AuditEntry.id).run())
+    return count
