@@ -11,6 +11,7 @@ from piccolo.columns import (
     Boolean,
     Date,
     ForeignKey,
+    Integer,
     Numeric,
     Serial,
     Text,
@@ -98,10 +99,43 @@ class ConsentRecord(Table, tablename="core_consent_record"):
     recorded_by = ForeignKey(User, null=True, default=None)
 
 
+CUSTOM_FIELD_TYPES = ("text", "number", "money", "date", "choice", "multi_choice", "boolean",
+                      "url")
+CUSTOM_FIELD_APPLIES_TO = ("both", "account", "contact")
+
+
+class CustomField(Table, tablename="core_custom_field"):
+    """A field an administrator adds to accounts and/or contacts (``/admin/custom-fields``)."""
+
+    id: Serial
+    key = Varchar(length=64, unique=True)  # machine name: API key and CSV column ``cf_<key>``
+    label = Varchar(length=150)
+    field_type = Varchar(length=16)  # one of CUSTOM_FIELD_TYPES
+    applies_to = Varchar(length=10, default="both")  # one of CUSTOM_FIELD_APPLIES_TO
+    required = Boolean(default=False)
+    choices = Text(default="")  # choice / multi_choice: one option per line
+    position = Integer(default=0)
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class CustomValue(Table, tablename="core_custom_value"):
+    """One value of a custom field for one customer, in a typed column so that lists can
+    filter on it through an index on (field, value). A multi-choice value is one row per
+    chosen option; a boolean is stored as 0/1 in ``value_number``."""
+
+    customer = ForeignKey(Customer, index=True)
+    field = ForeignKey(CustomField)
+    value_text = Varchar(length=500, default="")  # text, url, choice, multi_choice
+    value_number = Numeric(digits=(20, 4), null=True, default=None)  # number, money, boolean
+    value_date = Date(null=True, default=None)
+    currency = Varchar(length=3, default="")  # money
+
+
 PERSONAL_DATA: dict[type[Table], tuple[str, ...]] = {
     Customer: ("name", "first_name", "last_name", "job_title", "primary_email", "primary_phone", "notes",
                "birthday"),
     CustomerEmail: ("email",),
     CustomerPhone: ("phone",),
     CustomerAddress: ("street", "city", "region", "postcode", "latitude", "longitude"),
+    CustomValue: ("value_text", "value_number", "value_date"),
 }
