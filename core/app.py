@@ -37,6 +37,7 @@ CORE_MODULES: list[str] = [
     "core.customers.plugin",
     "core.web",
     "core.audit_web",
+    "pwa.plugin",
 ]
 
 

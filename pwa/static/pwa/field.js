@@ -1,0 +1,1 @@
+// field app: filled in below

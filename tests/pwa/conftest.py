@@ -1,0 +1,143 @@
+"""Fixtures for the field app's browser tests: a real server in a subprocess (the service
+worker, caches and IndexedDB need a real origin) and Debian's Chromium through Playwright."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from core import db
+from core.app import Rapport
+from core.settings import Settings
+
+IN_CI = os.environ.get("CI") == "true"
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def chromium_path() -> str:
+    path = shutil.which("chromium")
+    if path is None:
+        message = "Debian's chromium is not installed (apt-get install -y chromium)"
+        if IN_CI:
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    return path
+
+
+class LiveServer:
+    """``rapport serve`` on a free port with its own data directory and SQLite database."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = dict(
+            os.environ,
+            RAPPORT_DATA_DIR=str(root / "data"),
+            RAPPORT_DATABASE_URL=f"sqlite:///{root / 'rapport.sqlite3'}",
+            RAPPORT_PLUGINS_TOML=str(root / "plugins.toml"),
+            RAPPORT_INSECURE_COOKIES="1",
+            RAPPORT_BASE_URL=f"http://127.0.0.1:{self.port}",
+            RAPPORT_PUSH_ALLOW_HTTP="1",  # the test's push service listens on plain http
+            RAPPORT_PUSH_POLL_SECONDS="0.5",
+        )
+        self.env.pop("RAPPORT_DEBUG", None)
+        self.process: subprocess.Popen | None = None
+
+    def settings(self) -> Settings:
+        return Settings.from_env(self.env)
+
+    def start(self) -> None:
+        asyncio.run(Rapport(self.settings()).migrate())
+        self.log = open(self.root / "server.log", "w")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "--factory", "core.app:create_app",
+             "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"],
+            env=self.env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError((self.root / "server.log").read_text())
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        raise RuntimeError("server did not start:\n" + (self.root / "server.log").read_text())
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self.log.close()
+
+    @asynccontextmanager
+    async def database(self):
+        """The server's database, opened from the test (seeding users, checking results)."""
+        rapport = Rapport(self.settings(), plugins=[])
+        rapport.activate()
+        await db.connect(rapport.engine, pool_size=1)
+        try:
+            yield rapport
+        finally:
+            await db.disconnect(rapport.engine)
+
+    def run(self, coroutine_function, *args):
+        async def work():
+            async with self.database() as rapport:
+                return await coroutine_function(rapport, *args)
+
+        return asyncio.run(work())
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory):
+    if not (ROOT / "core" / "static" / "vendor" / "htmx.min.js").exists():
+        pytest.skip("vendored assets missing: run `make install`")
+    server = LiveServer(tmp_path_factory.mktemp("live"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def chromium(tmp_path):
+    """A persistent Chromium context (an ordinary context counts as incognito, where apps
+    are not installable)."""
+    from playwright.sync_api import sync_playwright
+
+    executable = chromium_path()
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=executable, headless=True,
+            args=CHROMIUM_FLAGS,
+        )
+        context.set_default_timeout(15_000)
+        try:
+            yield context
+        finally:
+            context.close()
