@@ -22,6 +22,18 @@ POSTGRES_URL = os.environ.get("RAPPORT_TEST_POSTGRES_URL")
 IN_CI = os.environ.get("CI") == "true"
 
 
+def pytest_configure(config):
+    """Install the example third-party plugin (docs/examples/) before xdist starts workers:
+    a process started before a pip install sees the new entry point but cannot import it."""
+    if not hasattr(config, "workerinput"):
+        from tests.core.test_example_plugin import ensure_example_plugin_installed
+
+        try:
+            ensure_example_plugin_installed()
+        except Exception as exc:  # reported by tests/core/test_example_plugin.py itself
+            print(f"could not install the example plugin: {exc}")
+
+
 def _backends() -> list[str]:
     return ["sqlite", "postgres"] if POSTGRES_URL else ["sqlite"]
 

@@ -1,0 +1,1 @@
+"""Notes from customer visits: an example third-party Rapport plugin."""
