@@ -35,6 +35,8 @@ CORE_MODULES: list[str] = [
     "core.instance",
     "core.identity.plugin",
     "core.customers.plugin",
+    "core.search.plugin",
+    "core.customers.import_plugin",
     "core.web",
     "core.audit_web",
     "pwa.plugin",
