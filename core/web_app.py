@@ -22,7 +22,7 @@ from litestar.template.config import TemplateConfig
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from core import db
-from core.identity.middleware import authentication_middleware
+from core.identity.middleware import authentication_middleware, csrf_middleware
 from core.permissions import current_actor, permission_guard
 
 if TYPE_CHECKING:
@@ -204,6 +204,17 @@ def build_litestar(rapport: Rapport) -> Litestar:
         middleware=[
             DefineMiddleware(security_headers_middleware),
             DefineMiddleware(authentication_middleware),
+            # CSRF on every cookie-authenticated request, /api/ included; only requests
+            # authenticated by a bearer token skip it (see core/identity/middleware.py).
+            DefineMiddleware(
+                csrf_middleware,
+                config=CSRFConfig(
+                    secret=rapport.settings.secret_key,
+                    cookie_secure=rapport.settings.secure_cookies,
+                    cookie_httponly=False,  # htmx reads it to send the x-csrftoken header
+                    cookie_samesite="strict",
+                ),
+            ),
         ],
         exception_handlers={
             NotAuthorizedException: not_signed_in,
@@ -212,13 +223,6 @@ def build_litestar(rapport: Rapport) -> Litestar:
         template_config=TemplateConfig(instance=JinjaTemplateEngine.from_environment(env)),
         plugins=[HTMXPlugin()],
         request_class=HTMXRequest,
-        csrf_config=CSRFConfig(
-            secret=rapport.settings.secret_key,
-            cookie_secure=rapport.settings.secure_cookies,
-            cookie_httponly=False,  # htmx reads it to send the x-csrftoken header
-            cookie_samesite="strict",
-            exclude=["/api/"],  # the API authenticates with bearer tokens, not cookies
-        ),
         state=State({"rapport": rapport}),
         debug=rapport.settings.debug,
     )

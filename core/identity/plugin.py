@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from core.identity import account, password_reset
 from core.identity.piccolo_app import APP_CONFIG
-from core.identity.web import login, login_page, logout
-from core.plugin import Permission, hookimpl
+from core.identity.web import login, login_page, logout, verify, verify_page
+from core.plugin import NavItem, Permission, hookimpl
 
 
 @hookimpl
@@ -14,7 +15,8 @@ def register_piccolo_apps():
 
 @hookimpl
 def register_routes():
-    return [login_page, login, logout]
+    return [login_page, login, verify_page, verify, logout,
+            *password_reset.ROUTES, *account.ROUTES]
 
 
 @hookimpl
@@ -23,6 +25,19 @@ def register_permissions():
         Permission("core.user.manage", "Create, change and deactivate staff users", scoped=False),
         Permission("core.role.manage", "Edit roles and the role-permission matrix", scoped=False),
     ]
+
+
+@hookimpl
+def register_nav_items():
+    return [NavItem(label="My account", href="/account", order=900)]
+
+
+@hookimpl
+def register_commands(cli):
+    from core.identity.commands import token, user
+
+    cli.add_command(user)
+    cli.add_command(token)
 
 
 @hookimpl

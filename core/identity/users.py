@@ -6,7 +6,15 @@ from typing import TYPE_CHECKING
 
 from core.identity.passwords import hash_password, password_problem
 from core.identity.roles import expand_grants
-from core.identity.tables import Role, RolePermission, Team, TeamMember, User, UserRole
+from core.identity.tables import (
+    FieldRule,
+    Role,
+    RolePermission,
+    Team,
+    TeamMember,
+    User,
+    UserRole,
+)
 from core.permissions import Actor
 
 if TYPE_CHECKING:
@@ -104,6 +112,9 @@ async def load_actor(rapport: Rapport, user_id: int) -> Actor | None:
     if member_of:
         parents = {t["id"]: t["parent"] for t in await Team.select(Team.id, Team.parent).run()}
         team_ids = teams_below({m["team"] for m in member_of}, parents)
+    hidden = await FieldRule.select(FieldRule.record_type, FieldRule.field).where(
+        FieldRule.role.is_in(UserRole.select(UserRole.role).where(UserRole.user == user_id))
+    ).run()
     return Actor(
         kind="staff",
         id=user["id"],
@@ -111,4 +122,19 @@ async def load_actor(rapport: Rapport, user_id: int) -> Actor | None:
         email=user["email"],
         grants=expand_grants(((g["permission"], g["scope"]) for g in grants), rapport.permissions),
         team_ids=team_ids,
+        # A field hidden by ANY of the user's roles stays hidden (see docs/identity.md).
+        hidden_fields=frozenset(f"{h['record_type']}.{h['field']}" for h in hidden),
     )
+
+
+async def set_password(user_id: int, password: str) -> None:
+    """Change a user's password and end every session they have (all devices sign in again);
+    a lockout is lifted, since whoever sets the password has proved who they are."""
+    if problem := password_problem(password):
+        raise UserError("password", problem)
+    from core.identity.sessions import end_all_sessions
+
+    async with User._meta.db.transaction():
+        await User.update({User.password_hash: hash_password(password), User.failed_logins: 0,
+                           User.locked_until: None}).where(User.id == user_id).run()
+        await end_all_sessions(user_id)
