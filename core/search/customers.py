@@ -107,7 +107,7 @@ def fts_queries(query: str) -> tuple[str | None, str | None]:
 
 def _filter_sql(rapport: Rapport, actor: Actor) -> Any:
     where = row_filter(rapport, actor, "core.customer.view", Customer)
-    return QueryString("TRUE") if where is None else where.querystring
+    return QueryString("1 = 1") if where is None else where.querystring
 
 
 def _is_postgres() -> bool:
@@ -272,3 +272,21 @@ async def search_customers(rapport: Rapport, user: Actor, query: str, limit: int
         for h in await find_customers(rapport, user, query, limit)
     ]
 
+
+
+async def name_candidates(name: str, *, kind: str | None = None, limit: int = 50
+                          ) -> list[dict[str, Any]]:
+    """Customers whose name resembles ``name``, whoever may see them (for duplicate checks,
+    which report hidden matches without revealing them). Not for showing to users."""
+    query = normalise_query(name)
+    if len(query) < 3:
+        return []
+    where = QueryString("core_customer.kind = {}", kind) if kind else QueryString("1 = 1")
+    if _is_postgres():
+        rows = await _postgres_candidates(query, where, limit, fuzzy=False)
+        return rows + await _postgres_fuzzy_candidates(query, where, limit)
+    exact, fuzzy = fts_queries(query)
+    rows = await _sqlite_candidates(exact, where, limit) if exact else []
+    if fuzzy:
+        rows += await _sqlite_candidates(fuzzy, where, limit)
+    return rows
