@@ -1,0 +1,100 @@
+"""Demo data: a catalogue, scoring rules, leads and a pipeline of deals on demo customers."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+from core.customers.tables import Customer
+from core.identity.tables import User
+from plugins.sales.pipeline import default_pipeline, stages_of
+from plugins.sales.tables import (
+    Lead,
+    Opportunity,
+    PriceBook,
+    Product,
+    ProductCategory,
+    ProductPrice,
+    RelatedProduct,
+    ScoringRule,
+    StageChange,
+)
+
+PRODUCTS = [
+    ("CRM-START", "Starter licence", "Software", "For teams up to 5.", "Users: 5\nSupport: e-mail",
+     "290.00"),
+    ("CRM-PRO", "Professional licence", "Software", "For growing teams.",
+     "Users: 25\nSupport: phone", "990.00"),
+    ("CRM-ENT", "Enterprise licence", "Software", "Unlimited users, SSO.",
+     "Users: unlimited\nSupport: 24/7", "4900.00"),
+    ("SVC-ONBOARD", "Onboarding package", "Services", "Two days of on-site setup.",
+     "Duration: 2 days", "1800.00"),
+    ("SVC-TRAIN", "Training day", "Services", "One day of user training.", "Seats: 12",
+     "850.00"),
+    ("HW-SCAN", "Card scanner", "Hardware", "Scans business cards into leads.",
+     "Connection: USB-C", "149.00"),
+]
+
+
+async def seed(rapport, customers: int) -> None:
+    if await Product.exists().where(Product.sku == "CRM-START").run():
+        return  # already seeded: demo data is idempotent
+    rng = random.Random(5)
+    pipeline = await default_pipeline()
+    stages = await stages_of(pipeline["id"])
+    book = (await PriceBook.insert(PriceBook(name="Standard", is_default=True)).returning(
+        PriceBook.id).run())[0]["id"]
+    categories: dict[str, int] = {}
+    product_ids: list[int] = []
+    for sku, name, category, description, specs, price in PRODUCTS:
+        if category not in categories:
+            categories[category] = (await ProductCategory.insert(
+                ProductCategory(name=category)).returning(ProductCategory.id).run())[0]["id"]
+        pid = (await Product.insert(Product(
+            sku=sku, name=name, category=categories[category], description=description,
+            specifications=specs)).returning(Product.id).run())[0]["id"]
+        product_ids.append(pid)
+        await ProductPrice.insert(
+            ProductPrice(price_book=book, product=pid, currency="EUR", unit_price=Decimal(price)),
+            ProductPrice(price_book=book, product=pid, currency="USD",
+                         unit_price=(Decimal(price) * Decimal("1.1")).quantize(Decimal("0.01"))),
+        ).run()
+    await RelatedProduct.insert(
+        RelatedProduct(product=product_ids[0], related=product_ids[1], kind="alternative"),
+        RelatedProduct(product=product_ids[1], related=product_ids[2], kind="alternative"),
+        RelatedProduct(product=product_ids[1], related=product_ids[3], kind="related"),
+    ).run()
+    await ScoringRule.insert(
+        ScoringRule(field="job_title", condition="contains", value="director", points=20),
+        ScoringRule(field="industry", condition="one_of", value="software,retail", points=15),
+        ScoringRule(field="phone", condition="not_empty", value="", points=5),
+        ScoringRule(field="email", condition="ends_with", value="@gmail.com", points=-10),
+    ).run()
+    users = [u["id"] for u in await User.select(User.id).limit(20).run()]
+    for i in range(min(40, max(5, customers // 10))):
+        await Lead.insert(Lead(
+            first_name=rng.choice(["Ada", "Grace", "Alan", "Edsger", "Barbara", "Ken"]),
+            last_name=rng.choice(["Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov"]),
+            company=f"Prospect {i + 1} Ltd", email=f"lead{i + 1}@example.com",
+            source=rng.choice(["web form", "trade fair", "referral"]),
+            region=rng.choice(["North", "South", "West"]), score=rng.choice([0, 5, 20, 35]),
+            owner=rng.choice(users) if users else None)).run()
+    accounts = await Customer.select(Customer.id, Customer.owner, Customer.team).where(
+        Customer.kind == "account").limit(min(200, max(10, customers // 5))).run()
+    open_stages = [s for s in stages if s["outcome"] == "open"]
+    now = datetime.now(UTC)
+    for n, account in enumerate(accounts):
+        stage = rng.choice(stages if n % 4 == 0 else open_stages)
+        last = now - timedelta(days=rng.randint(0, 40))
+        row = (await Opportunity.insert(Opportunity(
+            name=f"Deal {n + 1}", customer=account["id"], pipeline=pipeline["id"],
+            stage=stage["id"], status=stage["outcome"],
+            amount_amount=Decimal(rng.randint(5, 200) * 100), amount_currency="EUR",
+            expected_close=date.today() + timedelta(days=rng.randint(-30, 120)),
+            owner=account["owner"], team=account["team"], last_activity_at=last,
+            closed_at=last if stage["outcome"] != "open" else None,
+            close_reason="Price" if stage["outcome"] == "lost" else "",
+        )).returning(Opportunity.id).run())[0]
+        await StageChange.insert(StageChange(opportunity=row["id"], to_stage=stage["id"],
+                                             changed_at=last)).run()

@@ -1,0 +1,194 @@
+"""Sales force automation: leads, pipeline, products, quotes and orders.
+
+Everything here plugs in through core's hooks; nothing in core knows this plugin exists.
+The functions are thin: the work lives in ``leads``, ``pipeline``, ``quotes`` and
+``controllers``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.plugin import (
+    EventType,
+    NavItem,
+    Panel,
+    Permission,
+    Plugin,
+    PushMessage,
+    SearchProvider,
+    Widget,
+    hookimpl,
+)
+
+plugin = Plugin(id="sales", name="Sales", version="0.1.0",
+                description="Leads, opportunities and pipeline, products, quotes and orders.")
+
+HERE = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class SalesSettings:
+    """``[plugins.sales]`` in plugins.toml."""
+
+    default_currency: str = "EUR"
+    stale_after_days: int = 14  # an open deal with no activity for this long is flagged
+    webform_min_seconds: int = 3  # faster than this, a web-form lead is a bot
+    webform_max_per_hour: int = 20  # web-form leads accepted per IP address and hour
+    webform_frame_ancestors: str = "*"  # sites allowed to embed the web-to-lead form
+
+    def __post_init__(self) -> None:
+        if len(self.default_currency) != 3 or not self.default_currency.isalpha():
+            raise ValueError("default_currency must be an ISO 4217 code such as EUR")
+        if self.stale_after_days < 1:
+            raise ValueError("stale_after_days must be at least 1")
+
+
+@hookimpl
+def register_settings():
+    return SalesSettings
+
+
+@hookimpl
+def register_piccolo_apps():
+    from plugins.sales.piccolo_app import APP_CONFIG
+
+    return [APP_CONFIG]
+
+
+@hookimpl
+def register_routes():
+    from plugins.sales import api, controllers
+
+    return controllers.ROUTES + api.ROUTES
+
+
+@hookimpl
+def register_portal_routes():
+    from plugins.sales import portal
+
+    return portal.ROUTES
+
+
+@hookimpl
+def register_template_dirs():
+    return [HERE / "templates"]
+
+
+@hookimpl
+def register_static_dirs():
+    return {"plugins/sales": HERE / "static" / "sales"}
+
+
+@hookimpl
+def register_permissions():
+    return [
+        Permission("sales.lead.view", "See leads"),
+        Permission("sales.lead.create", "Capture and import leads"),
+        Permission("sales.lead.edit", "Change and convert leads"),
+        Permission("sales.lead.assign", "Give leads to another representative"),
+        Permission("sales.rule.manage", "Edit lead scoring and assignment rules", scoped=False),
+        Permission("sales.opportunity.view", "See opportunities and the pipeline"),
+        Permission("sales.opportunity.create", "Create opportunities"),
+        Permission("sales.opportunity.edit", "Change opportunities and move them between stages"),
+        Permission("sales.product.view", "See the product catalogue", scoped=False),
+        Permission("sales.product.create", "Add products and prices", scoped=False),
+        Permission("sales.product.edit", "Change products and prices", scoped=False),
+        Permission("sales.quote.view", "See quotes and orders"),
+        Permission("sales.quote.create", "Write quotes"),
+        Permission("sales.quote.edit", "Change, version and send quotes"),
+    ]
+
+
+@hookimpl
+def register_nav_items():
+    return [
+        NavItem("Leads", "/sales/leads", permission="sales.lead.view", order=20),
+        NavItem("Pipeline", "/sales/board", permission="sales.opportunity.view", order=21),
+        NavItem("Products", "/sales/products", permission="sales.product.view", order=22),
+        NavItem("Quotes", "/sales/quotes", permission="sales.quote.view", order=23),
+    ]
+
+
+@hookimpl
+def dashboard_widgets():
+    return [
+        Widget("sales-my-leads", "New leads for you", url="/sales/widgets/my-leads",
+               permission="sales.lead.view", order=20),
+        Widget("sales-pipeline", "Pipeline by stage", url="/sales/widgets/pipeline",
+               permission="sales.opportunity.view", order=21),
+        Widget("sales-win-rate", "Win rate (90 days)", url="/sales/widgets/win-rate",
+               permission="sales.opportunity.view", order=22),
+    ]
+
+
+@hookimpl
+def customer_panels(customer, user):
+    cid = customer["id"]
+    panels = []
+    if user.can("sales.opportunity.view"):
+        panels.append(Panel("sales-opportunities", "Open opportunities",
+                            url=f"/sales/panels/customer/{cid}/opportunities", order=30))
+    if user.can("sales.quote.view"):
+        panels.append(Panel("sales-quotes", "Quotes", url=f"/sales/panels/customer/{cid}/quotes",
+                            order=31))
+        panels.append(Panel("sales-orders", "Orders", url=f"/sales/panels/customer/{cid}/orders",
+                            order=32))
+    return panels
+
+
+@hookimpl
+def portal_home_cards():
+    return [Panel("sales-open-quotes", "Quotes to review", url="/portal/sales/quotes/card",
+                  order=20)]
+
+
+@hookimpl
+def register_portal_nav_items():
+    return [NavItem("Quotes", "/portal/sales/quotes", order=20),
+            NavItem("Orders", "/portal/sales/orders", order=21)]
+
+
+@hookimpl
+def register_search_providers():
+    from plugins.sales import search
+
+    return [
+        SearchProvider("sales.product", "Products", search.products,
+                       permission="sales.product.view", order=30),
+        SearchProvider("sales.lead", "Leads", search.leads, permission="sales.lead.view",
+                       order=31),
+        SearchProvider("sales.opportunity", "Opportunities", search.opportunities,
+                       permission="sales.opportunity.view", order=32),
+    ]
+
+
+@hookimpl
+def register_events():
+    return [
+        EventType("sales.lead.assigned", "A lead was given to a representative "
+                  "(payload: lead_id, owner_id, name, score)."),
+        EventType("sales.order.created", "A customer accepted a quote and it became an order "
+                  "(payload: order_id, number, customer_id, quote_id, total, currency, "
+                  "owner_id, product_ids)."),
+    ]
+
+
+@hookimpl
+def push_notifications(event):
+    if event.name == "sales.lead.assigned" and event.payload.get("owner_id"):
+        payload = event.payload
+        return [PushMessage(
+            user_id=payload["owner_id"], topic="sales.lead.assigned",
+            title="New lead for you", body=f"{payload['name']} (score {payload['score']})",
+            url=f"/sales/leads/{payload['lead_id']}",
+        )]
+    return None
+
+
+@hookimpl
+async def seed_demo_data(rapport, customers):
+    from plugins.sales.demo import seed
+
+    await seed(rapport, customers)

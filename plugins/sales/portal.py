@@ -1,0 +1,106 @@
+"""Portal pages: a customer sees the quotes sent to them and their orders, and decides.
+
+Mounted under ``/portal/`` by core. Every query is limited to the signed-in portal
+customer's own ``customer`` id; another customer's quote answers 404.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from litestar import Request, get, post
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
+from litestar.response import Redirect, Response, Template
+
+from core.money import Money
+from core.permissions import Actor, current_actor
+from plugins.sales import quotes as quote_service
+from plugins.sales.tables import OrderLine, Quote, SalesOrder
+
+PORTAL = {"permission": "authenticated"}
+VISIBLE = ("sent", "accepted", "declined")
+
+
+def _customer_id(request: Request) -> int:
+    actor: Actor = current_actor(request)
+    if actor.kind != "portal" or actor.customer_id is None:
+        raise NotFoundException("not found")
+    return actor.customer_id
+
+
+def _own_quotes(customer_id: int):
+    return Quote.select().where((Quote.customer == customer_id) & Quote.status.is_in(
+        list(VISIBLE)))
+
+
+async def _own_quote(request: Request, quote_id: int) -> dict[str, Any]:
+    row = await _own_quotes(_customer_id(request)).where(Quote.id == quote_id).first().run()
+    if row is None:
+        raise NotFoundException("not found")
+    return row
+
+
+def _money(currency: str):
+    return lambda amount: str(Money(Decimal(str(amount)), currency))
+
+
+@get("/sales/quotes", opt=PORTAL)
+async def portal_quotes(request: Request) -> Template:
+    rows = await _own_quotes(_customer_id(request)).where(Quote.superseded == False).order_by(  # noqa: E712
+        Quote.id, ascending=False).limit(100).run()
+    return Template("sales/portal_quotes.html", context={"quotes": rows})
+
+
+@get("/sales/quotes/card", opt=PORTAL, include_in_schema=False)
+async def portal_quotes_card(request: Request) -> Template:
+    rows = await Quote.select(Quote.id, Quote.number, Quote.total_amount, Quote.currency).where(
+        (Quote.customer == _customer_id(request)) & (Quote.status == "sent")
+        & (Quote.superseded == False)).order_by(Quote.id, ascending=False).limit(5).run()  # noqa: E712
+    return Template("sales/portal_quotes_card.html", context={"quotes": rows})
+
+
+@get("/sales/quotes/{quote_id:int}", opt=PORTAL)
+async def portal_quote(request: Request, quote_id: FromPath[int]) -> Template:
+    quote = await _own_quote(request, quote_id)
+    lines = await quote_service.quote_lines(quote_id)
+    return Template("sales/portal_quote.html", context={
+        "quote": quote, "lines": lines, "money": _money(quote["currency"]), "error": None})
+
+
+@post("/sales/quotes/{quote_id:int}/decision", opt=PORTAL, status_code=303)
+async def portal_quote_decision(request: Request, quote_id: FromPath[int]) -> Response:
+    quote = await _own_quote(request, quote_id)
+    form = await request.form()
+    decision = form.get("decision")
+    if decision not in ("accept", "decline"):
+        raise NotFoundException("not found")
+    try:
+        await quote_service.decide_quote(
+            request.app.state.rapport, current_actor(request), quote, decision == "accept",
+            reason=str(form.get("reason") or ""),
+            ip=request.client.host if request.client else "")
+    except quote_service.QuoteError as exc:
+        lines = await quote_service.quote_lines(quote_id)
+        return Template("sales/portal_quote.html", status_code=409, context={
+            "quote": quote, "lines": lines, "money": _money(quote["currency"]),
+            "error": exc.message})
+    return Redirect(f"/portal/sales/quotes/{quote_id}", status_code=303)
+
+
+@get("/sales/orders", opt=PORTAL)
+async def portal_orders(request: Request) -> Template:
+    rows = await SalesOrder.select().where(SalesOrder.customer == _customer_id(request)).order_by(
+        SalesOrder.ordered_at, ascending=False).limit(100).run()
+    lines: dict[int, list[dict[str, Any]]] = {}
+    if rows:
+        for line in await OrderLine.select().where(
+                OrderLine.sales_order.is_in([r["id"] for r in rows])).run():
+            lines.setdefault(line["sales_order"], []).append(line)
+    return Template("sales/portal_orders.html", context={"orders": rows, "lines": lines,
+                                                         "money": lambda a, c: str(
+                                                             Money(Decimal(str(a)), c))})
+
+
+ROUTES = [portal_quotes, portal_quotes_card, portal_quote, portal_quote_decision, portal_orders]

@@ -1,0 +1,274 @@
+"""Sales tables: leads, pipelines and opportunities, the product catalogue, quotes and orders.
+
+Every table is prefixed ``sales_`` so no other plugin collides with it. Records a
+representative works on carry ``owner`` and ``team`` columns, which is all core's row filter
+needs to scope them (own, team, all); quotes and orders carry ``customer``, which scopes them
+for portal customers. Money is two columns, ``<name>_amount`` (Numeric) and a currency.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from piccolo.columns import (
+    Boolean,
+    Date,
+    ForeignKey,
+    Integer,
+    Numeric,
+    Serial,
+    Text,
+    Timestamptz,
+    Varchar,
+)
+from piccolo.columns.defaults.timestamptz import TimestamptzNow
+from piccolo.table import Table
+
+from core.customers.tables import Customer
+from core.identity.tables import Team, User
+
+MONEY = (18, 4)
+LEAD_STATUSES = ("new", "working", "qualified", "disqualified", "converted")
+
+# --- Leads -----------------------------------------------------------------------------------
+
+
+class Lead(Table, tablename="sales_lead"):
+    id: Serial
+    first_name = Varchar(length=150, default="")
+    last_name = Varchar(length=150, default="")
+    company = Varchar(length=300, default="")
+    job_title = Varchar(length=150, default="")
+    email = Varchar(length=254, default="", index=True)  # normalised (lower case)
+    phone = Varchar(length=32, default="")
+    website = Varchar(length=300, default="")
+    industry = Varchar(length=150, default="")
+    region = Varchar(length=100, default="")  # the territory assignment rules match on
+    country = Varchar(length=2, default="")
+    source = Varchar(length=100, default="")  # "web form", "import", "api", "manual", ...
+    message = Text(default="")
+    status = Varchar(length=20, default="new", index=True)
+    score = Integer(default=0)
+    owner = ForeignKey(User, null=True, default=None, index=True)
+    team = ForeignKey(Team, null=True, default=None, index=True)
+    converted_contact = ForeignKey(Customer, null=True, default=None)
+    converted_account = ForeignKey(Customer, null=True, default=None)
+    converted_opportunity = Integer(null=True, default=None)
+    converted_at = Timestamptz(null=True, default=None)
+    created_at = Timestamptz(default=TimestamptzNow(), index=True)
+    updated_at = Timestamptz(default=TimestamptzNow())
+
+
+class LeadActivity(Table, tablename="sales_lead_activity"):
+    """What happened with a lead before it became a customer (calls, e-mails, notes).
+
+    Conversion copies each one into the customer's interaction timeline, so nothing is lost.
+    """
+
+    lead = ForeignKey(Lead, index=True)
+    channel = Varchar(length=16, default="call")
+    subject = Varchar(length=300, default="")
+    notes = Text(default="")
+    occurred_at = Timestamptz(default=TimestamptzNow())
+    user = ForeignKey(User, null=True, default=None)
+    interaction_id = Integer(null=True, default=None)  # set when copied at conversion
+
+
+class ScoringRule(Table, tablename="sales_scoring_rule"):
+    """``points`` are added when the lead's ``field`` meets ``condition`` against ``value``."""
+
+    field = Varchar(length=50)
+    condition = Varchar(length=20)  # equals, contains, not_empty, one_of
+    value = Varchar(length=300, default="")
+    points = Integer(default=0)
+    active = Boolean(default=True)
+    position = Integer(default=0)
+
+
+class AssignmentRule(Table, tablename="sales_assignment_rule"):
+    """The first active rule (by ``position``) that matches a lead assigns it.
+
+    ``method``: ``owner`` (the named ``user``), ``round_robin`` (members of ``team`` in turn)
+    or ``territory`` (like round-robin, but only for leads whose region is ``region``).
+    """
+
+    name = Varchar(length=200)
+    method = Varchar(length=20)
+    region = Varchar(length=100, default="")  # empty matches every region
+    source = Varchar(length=100, default="")  # empty matches every source
+    user = ForeignKey(User, null=True, default=None)
+    team = ForeignKey(Team, null=True, default=None)
+    last_user_id = Integer(null=True, default=None)  # round-robin pointer
+    active = Boolean(default=True)
+    position = Integer(default=0)
+
+
+# --- Pipelines and opportunities -------------------------------------------------------------
+
+
+class Pipeline(Table, tablename="sales_pipeline"):
+    id: Serial
+    name = Varchar(length=200, unique=True)
+    is_default = Boolean(default=False)
+
+
+class Stage(Table, tablename="sales_stage"):
+    id: Serial
+    pipeline = ForeignKey(Pipeline, index=True)
+    name = Varchar(length=100)
+    position = Integer(default=0)
+    probability = Integer(default=0)  # percent chance of winning a deal in this stage
+    outcome = Varchar(length=10, default="open")  # open, won, lost
+
+
+class Opportunity(Table, tablename="sales_opportunity"):
+    id: Serial
+    name = Varchar(length=300)
+    customer = ForeignKey(Customer, null=True, default=None, index=True)  # the account
+    contact = ForeignKey(Customer, null=True, default=None)
+    pipeline = ForeignKey(Pipeline)
+    stage = ForeignKey(Stage, index=True)
+    status = Varchar(length=10, default="open", index=True)  # open, won, lost
+    amount_amount = Numeric(digits=MONEY, default=Decimal(0))
+    amount_currency = Varchar(length=3, default="EUR")
+    expected_close = Date(null=True, default=None, index=True)
+    owner = ForeignKey(User, null=True, default=None, index=True)
+    team = ForeignKey(Team, null=True, default=None, index=True)
+    competitors = Varchar(length=500, default="")  # comma-separated
+    close_reason = Varchar(length=300, default="")  # why it was won or lost
+    lead = Integer(null=True, default=None)  # the lead it was converted from
+    last_activity_at = Timestamptz(default=TimestamptzNow(), index=True)
+    closed_at = Timestamptz(null=True, default=None)
+    created_at = Timestamptz(default=TimestamptzNow())
+    updated_at = Timestamptz(default=TimestamptzNow())
+
+
+class StageChange(Table, tablename="sales_stage_change"):
+    """Every move of an opportunity between stages: the full stage history."""
+
+    opportunity = ForeignKey(Opportunity, index=True)
+    from_stage = ForeignKey(Stage, null=True, default=None)
+    to_stage = ForeignKey(Stage)
+    changed_at = Timestamptz(default=TimestamptzNow())
+    user = ForeignKey(User, null=True, default=None)
+
+
+# --- Products --------------------------------------------------------------------------------
+
+
+class ProductCategory(Table, tablename="sales_category"):
+    id: Serial
+    name = Varchar(length=200, unique=True)
+    parent = ForeignKey("self", null=True, default=None)
+
+
+class Product(Table, tablename="sales_product"):
+    id: Serial
+    sku = Varchar(length=64, unique=True)
+    name = Varchar(length=300, index=True)
+    category = ForeignKey(ProductCategory, null=True, default=None, index=True)
+    description = Text(default="")
+    specifications = Text(default="")  # one "Name: value" per line
+    active = Boolean(default=True)
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class PriceBook(Table, tablename="sales_price_book"):
+    id: Serial
+    name = Varchar(length=200, unique=True)
+    is_default = Boolean(default=False)
+    active = Boolean(default=True)
+
+
+class ProductPrice(Table, tablename="sales_product_price"):
+    price_book = ForeignKey(PriceBook, index=True)
+    product = ForeignKey(Product, index=True)
+    currency = Varchar(length=3)
+    unit_price = Numeric(digits=MONEY)
+
+
+class RelatedProduct(Table, tablename="sales_related_product"):
+    product = ForeignKey(Product, index=True)
+    related = ForeignKey(Product)
+    kind = Varchar(length=20, default="related")  # related, alternative, accessory
+
+
+class OpportunityProduct(Table, tablename="sales_opportunity_product"):
+    opportunity = ForeignKey(Opportunity, index=True)
+    product = ForeignKey(Product)
+    quantity = Numeric(digits=(12, 3), default=Decimal(1))
+
+
+# --- Quotes and orders -----------------------------------------------------------------------
+
+
+class Quote(Table, tablename="sales_quote"):
+    id: Serial
+    number = Varchar(length=40, index=True)  # shared by every version of one quote
+    version = Integer(default=1)
+    superseded = Boolean(default=False)  # a newer version exists
+    customer = ForeignKey(Customer, index=True)
+    opportunity = ForeignKey(Opportunity, null=True, default=None, index=True)
+    owner = ForeignKey(User, null=True, default=None, index=True)
+    team = ForeignKey(Team, null=True, default=None, index=True)
+    status = Varchar(length=12, default="draft", index=True)  # draft, sent, accepted, declined
+    currency = Varchar(length=3, default="EUR")
+    price_book = ForeignKey(PriceBook, null=True, default=None)
+    subtotal_amount = Numeric(digits=MONEY, default=Decimal(0))
+    discount_amount = Numeric(digits=MONEY, default=Decimal(0))
+    tax_amount = Numeric(digits=MONEY, default=Decimal(0))
+    total_amount = Numeric(digits=MONEY, default=Decimal(0))
+    valid_until = Date(null=True, default=None)
+    notes = Text(default="")
+    sent_at = Timestamptz(null=True, default=None)
+    decided_at = Timestamptz(null=True, default=None)
+    decline_reason = Text(default="")
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class QuoteLine(Table, tablename="sales_quote_line"):
+    quote = ForeignKey(Quote, index=True)
+    position = Integer(default=0)
+    product = ForeignKey(Product, null=True, default=None)
+    source = Varchar(length=64, default="product")  # "product" or another plugin's source
+    source_ref = Varchar(length=64, default="")
+    description = Varchar(length=500)
+    quantity = Numeric(digits=(12, 3), default=Decimal(1))
+    unit_price = Numeric(digits=MONEY)
+    discount_percent = Numeric(digits=(5, 2), default=Decimal(0))
+    tax_percent = Numeric(digits=(5, 2), default=Decimal(0))
+    net_amount = Numeric(digits=MONEY, default=Decimal(0))  # after discount, before tax
+
+
+class SalesOrder(Table, tablename="sales_order"):
+    id: Serial
+    number = Varchar(length=40, unique=True)
+    quote = ForeignKey(Quote, null=True, default=None)
+    customer = ForeignKey(Customer, index=True)
+    owner = ForeignKey(User, null=True, default=None, index=True)
+    team = ForeignKey(Team, null=True, default=None, index=True)
+    status = Varchar(length=12, default="open")
+    currency = Varchar(length=3, default="EUR")
+    total_amount = Numeric(digits=MONEY, default=Decimal(0))
+    ordered_at = Timestamptz(default=TimestamptzNow(), index=True)
+
+
+class OrderLine(Table, tablename="sales_order_line"):
+    sales_order = ForeignKey(SalesOrder, index=True)
+    product = ForeignKey(Product, null=True, default=None, index=True)
+    description = Varchar(length=500)
+    quantity = Numeric(digits=(12, 3), default=Decimal(1))
+    unit_price = Numeric(digits=MONEY)
+    net_amount = Numeric(digits=MONEY, default=Decimal(0))
+
+
+TABLES: list[type[Table]] = [
+    Lead, LeadActivity, ScoringRule, AssignmentRule, Pipeline, Stage, Opportunity, StageChange,
+    ProductCategory, Product, PriceBook, ProductPrice, RelatedProduct, OpportunityProduct,
+    Quote, QuoteLine, SalesOrder, OrderLine,
+]
+
+PERSONAL_DATA: dict[type[Table], tuple[str, ...]] = {
+    Lead: ("first_name", "last_name", "email", "phone", "message", "job_title"),
+    LeadActivity: ("subject", "notes"),
+}
