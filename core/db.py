@@ -96,6 +96,9 @@ def build_engine(database_url: str) -> Engine:
         # sqlite:///relative/file or sqlite:////absolute/file, as SQLAlchemy spells them.
         path = unquote(database_url[len("sqlite:///"):])
         Path(path).parent.mkdir(parents=True, exist_ok=True)
+        if os.environ.get("RAPPORT_SQLITE_STOCK_ENGINE") == "1":
+            # Only for `make bench`: Piccolo's engine, a new connection per query, to compare.
+            return SQLiteEngine(path=path, timeout=5.0)
         return RapportSQLiteEngine(path=path)
     if url.scheme in {"postgres", "postgresql"}:
         config = {
