@@ -39,6 +39,7 @@ CORE_MODULES: list[str] = [
     "core.search.plugin",
     "core.customers.import_plugin",
     "core.web",
+    "core.privacy.plugin",
     "core.audit_web",
     "pwa.plugin",
 ]
