@@ -38,6 +38,7 @@ CORE_MODULES: list[str] = [
     "core.customers.plugin",
     "core.search.plugin",
     "core.customers.import_plugin",
+    "core.interactions.plugin",
     "core.web",
     "core.privacy.plugin",
     "core.audit_web",
