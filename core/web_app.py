@@ -23,6 +23,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 
 from core import db
 from core.identity.middleware import authentication_middleware, csrf_middleware
+from core.openapi import openapi_config
 from core.permissions import current_actor, permission_guard
 
 if TYPE_CHECKING:
@@ -223,6 +224,7 @@ def build_litestar(rapport: Rapport) -> Litestar:
         template_config=TemplateConfig(instance=JinjaTemplateEngine.from_environment(env)),
         plugins=[HTMXPlugin()],
         request_class=HTMXRequest,
+        openapi_config=openapi_config(rapport),  # /schema: local Swagger UI, public
         state=State({"rapport": rapport}),
         debug=rapport.settings.debug,
     )

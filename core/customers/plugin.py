@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from core.customers.piccolo_app import APP_CONFIG
-from core.plugin import Permission, hookimpl
+from core.plugin import NavItem, Permission, hookimpl
 
 
 @hookimpl
@@ -21,3 +21,28 @@ def register_permissions():
         Permission("core.customer.export", "Export customers (CSV, vCard)"),
         Permission("core.customer.assign", "Change a customer's owner or team"),
     ]
+
+
+@hookimpl
+def register_routes():
+    from core.customers.api import ROUTES as API_ROUTES
+    from core.customers.web import ROUTES
+
+    return [*ROUTES, *API_ROUTES]
+
+
+@hookimpl
+def register_nav_items():
+    return [
+        NavItem(label="Accounts", href="/accounts", permission="core.customer.view", order=20),
+        NavItem(label="Contacts", href="/contacts", permission="core.customer.view", order=21),
+        NavItem(label="Custom fields", href="/admin/custom-fields",
+                permission="core.settings.edit", order=95),
+    ]
+
+
+@hookimpl
+async def seed_demo_data(rapport, customers):
+    from core.customers.demo import seed_customers
+
+    await seed_customers(customers, progress=True)

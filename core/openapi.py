@@ -1,0 +1,60 @@
+"""The API documentation: OpenAPI 3.1 at /schema/openapi.json and a Swagger UI page at
+/schema (and /schema/swagger) that loads only local files, so it works without internet
+and under the strict Content-Security-Policy (no inline scripts or styles)."""
+
+from __future__ import annotations
+
+from html import escape
+from typing import TYPE_CHECKING, Any
+
+from litestar import Router
+from litestar.openapi.config import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+
+if TYPE_CHECKING:
+    from litestar import Request
+
+    from core.app import Rapport
+
+SWAGGER = "/static/vendor/swagger-ui"
+
+
+class LocalSwaggerUI(SwaggerRenderPlugin):
+    """Swagger UI from ``core/static/vendor/swagger-ui`` (copied there by the Makefile),
+    started by ``/static/js/api-docs.js`` instead of an inline script."""
+
+    def __init__(self) -> None:
+        super().__init__(js_url=f"{SWAGGER}/swagger-ui-bundle.js",
+                         css_url=f"{SWAGGER}/swagger-ui.css",
+                         standalone_preset_js_url=f"{SWAGGER}/swagger-ui-standalone-preset.js",
+                         path=["/", "/swagger"])
+
+    def render(self, request: Request, openapi_schema: dict[str, Any]) -> bytes:
+        title = escape(str(openapi_schema["info"]["title"]))
+        return f"""<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+  <title>{title}</title>
+  <link rel="stylesheet" href="{self.css_url}">
+  <script src="{self.js_url}" defer></script>
+  <script src="{self.standalone_preset_js_url}" defer></script>
+  <script src="/static/js/api-docs.js" defer></script>
+</head>
+<body>
+  <div id="swagger-ui" data-spec-url="/schema/openapi.json"></div>
+</body>
+</html>""".encode()
+
+
+def openapi_config(rapport: Rapport) -> OpenAPIConfig:
+    return OpenAPIConfig(
+        title=f"{rapport.settings.instance_name} API",
+        version="1",
+        description="Rapport's REST API. Authenticate with `Authorization: Bearer <token>`; "
+                    "see docs/api.md.",
+        render_plugins=[LocalSwaggerUI()],
+        # The schema and its page are public: the permission guard reads this opt.
+        openapi_router=Router(path="/schema", route_handlers=[], opt={"public": True}),
+    )

@@ -1,0 +1,42 @@
+// Customer lists and forms: select-all, the bulk action's value field, confirmations.
+// No inline scripts (the CSP forbids them); htmx swaps call setup again.
+(function () {
+  function showBulkValue(form) {
+    const action = form.querySelector("#bulk-action");
+    if (!action) return;
+    form.querySelectorAll(".bulk-value").forEach((box) => {
+      const active = box.dataset.for === action.value;
+      box.hidden = !active;
+      box.querySelectorAll("input, select").forEach((el) => { el.disabled = !active; });
+    });
+  }
+
+  function setup(root) {
+    const form = root.querySelector ? root.querySelector("#bulk-form") : null;
+    if (form && !form.dataset.ready) {
+      form.dataset.ready = "1";
+      const all = form.querySelector("#select-all");
+      if (all) {
+        all.addEventListener("change", () => {
+          form.querySelectorAll('input[name="ids"]').forEach((box) => { box.checked = all.checked; });
+        });
+      }
+      const action = form.querySelector("#bulk-action");
+      if (action) action.addEventListener("change", () => showBulkValue(form));
+      showBulkValue(form);
+      form.addEventListener("submit", (event) => {
+        if (!form.querySelector('input[name="ids"]:checked')) {
+          event.preventDefault();
+          window.alert("Select at least one row first.");
+        }
+      });
+    }
+  }
+
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest("[data-confirm]");
+    if (button && !window.confirm(button.dataset.confirm)) event.preventDefault();
+  });
+  document.addEventListener("DOMContentLoaded", () => setup(document));
+  document.addEventListener("htmx:afterSettle", (event) => setup(event.target.parentNode || document));
+})();
