@@ -3,7 +3,15 @@ likely duplicates, merging, CSV and vCard import, vCard export."""
 
 from __future__ import annotations
 
+import asyncio
+import itertools
+import json
+import logging
+import re
+import secrets
+import time
 from dataclasses import asdict
+from pathlib import Path
 from typing import Annotated, Any
 
 from litestar import Request, get, post
@@ -11,9 +19,11 @@ from litestar.exceptions import NotFoundException, ValidationException
 from litestar.params import QueryParameter
 from litestar.response import Redirect, Template
 
-from core.customers import duplicates, merge
+from core.customers import custom_fields, duplicates, importing, merge
 from core.customers.service import CustomerNotFound
 from core.permissions import current_actor
+
+log = logging.getLogger("rapport.import")
 
 
 def client_ip(request: Request) -> str:
@@ -140,5 +150,200 @@ async def merge_api(request: Request, survivor_id: int, data: dict[str, Any]) ->
     return {"id": row["id"], "name": row["name"], "merged_id": merged_id}
 
 
+# --- import ----------------------------------------------------------------------------------
+
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+_running: set[asyncio.Task] = set()  # keeps background imports from being garbage-collected
+MAX_UPLOAD = 100 * 1024 * 1024
+
+
+def _imports_dir(request: Request) -> Path:
+    directory = request.app.state.rapport.settings.data_dir / "imports"
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return directory
+
+
+def _job(request: Request, token: str) -> tuple[Path, dict[str, Any]]:
+    """The uploaded file and its state; someone else's upload is "not found"."""
+    if not _TOKEN.match(token):
+        raise NotFoundException("no such import")
+    meta_path = _imports_dir(request) / f"{token}.json"
+    if not meta_path.exists():
+        raise NotFoundException("no such import")
+    meta = json.loads(meta_path.read_text())
+    if meta.get("user_id") != current_actor(request).id:
+        raise NotFoundException("no such import")
+    return _imports_dir(request) / f"{token}.data", meta
+
+
+def _progress_page(request: Request, token: str, meta: dict[str, Any]) -> Template:
+    name = "import_status" if request.headers.get("hx-request") else "import_progress"
+    return Template(f"customers/{name}.html", context={"token": token, "meta": meta})
+
+
+def _save_meta(request: Request, token: str, meta: dict[str, Any]) -> None:
+    path = _imports_dir(request) / f"{token}.json"
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(meta))
+    temporary.replace(path)  # atomic: a progress poll never reads half a file
+
+
+@get("/customers/import", name="customer-import", opt={"permission": "core.customer.create"})
+async def import_page(request: Request) -> Template:
+    return Template("customers/import.html", context={"error": None})
+
+
+@post("/customers/import", opt={"permission": "core.customer.create"}, status_code=303,
+      request_max_body_size=MAX_UPLOAD)
+async def import_upload(request: Request) -> Redirect | Template:
+    """Step 1: keep the uploaded file (in the data directory) and go on to the mapping."""
+    form = await request.form()
+    upload = form.get("file")
+    kind = form.get("kind") if form.get("kind") in ("contact", "account") else "contact"
+    data = await upload.read() if hasattr(upload, "read") else b""
+    if not data.strip():
+        return Template("customers/import.html", status_code=400,
+                        context={"error": "Choose a CSV or vCard (.vcf) file to import."})
+    filename = Path(getattr(upload, "filename", "") or "upload.csv").name
+    text = importing.decode(data)
+    is_vcard = filename.lower().endswith((".vcf", ".vcard")) or \
+        text.lstrip().upper().startswith("BEGIN:VCARD")
+    token = secrets.token_urlsafe(24)
+    (_imports_dir(request) / f"{token}.data").write_text(text)
+    _save_meta(request, token, {
+        "user_id": current_actor(request).id, "filename": filename,
+        "format": "vcard" if is_vcard else "csv", "kind": "contact" if is_vcard else kind,
+        "mapping": None, "state": "uploaded"})
+    if is_vcard:
+        return Redirect(f"/customers/import/{token}/check", status_code=303)
+    return Redirect(f"/customers/import/{token}/mapping", status_code=303)
+
+
+@get("/customers/import/{token:str}/mapping", opt={"permission": "core.customer.create"})
+async def import_mapping_page(request: Request, token: str) -> Template:
+    """Step 2: which column goes into which field (guessed from the headers)."""
+    path, meta = _job(request, token)
+    kind = meta["kind"]
+    try:
+        header, rows = importing.read_csv(path.read_text())
+    except importing.ImportFileError as exc:
+        return Template("customers/import.html", status_code=400, context={"error": str(exc)})
+    samples = [cells for _, cells in itertools.islice(rows, 3)]
+    defs = await custom_fields.field_definitions(kind)
+    guessed = meta.get("mapping") or importing.guess_mapping(header, kind, defs)
+    fields = {k: v for k, v in importing.FIELDS.items()
+              if kind == "contact" or k not in importing.CONTACT_ONLY}
+    fields.update({d.form_name: f"{d.label} (custom)" for d in defs})
+    columns = [{"index": i, "header": h, "field": guessed.get(h, ""),
+                "samples": [s[i] for s in samples if i < len(s)]} for i, h in enumerate(header)]
+    return Template("customers/import_mapping.html", context={
+        "token": token, "meta": meta, "columns": columns, "fields": fields, "error": None})
+
+
+async def _dry_run(request: Request, path: Path, meta: dict[str, Any]) -> importing.ImportReport:
+    rapport = request.app.state.rapport
+    actor = current_actor(request)
+    text = path.read_text()
+    if meta["format"] == "vcard":
+        from core.customers.vcard import import_vcard
+
+        return await import_vcard(rapport, actor, text, dry_run=True, source=meta["filename"])
+    return await importing.import_csv(rapport, actor, meta["kind"], text, meta["mapping"],
+                                      dry_run=True, source=meta["filename"])
+
+
+def _report_page(token: str, meta: dict[str, Any], report: Any, error: str | None = None,
+                 status_code: int = 200) -> Template:
+    return Template("customers/import_report.html", status_code=status_code, context={
+        "token": token, "meta": meta, "report": report, "error": error})
+
+
+@post("/customers/import/{token:str}/check", opt={"permission": "core.customer.create"},
+      status_code=200)
+async def import_check(request: Request, token: str) -> Template:
+    """Step 3 (CSV): save the mapping and dry-run every row."""
+    path, meta = _job(request, token)
+    form = await request.form()
+    header, _ = importing.read_csv(path.read_text())
+    meta["mapping"] = {h: str(form.get(f"map_{i}") or "") for i, h in enumerate(header)}
+    _save_meta(request, token, meta)
+    try:
+        report = await _dry_run(request, path, meta)
+    except importing.ImportFileError as exc:
+        return _report_page(token, meta, None, str(exc), status_code=400)
+    return _report_page(token, meta, report)
+
+
+@get("/customers/import/{token:str}/check", opt={"permission": "core.customer.create"})
+async def import_check_again(request: Request, token: str) -> Template:
+    """Step 3 (vCard, or checking again): dry-run every row."""
+    path, meta = _job(request, token)
+    try:
+        report = await _dry_run(request, path, meta)
+    except importing.ImportFileError as exc:
+        return _report_page(token, meta, None, str(exc), status_code=400)
+    return _report_page(token, meta, report)
+
+
+@post("/customers/import/{token:str}/commit", opt={"permission": "core.customer.create"},
+      status_code=202)
+async def import_commit(request: Request, token: str) -> Template:
+    """Step 4: import in the background (one transaction) and show its progress."""
+    path, meta = _job(request, token)
+    if meta["state"] in ("running", "done"):
+        return _progress_page(request, token, meta)
+    rapport = request.app.state.rapport
+    actor = current_actor(request)
+    meta.update(state="running", done=0, total=0, phase="checking", created=0, message="")
+    _save_meta(request, token, meta)
+    last = [0.0]
+
+    def progress(phase: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - last[0] > 0.25 or done == total:
+            last[0] = now
+            meta.update(phase=phase, done=done, total=total)
+            _save_meta(request, token, meta)
+
+    async def run() -> None:
+        try:
+            text = path.read_text()
+            if meta["format"] == "vcard":
+                from core.customers.vcard import import_vcard
+
+                report = await import_vcard(rapport, actor, text, dry_run=False,
+                                            source=meta["filename"], progress=progress)
+            else:
+                report = await importing.import_csv(
+                    rapport, actor, meta["kind"], text, meta["mapping"], dry_run=False,
+                    source=meta["filename"], progress=progress)
+            if report.committed:
+                meta.update(state="done", created=report.created, done=report.rows,
+                            total=report.rows)
+            else:
+                meta.update(state="failed", message=f"{len(report.errors)} problems found; "
+                                                    "nothing was imported.")
+        except Exception as exc:  # shown to the user; the transaction rolled back
+            log.exception("import %s failed", token)
+            meta.update(state="failed", message=f"The import failed and nothing was written: "
+                                                f"{exc}")
+        _save_meta(request, token, meta)
+        if meta["state"] == "done":
+            path.unlink(missing_ok=True)
+
+    task = asyncio.create_task(run())
+    _running.add(task)
+    task.add_done_callback(_running.discard)
+    return _progress_page(request, token, meta)
+
+
+@get("/customers/import/{token:str}/progress", opt={"permission": "core.customer.create"},
+     include_in_schema=False)
+async def import_progress(request: Request, token: str) -> Template:
+    _, meta = _job(request, token)
+    return Template("customers/import_status.html", context={"token": token, "meta": meta})
+
+
 ROUTES = [duplicates_page, duplicates_check, duplicates_api, merge_preview_page, merge_execute,
-          merge_api]
+          merge_api, import_page, import_upload, import_mapping_page, import_check,
+          import_check_again, import_commit, import_progress]
