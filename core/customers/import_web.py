@@ -14,10 +14,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
 
-from litestar import Request, get, post
+from litestar import Request, Response, get, post
 from litestar.exceptions import NotFoundException, ValidationException
 from litestar.params import QueryParameter
-from litestar.response import Redirect, Template
+from litestar.response import Redirect, Stream, Template
 
 from core.customers import custom_fields, duplicates, importing, merge
 from core.customers.service import CustomerNotFound
@@ -344,6 +344,52 @@ async def import_progress(request: Request, token: str) -> Template:
     return Template("customers/import_status.html", context={"token": token, "meta": meta})
 
 
-ROUTES = [duplicates_page, duplicates_check, duplicates_api, merge_preview_page, merge_execute,
+# --- vCard export ----------------------------------------------------------------------------
+
+
+def _version(request: Request) -> str:
+    version = request.query_params.get("version") or "3.0"
+    if version not in ("3.0", "4.0"):
+        raise ValidationException("version must be 3.0 or 4.0")
+    return version
+
+
+@get("/contacts/{customer_id:int}/vcard", opt={"permission": "core.customer.view"},
+     include_in_schema=False)
+async def contact_vcard(request: Request, customer_id: int) -> Response:
+    """One contact as a vCard (``?version=4.0`` for vCard 4.0), for a phone's address book."""
+    from core.customers.vcard import one_contact
+
+    try:
+        card, filename = await one_contact(request.app.state.rapport, current_actor(request),
+                                           customer_id, _version(request))
+    except CustomerNotFound:
+        raise NotFoundException("no such contact") from None
+    return Response(card, media_type="text/vcard; charset=utf-8",
+                    headers={"content-disposition": f'attachment; filename="{filename}"'})
+
+
+@get("/contacts/export.vcf", opt={"permission": "core.customer.export"},
+     include_in_schema=False)
+async def contacts_vcard_export(request: Request) -> Stream:
+    """The contacts list's filtered set (same query parameters as /contacts) as one .vcf."""
+    from core.customers import listing
+    from core.customers.service import CustomerError
+    from core.customers.vcard import export_cards
+
+    rapport = request.app.state.rapport
+    actor = current_actor(request)
+    version = _version(request)
+    try:
+        filters = listing.parse_filters(request.query_params, kind="contact")
+        await listing.where_clauses(rapport, actor, filters)
+    except CustomerError as exc:
+        raise ValidationException(f"{exc.field}: {exc.message}") from None
+    return Stream(export_cards(rapport, actor, filters, version, ip=client_ip(request)),
+                  media_type="text/vcard; charset=utf-8",
+                  headers={"content-disposition": 'attachment; filename="contacts.vcf"'})
+
+
+ROUTES = [contact_vcard, contacts_vcard_export, duplicates_page, duplicates_check, duplicates_api, merge_preview_page, merge_execute,
           merge_api, import_page, import_upload, import_mapping_page, import_check,
           import_check_again, import_commit, import_progress]
