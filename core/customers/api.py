@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Request, Response, delete, get, patch, post
-from litestar.exceptions import ValidationException
+from litestar.exceptions import ClientException
 from litestar.params import FromPath, JSONBody, Parameter
 
 from core.customers import custom_fields, listing, service
@@ -44,20 +44,21 @@ def not_found(request: Request, exc: CustomerNotFound) -> Response:
     return problem(404, "Not found", "No such customer")
 
 
-def bad_request(request: Request, exc: ValidationException) -> Response:
-    """Litestar's own parameter and body validation, as a problem naming the parameter."""
+def bad_request(request: Request, exc: ClientException) -> Response:
+    """Litestar's own parameter and body checks (bad query values, malformed JSON), as a
+    problem naming the parameter (``body`` for the request body)."""
     extra = exc.extra if isinstance(exc.extra, list) else []
     errors = {str(e.get("key") or "body"): str(e.get("message", "is invalid"))
               for e in extra if isinstance(e, dict)}
     field = next(iter(errors), "body")
-    return problem(400, "Bad request", f"{field}: {errors.get(field, exc.detail)}",
+    return problem(exc.status_code, "Bad request", f"{field}: {errors.get(field, exc.detail)}",
                    field=field, errors=errors or {field: str(exc.detail)})
 
 
 # Every API handler answers errors as problem documents naming the field.
 API: dict[str, Any] = {
     "exception_handlers": {CustomerError: customer_error, CustomerNotFound: not_found,
-                           ValidationException: bad_request},
+                           ClientException: bad_request},
     "tags": ["customers"],
 }
 

@@ -107,3 +107,19 @@ async def test_openapi_document_and_docs_page_work_without_internet(client):
         assert "<script>" not in page.text and "https://" not in page.text
         for url in scripts + re.findall(r'<link[^>]*href="([^"]+)"', page.text):
             assert (await client.get(url)).status_code == 200, url
+
+
+async def test_a_bearer_token_reaches_the_api_without_csrf_and_bad_json_is_a_problem(client):
+    from core.identity.tokens import create_token
+
+    uid = await make_user("robot@example.test")
+    token, _ = await create_token(client.rapport, uid, "tests")
+    auth = {"authorization": f"Bearer {token}"}
+    created = await client.post("/api/v1/accounts", headers=auth, json={"name": "Acme"})
+    assert created.status_code == 201
+    listed = await client.get("/api/v1/accounts", headers=auth)
+    assert [c["name"] for c in listed.json()["data"]] == ["Acme"]
+    broken = await client.post("/api/v1/accounts", headers={**auth,
+                               "content-type": "application/json"}, content=b"{nope")
+    assert broken.status_code == 400
+    assert broken.headers["content-type"].startswith("application/problem+json")
