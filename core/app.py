@@ -40,6 +40,7 @@ CORE_MODULES: list[str] = [
     "core.customers.import_plugin",
     "core.interactions.plugin",
     "core.web",
+    "core.portal.plugin",
     "core.privacy.plugin",
     "core.audit_web",
     "pwa.plugin",

@@ -158,6 +158,15 @@ def portal_home_cards(
     balance or open quotes. Card URLs must be portal routes."""
 
 
+@hookspec
+def portal_history_panels(
+    rapport: Rapport, customer: Mapping[str, Any]
+) -> list[Panel] | Awaitable[list[Panel]] | None:
+    """Return panels for the portal history page of ``customer`` (may be async): the records
+    this plugin shows customers (purchases, quotes, requests, points). Lists are concatenated
+    and sorted by ``order``; lazy ``url`` panels must point at portal routes."""
+
+
 # --- Permissions -----------------------------------------------------------------------------
 
 

@@ -25,6 +25,7 @@ from core import db
 from core.identity.middleware import authentication_middleware, csrf_middleware
 from core.openapi import openapi_config
 from core.permissions import current_actor, permission_guard
+from core.portal.middleware import is_portal_path, portal_authentication_middleware
 
 if TYPE_CHECKING:
     from core.app import Rapport
@@ -58,7 +59,8 @@ def not_signed_in(request: Request, exc: NotAuthorizedException) -> Response:
     """Browsers go to the sign-in page (and come back afterwards); API clients get a 401."""
     if wants_html(request) and request.method == "GET":
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        return Redirect(f"/login?{urlencode({'next': target})}", status_code=303)
+        login = "/portal/login" if is_portal_path(request.url.path) else "/login"
+        return Redirect(f"{login}?{urlencode({'next': target})}", status_code=303)
     return Response({"status_code": 401, "detail": exc.detail}, status_code=401)
 
 
@@ -205,6 +207,8 @@ def build_litestar(rapport: Rapport) -> Litestar:
         middleware=[
             DefineMiddleware(security_headers_middleware),
             DefineMiddleware(authentication_middleware),
+            # Under /portal the portal cookie alone decides who is asking (core/portal).
+            DefineMiddleware(portal_authentication_middleware),
             # CSRF on every cookie-authenticated request, /api/ included; only requests
             # authenticated by a bearer token skip it (see core/identity/middleware.py).
             DefineMiddleware(

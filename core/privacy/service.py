@@ -158,12 +158,14 @@ async def erase_customer(rapport: Rapport, actor: Actor | None, customer_id: int
         if "preferred_channel" in columns:
             changes[columns["preferred_channel"]] = ""
         await Customer.update(changes).where(Customer.id == customer_id).run()
+        # Core's redaction first: an area's hook may redact by actor, which marks entries
+        # as redacted, and each entry is redacted only once.
+        for record_type, ids in touched.items():
+            await audit.redact(record_type, ids)
         for _, result in rapport.call_in_order("privacy_erase", rapport=rapport,
                                                customer_id=customer_id):
             if inspect.isawaitable(result):
                 await result
-        for record_type, ids in touched.items():
-            await audit.redact(record_type, ids)
         await audit.record(
             actor, "privacy_erase", Customer._meta.tablename, customer_id,
             summary="personal data erased; removed "

@@ -1,0 +1,53 @@
+"""What every portal page gets: the brand, the navigation and the signed-in customer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request
+from litestar.response import Template
+
+from core.customers.tables import Customer
+from core.permissions import current_actor
+from core.plugin import NavItem
+from core.portal import settings as portal_settings
+
+CORE_NAV = (
+    NavItem(label="Home", href="/portal/", order=0),
+    NavItem(label="History", href="/portal/history", order=10),
+    NavItem(label="Profile", href="/portal/profile", order=20),
+    NavItem(label="Preferences", href="/portal/preferences", order=30),
+    NavItem(label="My data", href="/portal/data", order=90),
+)
+
+
+async def signed_in_customer(request: Request) -> dict[str, Any] | None:
+    """The customer row of the signed-in portal actor (its own row, by the row filter)."""
+    actor = current_actor(request)
+    if actor.kind != "portal":
+        return None
+    if "portal_customer" not in request.scope:
+        request.scope["portal_customer"] = await Customer.select().where(
+            Customer.id == actor.customer_id).first().run()
+    return request.scope["portal_customer"]
+
+
+def portal_nav(request: Request, customer: dict[str, Any]) -> list[NavItem]:
+    rapport = request.app.state.rapport
+    items = list(CORE_NAV) + rapport.collect("register_portal_nav_items", rapport=rapport,
+                                             customer=customer)
+    return sorted((i for i in items if i.href.startswith("/portal/")),
+                  key=lambda i: (i.order, i.label))
+
+
+async def render(request: Request, template: str, context: dict[str, Any] | None = None, *,
+                 status_code: int = 200) -> Template:
+    rapport = request.app.state.rapport
+    customer = await signed_in_customer(request)
+    page = {
+        "brand": await portal_settings.branding(rapport.settings.instance_name),
+        "customer": customer,
+        "portal_nav": portal_nav(request, customer) if customer else [],
+    }
+    page.update(context or {})
+    return Template(template, context=page, status_code=status_code)
