@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from core.plugin import (
     Action,
+    AgendaItem,
     Event,
     EventType,
     NavItem,
@@ -33,6 +34,8 @@ from core.plugin import (
 )
 
 if TYPE_CHECKING:
+    from datetime import date
+
     import click
     from litestar.types import ControllerRouterHandler
     from piccolo.conf.apps import AppConfig
@@ -165,6 +168,19 @@ def portal_history_panels(
     """Return panels for the portal history page of ``customer`` (may be async): the records
     this plugin shows customers (purchases, quotes, requests, points). Lists are concatenated
     and sorted by ``order``; lazy ``url`` panels must point at portal routes."""
+
+
+@hookspec
+def agenda_items(
+    rapport: Rapport, user: Actor, day: date
+) -> list[AgendaItem] | Awaitable[list[AgendaItem]] | None:
+    """Return what ``user`` has on ``day`` from this plugin (may be async): visits, assigned
+    cases and leads, anything due. Shown in the field app's agenda and kept on the device.
+
+    Results are concatenated with core's visits and follow-ups and sorted by ``starts_at``
+    (untimed entries last), then ``order`` and ``title``. Apply the row-level filter for
+    ``user`` yourself (through :func:`core.permissions.scoped`): only return what they may see.
+    """
 
 
 # --- Permissions -----------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import pluggy
@@ -165,3 +166,22 @@ class PushMessage:
     url: str
     urgency: str = "normal"
     ttl_seconds: int = 24 * 3600
+
+
+@dataclass(frozen=True)
+class AgendaItem:
+    """One entry of a field representative's day (a visit, a follow-up, an assigned case or
+    lead), shown in the field app's agenda and kept on the device for offline use.
+
+    ``kind`` is a short word the app shows as a label (``visit``, ``follow_up``, ``case``,
+    ``lead``); ``url`` opens the record; ``customer_id`` links the entry to a customer card.
+    Entries without ``starts_at`` are "any time today" and listed after timed ones.
+    """
+
+    title: str
+    url: str
+    kind: str = "task"
+    starts_at: datetime | None = None
+    customer_id: int | None = None
+    detail: str = ""
+    order: int = 100

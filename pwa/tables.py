@@ -131,5 +131,19 @@ class SyncConflict(Table, tablename="pwa_sync_conflict"):
     acknowledged = Boolean(default=False)
 
 
+class SyncReceipt(Table, tablename="pwa_sync_receipt"):
+    """One uploaded item, by the id the device gave it: a replayed upload answers from here
+    instead of doing the work again."""
+
+    id: Serial
+    client_id = Varchar(length=36, unique=True)
+    user = ForeignKey(User, index=True)
+    kind = Varchar(length=20)
+    status = Varchar(length=10)  # created, updated, conflict
+    record_id = Varchar(length=64, default="")
+    message = Text(default="")
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
 TABLES: list[type[Table]] = [PushSubscription, PushPreference, PushOutbox, Reminder,
-                             FieldAttachment, VisitCheckIn, SyncConflict]
+                             FieldAttachment, VisitCheckIn, SyncConflict, SyncReceipt]

@@ -17,6 +17,7 @@ const PRECACHE = [
   "/static/pwa/register.js",
   "/static/pwa/field-store.js",
   "/static/pwa/field.js",
+  "/static/pwa/field.css",
   "/manifest.webmanifest",
   "/pwa/icons/any-192.png",
 ];
