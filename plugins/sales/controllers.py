@@ -549,7 +549,8 @@ async def product_detail(product_id: FromPath[int]) -> Template:
     books = await PriceBook.select().where(PriceBook.active == True).run()  # noqa: E712
     return Template("sales/product_detail.html", context={
         "product": product, "prices": prices, "related": related, "category": category,
-        "specs": specs, "books": books})
+        "specs": specs, "books": books,
+        "money": lambda amount, currency: str(Money(Decimal(str(amount)), currency))})
 
 
 @post("/sales/products/{product_id:int}/prices", opt=perm("sales.product.edit"), status_code=303)

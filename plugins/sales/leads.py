@@ -308,27 +308,25 @@ class ConversionError(ValueError):
     pass
 
 
-async def _copy_history(lead: dict[str, Any], contact_id: int, actor: Actor) -> int:
-    """Copy the lead's activities into the contact's timeline (when interactions are there)."""
-    try:
-        from core.interactions.service import record_interaction
-    except ImportError:  # the interactions service is not installed in this core
-        return 0
+async def _copy_history(rapport: Rapport, lead: dict[str, Any], contact_id: int) -> int:
+    """Copy the lead's activities into the contact's interaction timeline (after the
+    conversion committed). Each copy carries a client id, so a retry never duplicates it."""
+    from core.interactions.service import record_interaction
+
     activities = await LeadActivity.select().where(
         (LeadActivity.lead == lead["id"]) & LeadActivity.interaction_id.is_null()).run()
-    copied = 0
     for activity in activities:
-        interaction = await record_interaction(
-            actor, customer=contact_id, channel=activity["channel"],
+        # No actor: a trusted plugin job (the converting user may not see the new contact
+        # when it belongs to someone else's team); the conversion itself is audited.
+        row, _created = await record_interaction(
+            rapport, None, customer_id=contact_id, channel=activity["channel"],
+            direction="outbound" if activity["channel"] != "web" else "inbound",
             subject=activity["subject"] or "Lead activity", notes=activity["notes"],
             occurred_at=activity["occurred_at"], plugin="sales",
-            plugin_record=f"lead:{lead['id']}",
-        )
-        interaction_id = interaction["id"] if isinstance(interaction, dict) else interaction
-        await LeadActivity.update({LeadActivity.interaction_id: interaction_id}).where(
+            plugin_record=f"lead:{lead['id']}", client_id=f"sales-lead-activity-{activity['id']}")
+        await LeadActivity.update({LeadActivity.interaction_id: row["id"]}).where(
             LeadActivity.id == activity["id"]).run()
-        copied += 1
-    return copied
+    return len(activities)
 
 
 async def convert_lead(rapport: Rapport, actor: Actor, lead_id: int, *,
@@ -379,7 +377,7 @@ async def convert_lead(rapport: Rapport, actor: Actor, lead_id: int, *,
             "converted_opportunity": opportunity["id"] if opportunity else None,
             "converted_at": now, "updated_at": now,
         }, ip=ip, summary="lead converted")
-        await _copy_history(lead, contact["id"], actor)
+    await _copy_history(rapport, lead, contact["id"])
     return {"lead_id": lead_id, "contact_id": contact["id"],
             "account_id": account["id"] if account else None,
             "opportunity_id": opportunity["id"] if opportunity else None}

@@ -98,6 +98,8 @@ def register_permissions():
         Permission("sales.quote.view", "See quotes and orders"),
         Permission("sales.quote.create", "Write quotes"),
         Permission("sales.quote.edit", "Change, version and send quotes"),
+        Permission("sales.portal.view", "Portal customers: see their quotes and orders, "
+                   "accept or decline quotes"),
     ]
 
 

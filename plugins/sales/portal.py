@@ -14,12 +14,15 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from litestar.response import Redirect, Response, Template
 
+from core.customers.tables import Customer
 from core.money import Money
 from core.permissions import Actor, current_actor
+from core.plugin import NavItem
 from plugins.sales import quotes as quote_service
 from plugins.sales.tables import OrderLine, Quote, SalesOrder
 
-PORTAL = {"permission": "authenticated"}
+# Portal customers hold ``<id>.portal.<verb>`` permissions at scope "customer".
+PORTAL = {"permission": "sales.portal.view"}
 VISIBLE = ("sent", "accepted", "declined")
 
 
@@ -42,6 +45,31 @@ async def _own_quote(request: Request, quote_id: int) -> dict[str, Any]:
     return row
 
 
+def _frame(request: Request) -> str:
+    """The portal's page frame when the theme has one, else the staff frame."""
+    try:
+        request.app.template_engine.get_template("portal/base.html")
+    except Exception:  # TemplateNotFound: a theme without a portal frame
+        return "base.html"
+    return "portal/base.html"
+
+
+async def _page(request: Request, template: str, context: dict[str, Any],
+                status_code: int = 200) -> Template:
+    """Render inside the portal's page frame: brand, customer and portal navigation (built from
+    the public hooks only, so this plugin needs nothing private from the portal)."""
+    rapport = request.app.state.rapport
+    customer = await Customer.select(Customer.id, Customer.name).where(
+        Customer.id == _customer_id(request)).first().run()
+    items = [NavItem(label="Home", href="/portal/", order=0)] + rapport.collect(
+        "register_portal_nav_items", rapport=rapport, customer=customer or {})
+    chrome = {"brand": {"name": rapport.settings.instance_name, "logo_url": ""},
+              "portal_frame": _frame(request),
+              "customer": customer,
+              "portal_nav": sorted(items, key=lambda i: (i.order, i.label))}
+    return Template(template, context={**chrome, **context}, status_code=status_code)
+
+
 def _money(currency: str):
     return lambda amount: str(Money(Decimal(str(amount)), currency))
 
@@ -50,7 +78,7 @@ def _money(currency: str):
 async def portal_quotes(request: Request) -> Template:
     rows = await _own_quotes(_customer_id(request)).where(Quote.superseded == False).order_by(  # noqa: E712
         Quote.id, ascending=False).limit(100).run()
-    return Template("sales/portal_quotes.html", context={"quotes": rows})
+    return await _page(request, "sales/portal_quotes.html", {"quotes": rows})
 
 
 @get("/sales/quotes/card", opt=PORTAL, include_in_schema=False)
@@ -65,7 +93,7 @@ async def portal_quotes_card(request: Request) -> Template:
 async def portal_quote(request: Request, quote_id: FromPath[int]) -> Template:
     quote = await _own_quote(request, quote_id)
     lines = await quote_service.quote_lines(quote_id)
-    return Template("sales/portal_quote.html", context={
+    return await _page(request, "sales/portal_quote.html", {
         "quote": quote, "lines": lines, "money": _money(quote["currency"]), "error": None})
 
 
@@ -83,9 +111,9 @@ async def portal_quote_decision(request: Request, quote_id: FromPath[int]) -> Re
             ip=request.client.host if request.client else "")
     except quote_service.QuoteError as exc:
         lines = await quote_service.quote_lines(quote_id)
-        return Template("sales/portal_quote.html", status_code=409, context={
+        return await _page(request, "sales/portal_quote.html", {
             "quote": quote, "lines": lines, "money": _money(quote["currency"]),
-            "error": exc.message})
+            "error": exc.message}, status_code=409)
     return Redirect(f"/portal/sales/quotes/{quote_id}", status_code=303)
 
 
@@ -98,9 +126,8 @@ async def portal_orders(request: Request) -> Template:
         for line in await OrderLine.select().where(
                 OrderLine.sales_order.is_in([r["id"] for r in rows])).run():
             lines.setdefault(line["sales_order"], []).append(line)
-    return Template("sales/portal_orders.html", context={"orders": rows, "lines": lines,
-                                                         "money": lambda a, c: str(
-                                                             Money(Decimal(str(a)), c))})
+    return await _page(request, "sales/portal_orders.html", {
+        "orders": rows, "lines": lines, "money": lambda a, c: str(Money(Decimal(str(a)), c))})
 
 
 ROUTES = [portal_quotes, portal_quotes_card, portal_quote, portal_quote_decision, portal_orders]

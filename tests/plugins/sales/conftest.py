@@ -27,10 +27,10 @@ async def new_customer(name: str = "Acme Ltd", kind: str = "account", owner=None
     return rows[0]["id"]
 
 
-async def post_form(client, path: str, values: dict, **kwargs):
+async def post_form(client, path: str, values: dict, headers: dict | None = None):
     """Post a staff form the way a browser does (with its CSRF token)."""
     from tests.conftest import csrf_headers
 
-    headers = await csrf_headers(client)
-    return await client.post(path, data={**values, "_csrf_token": headers["x-csrftoken"]},
-                             headers=headers, follow_redirects=False, **kwargs)
+    token = await csrf_headers(client)
+    return await client.post(path, data={**values, "_csrf_token": token["x-csrftoken"]},
+                             headers={**token, **(headers or {})}, follow_redirects=False)

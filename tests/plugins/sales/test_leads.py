@@ -196,8 +196,14 @@ async def test_conversion_creates_account_contact_and_opportunity_keeping_the_hi
     assert str(deal["amount_amount"]).startswith("12000.5") and deal["lead"] == lead["id"]
     stored = await Lead.select().where(Lead.id == lead["id"]).first().run()
     assert stored["status"] == "converted" and stored["converted_contact"] == contact["id"]
-    # The lead's history stays reachable from the lead page.
-    assert await LeadActivity.count().where(LeadActivity.lead == lead["id"]).run() == 1
+    # The lead's history joins the contact's timeline and stays on the lead page.
+    from core.interactions.tables import Interaction
+
+    copied = await Interaction.select().where(Interaction.customer == contact["id"]).run()
+    assert [(i["subject"], i["plugin"], i["plugin_record"]) for i in copied] == [
+        ("First call", "sales", f"lead:{lead['id']}")]
+    activity = await LeadActivity.select().where(LeadActivity.lead == lead["id"]).first().run()
+    assert activity["interaction_id"] == copied[0]["id"]
     page = await sales_client.get(f"/sales/leads/{lead['id']}")
     assert "First call" in page.text and f"/customers/{contact['id']}" in page.text
     again = await sales_client.post(f"/api/v1/sales/leads/{lead['id']}/convert", json={})
