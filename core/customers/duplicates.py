@@ -8,6 +8,7 @@ customer a colleague already has) but without its name or a link.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -147,11 +148,9 @@ async def likely_duplicates(rapport: Rapport, actor: Actor | None, values: Mappi
     for cid, phone in (await _ids_with_phones(wanted_phones(values))).items():
         reasons.setdefault(cid, []).append(f"same phone {phone}")
     kind = str(values.get("kind") or ("contact" if values.get("first_name") else "account"))
-    account = values.get("account")
-    try:
-        account = int(account) if account not in (None, "") else None
-    except (TypeError, ValueError):
-        account = None
+    # The form's account field holds "Name (#id)" when picked from its suggestions.
+    match = re.search(r"(\d+)\)?$", str(values.get("account") or "").strip())
+    account = int(match.group(1)) if match else None
     name = wanted_name(values)
     for cid in await _close_names(name, kind, account):
         reasons.setdefault(cid, []).append(

@@ -73,3 +73,18 @@ async def test_duplicates_page_lists_groups_with_a_merge_link(admin_client):
 async def test_duplicates_page_has_an_empty_state(admin_client):
     page = await admin_client.get("/customers/duplicates")
     assert "No likely duplicates found" in page.text
+
+
+async def test_new_contact_form_checks_for_duplicates_as_it_is_filled_in(admin_client):
+    rapport = admin_client.rapport
+    actor = await load_actor(rapport, admin_client.user_id)
+    acme = await create_customer(rapport, actor, {"kind": "account", "name": "Acme"})
+    ada = await create_customer(rapport, actor, {"kind": "contact", "first_name": "Ada",
+                                                 "last_name": "Lovelace", "account": acme["id"]})
+    form = await admin_client.get("/contacts/new")
+    assert 'hx-get="/customers/duplicates/check"' in form.text
+    warning = await admin_client.get("/customers/duplicates/check", params={
+        "kind": "contact", "first_name": "Ada", "last_name": "Lovelace",
+        "account": f"Acme (#{acme['id']})"})
+    assert f'href="/customers/{ada["id"]}"' in warning.text
+    assert "similar name at the same account" in warning.text
