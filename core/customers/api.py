@@ -105,10 +105,11 @@ async def _serialise(rows: list[dict[str, Any]], actor, *, full: bool = False) -
                 "do_not_contact": row["do_not_contact"],
                 "annual_revenue": row["annual_revenue"], "currency": row["currency"],
             })
-        hidden = redact(actor, {**item, "primary_email": item["email"],
-                                "primary_phone": item["phone"]})
-        item["email"], item["phone"] = hidden["primary_email"], hidden["primary_phone"]
-        result.append({k: hidden.get(k, v) for k, v in item.items()})
+        # Fields hidden from the actor are left out of the answer altogether.
+        shown = redact(actor, {**item, "primary_email": item["email"],
+                               "primary_phone": item["phone"]})
+        aliases = {"email": "primary_email", "phone": "primary_phone"}
+        result.append({k: v for k, v in item.items() if aliases.get(k, k) in shown})
     return result
 
 

@@ -27,6 +27,8 @@ def _cell(value: Any) -> str:
         return ""
     if isinstance(value, datetime | date):
         return value.isoformat()
+    if isinstance(value, list):
+        value = ", ".join(str(v) for v in value)
     text = str(value)
     if text.startswith(FORMULA_START):
         return "'" + text
@@ -34,10 +36,10 @@ def _cell(value: Any) -> str:
 
 
 def redact(actor: Actor | None, row: dict[str, Any]) -> dict[str, Any]:
-    """Blank the fields ``actor`` may not see (field-level permissions).
+    """``row`` without the fields ``actor`` may not see (field-level permissions).
 
-    Uses ``core.permissions.redact`` when identity provides it; otherwise the actor's
-    ``hidden_fields`` (``core_customer.<column>``).
+    Hidden fields are left out of the row. Uses ``core.permissions.redact`` when identity
+    provides it; otherwise the actor's ``hidden_fields`` (``core_customer.<column>``).
     """
     if actor is None:
         return row
@@ -47,7 +49,7 @@ def redact(actor: Actor | None, row: dict[str, Any]) -> dict[str, Any]:
     if callable(redactor):
         return redactor(actor, "core_customer", row)
     hidden = {f.split(".", 1)[1] for f in actor.hidden_fields if f.startswith("core_customer.")}
-    return {k: ("" if k in hidden else v) for k, v in row.items()}
+    return {k: v for k, v in row.items() if k not in hidden}
 
 
 async def csv_export(rapport: Rapport, actor: Actor | None, filters: listing.CustomerFilters,
@@ -72,13 +74,12 @@ async def csv_export(rapport: Rapport, actor: Actor | None, filters: listing.Cus
         buffer.seek(0)
         buffer.truncate()
         for row in rows:
-            row = redact(actor, row)
             custom = values.get(row["id"], {})
-            writer.writerow([_cell(v) for v in (
-                row["id"], row["kind"], row["name"], row["first_name"], row["last_name"],
-                row["job_title"], row["account"], row["account_name"], row["owner_name"],
-                row["team_name"], row["lifecycle_stage"], row["source"], row["primary_email"],
-                row["primary_phone"], row["website"], row["industry"], ", ".join(row["tags"]),
-                row["created_at"], row["updated_at"],
-            )] + [_cell(custom_fields.display(d, custom.get(d.key))) for d in defs])
+            row = redact(actor, row)  # hidden fields are absent: their cells stay empty
+            writer.writerow([_cell(row.get(c)) for c in (
+                "id", "kind", "name", "first_name", "last_name", "job_title", "account",
+                "account_name", "owner_name", "team_name", "lifecycle_stage", "source",
+                "primary_email", "primary_phone", "website", "industry", "tags", "created_at",
+                "updated_at")] + [_cell(custom_fields.display(d, custom.get(d.key)))
+                                  for d in defs])
         yield buffer.getvalue()

@@ -158,3 +158,22 @@ async def test_csv_export_streams_the_filtered_set_and_is_audited(admin_client):
     entry = await AuditEntry.select().where(AuditEntry.action == "export").first().run()
     assert "stage=customer" in entry["summary"]
     assert json.loads(entry["changes"]) == {}
+
+
+async def test_fields_hidden_from_a_user_are_left_out_of_exports_and_the_api(rapport):
+    from core.customers.api import _serialise
+    from core.customers.export import csv_export
+    from core.customers.listing import CustomerFilters
+    from core.permissions import Actor
+
+    await service.create_customer(rapport, None, {"kind": "account", "name": "Acme",
+                                                  "emails": ["boss@acme.test"]})
+    actor = Actor(kind="staff", id=1, grants={"core.customer.export": "all",
+                                              "core.customer.view": "all"},
+                  hidden_fields=frozenset({"core_customer.primary_email"}))
+    text = "".join([chunk async for chunk in csv_export(rapport, actor,
+                                                       CustomerFilters(kind="account"))])
+    assert "Acme" in text and "boss@acme.test" not in text
+    row = await Customer.select().first().run()
+    item = (await _serialise([row], actor))[0]
+    assert item["name"] == "Acme" and "email" not in item
