@@ -39,6 +39,8 @@ CORE_MODULES: list[str] = [
     "core.search.plugin",
     "core.customers.import_plugin",
     "core.interactions.plugin",
+    "core.customer360.plugin",
+    "core.live",
     "core.web",
     "core.portal.plugin",
     "core.privacy.plugin",

@@ -50,6 +50,8 @@ def register_nav_items():
         NavItem(label="My day", href="/my-day", permission="core.interaction.view", order=5),
         NavItem(label="Interactions", href="/interactions", permission="core.interaction.view",
                 order=30),
+        NavItem(label="Contact policy", href="/admin/contact-policy",
+                permission="core.settings.edit", order=915),
     ]
 
 

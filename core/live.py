@@ -1,0 +1,238 @@
+"""Live updates: changes appear in open timelines, lists and "my day" without a reload.
+
+Events about interactions are fanned out to Litestar channels; browsers listen with
+server-sent events (``/live/...``) and ``static/js/live.js`` asks htmx to refresh the part of
+the page that changed. With several workers every worker must hear every change, so the
+channels backend is:
+
+- Redis pub/sub when ``RAPPORT_REDIS_URL`` is set;
+- otherwise PostgreSQL ``LISTEN/NOTIFY`` when the database is PostgreSQL;
+- otherwise in memory (SQLite: one process, so one worker is all there is).
+
+Streams never carry record contents, only ids and what kind of change happened, and each
+stream is checked against the reader's row-level scope: at subscription for a customer
+timeline, per event for the interactions list; "my day" is the user's own channel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+from collections.abc import AsyncGenerator
+from typing import TYPE_CHECKING, Any
+
+from litestar import Request, get
+from litestar.channels import ChannelsPlugin
+from litestar.channels.backends.memory import MemoryChannelsBackend
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
+from litestar.response import ServerSentEvent, ServerSentEventMessage
+
+from core.permissions import Actor, current_actor, scoped
+from core.plugin import hookimpl
+
+if TYPE_CHECKING:
+    from core.app import Rapport
+    from core.plugin import Event
+
+log = logging.getLogger("rapport.live")
+
+KEEPALIVE_SECONDS = 15.0
+LIVE_EVENTS = ("core.interaction.created", "core.interaction.updated", "core.followup.completed")
+
+
+def backend_name(rapport: Rapport) -> str:
+    if rapport.settings.redis_url:
+        return "redis"
+    return "memory" if rapport.settings.is_sqlite else "postgres"
+
+
+def _backend(rapport: Rapport):
+    name = backend_name(rapport)
+    if name == "redis":
+        from litestar.channels.backends.redis import RedisChannelsPubSubBackend
+        from redis.asyncio import Redis
+
+        return RedisChannelsPubSubBackend(redis=Redis.from_url(rapport.settings.redis_url))
+    if name == "postgres":
+        from litestar.channels.backends.asyncpg import AsyncPgChannelsBackend
+
+        dsn = rapport.settings.database_url.replace("postgres://", "postgresql://", 1)
+        return AsyncPgChannelsBackend(dsn=dsn)
+    return MemoryChannelsBackend()
+
+
+class Channels:
+    """Channel names for one instance. A prefix derived from the database keeps two instances
+    sharing one Redis (or test runs sharing one) from hearing each other."""
+
+    def __init__(self, rapport: Rapport) -> None:
+        digest = hashlib.sha256(rapport.settings.database_url.encode()).hexdigest()[:10]
+        self.prefix = f"rapport_{digest}"
+
+    def customer(self, customer_id: FromPath[int]) -> str:
+        return f"{self.prefix}_customer_{int(customer_id)}"
+
+    def user(self, user_id: int) -> str:
+        return f"{self.prefix}_user_{int(user_id)}"
+
+    @property
+    def interactions(self) -> str:
+        return f"{self.prefix}_interactions"
+
+
+def channels_plugin(rapport: Rapport) -> ChannelsPlugin:
+    """The Litestar channels plugin for this instance; ``fan_out`` feeds it core's events."""
+    return ChannelsPlugin(backend=_backend(rapport), arbitrary_channels_allowed=True,
+                          subscriber_max_backlog=200, subscriber_backlog_strategy="dropleft")
+
+
+def fan_out(rapport: Rapport, plugin: ChannelsPlugin):
+    """An event listener publishing interaction events to the channels of everyone concerned:
+    the customers involved, the recorder, the follow-up's assignee and the interactions list."""
+    names = Channels(rapport)
+
+    async def listener(event: Event) -> None:
+        if event.name not in LIVE_EVENTS:
+            return
+        payload = event.payload
+        message = {"event": event.name, "interaction_id": payload.get("id"),
+                   "customer_id": payload.get("customer_id")}
+        targets = {names.interactions}
+        for customer in [payload.get("customer_id"), *payload.get("participants", [])]:
+            if customer is not None:
+                targets.add(names.customer(customer))
+        for user in (payload.get("followup_assignee"), payload.get("user_id")):
+            if user is not None:
+                targets.add(names.user(user))
+        try:
+            plugin.publish(message, sorted(targets))
+        except Exception:  # live updates are a convenience; never fail the write
+            log.exception("could not publish %s to live channels", event.name)
+
+    return listener
+
+
+# The server's lifespan starts and stops the channels through core's own startup/shutdown
+# hooks, so the web shell needs no knowledge of live updates.
+
+
+@hookimpl
+async def startup(rapport):
+    plugin = channels_plugin(rapport)
+    await plugin.__aenter__()
+    listener = fan_out(rapport, plugin)
+    rapport.event_listeners.append(listener)
+    rapport.live = (plugin, listener)
+
+
+@hookimpl
+async def shutdown(rapport):
+    plugin, listener = getattr(rapport, "live", (None, None))
+    if plugin is None:
+        return
+    rapport.live = (None, None)
+    with contextlib.suppress(ValueError):
+        rapport.event_listeners.remove(listener)
+    await plugin.__aexit__(None, None, None)
+
+
+@hookimpl
+def register_routes():
+    return ROUTES
+
+
+def live_plugin(rapport: Rapport) -> ChannelsPlugin:
+    plugin = getattr(rapport, "live", (None, None))[0]
+    if plugin is None:
+        raise NotFoundException("Live updates are not running")
+    return plugin
+
+
+async def _visible_interaction(rapport: Rapport, actor: Actor, interaction_id: Any) -> bool:
+    from core.interactions.tables import Interaction
+
+    try:
+        query = Interaction.exists().where(Interaction.id == int(interaction_id))
+    except (TypeError, ValueError):
+        return False
+    return await scoped(query, rapport, actor, "core.interaction.view", Interaction).run()
+
+
+async def stream(request: Request, plugin: ChannelsPlugin, channel: str, *, check_each: bool
+                 ) -> AsyncGenerator:
+    """Server-sent events for one channel: ``ready`` once subscribed, then ``change`` events
+    (``{"event", "interaction_id", "customer_id"}``), and a comment every 15 s so proxies keep
+    the connection open and dead clients are noticed."""
+    rapport = request.app.state.rapport
+    actor = current_actor(request)
+    async with plugin.start_subscription([channel]) as subscriber:
+        queue: asyncio.Queue[bytes] = asyncio.Queue()
+
+        async def pump() -> None:
+            async for raw in subscriber.iter_events():
+                await queue.put(raw)
+
+        reader = asyncio.create_task(pump())
+        try:
+            yield ServerSentEventMessage(event="ready", data="{}", retry=3000)
+            while True:
+                try:
+                    raw = await asyncio.wait_for(queue.get(), KEEPALIVE_SECONDS)
+                except TimeoutError:
+                    yield ServerSentEventMessage(comment="keep-alive")
+                    continue
+                try:
+                    message = json.loads(raw)
+                except ValueError:
+                    continue
+                if check_each and not await _visible_interaction(
+                        rapport, actor, message.get("interaction_id")):
+                    continue
+                yield ServerSentEventMessage(event="change", data=json.dumps(message))
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await reader
+
+
+def sse(request: Request, channel: str, *, check_each: bool) -> ServerSentEvent:
+    plugin = live_plugin(request.app.state.rapport)
+    return ServerSentEvent(stream(request, plugin, channel, check_each=check_each),
+                           headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+@get("/live/customers/{customer_id:int}", opt={"permission": "core.interaction.view"},
+     include_in_schema=False)
+async def customer_stream(request: Request, customer_id: FromPath[int]) -> ServerSentEvent:
+    """Changes to one customer's timeline; 404 when the customer is outside the reader's
+    scope (checked once: everything on the channel is about this customer)."""
+    from core.customers.tables import Customer
+
+    rapport = request.app.state.rapport
+    actor = current_actor(request)
+    query = scoped(Customer.exists().where(Customer.id == customer_id), rapport, actor,
+                   "core.customer.view", Customer)
+    if not await query.run():
+        raise NotFoundException("No such customer")
+    return sse(request, Channels(rapport).customer(customer_id), check_each=False)
+
+
+@get("/live/interactions", opt={"permission": "core.interaction.view"},
+     include_in_schema=False)
+async def interactions_stream(request: Request) -> ServerSentEvent:
+    """Every change the reader may see (checked per event against their scope)."""
+    return sse(request, Channels(request.app.state.rapport).interactions, check_each=True)
+
+
+@get("/live/my-day", opt={"permission": "authenticated"}, include_in_schema=False)
+async def my_day_stream(request: Request) -> ServerSentEvent:
+    """Changes to the signed-in user's follow-ups and the interactions they recorded."""
+    actor = current_actor(request)
+    return sse(request, Channels(request.app.state.rapport).user(actor.id), check_each=False)
+
+
+ROUTES = [customer_stream, interactions_stream, my_day_stream]
