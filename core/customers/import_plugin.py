@@ -15,7 +15,9 @@ def register_routes():
 
 @hookimpl
 def register_nav_items():
-    return [NavItem(label="Duplicates", href="/customers/duplicates",
+    return [NavItem(label="Import", href="/customers/import",
+                    permission="core.customer.create", order=38),
+            NavItem(label="Duplicates", href="/customers/duplicates",
                     permission="core.customer.edit", order=40)]
 
 
