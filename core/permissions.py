@@ -137,3 +137,26 @@ def permission_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> N
         raise PermissionDeniedException("this page is for staff")
     if permission != "authenticated" and not actor.can(permission):
         raise PermissionDeniedException(f"permission {permission!r} is required")
+
+
+def redact(actor: Actor, table_name: str, row: Mapping[str, Any]) -> dict[str, Any]:
+    """``row`` without the fields of ``table_name`` hidden from ``actor`` by field rules.
+
+    Pages, API responses and exports pass every row through this (or :func:`redact_rows`)
+    before showing it, so a hidden field is absent everywhere, not merely not displayed.
+    """
+    if not actor.hidden_fields:
+        return dict(row)
+    prefix = f"{table_name}."
+    return {k: v for k, v in row.items() if f"{prefix}{k}" not in actor.hidden_fields}
+
+
+def redact_rows(actor: Actor, table_name: str, rows: list[Mapping[str, Any]]) -> list[dict]:
+    return [redact(actor, table_name, row) for row in rows]
+
+
+def hidden_fields(actor: Actor, table_name: str) -> set[str]:
+    """Names of ``table_name``'s fields hidden from ``actor`` (e.g. to leave columns out of a
+    query or an export header)."""
+    prefix = f"{table_name}."
+    return {f[len(prefix):] for f in actor.hidden_fields if f.startswith(prefix)}

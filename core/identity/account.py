@@ -22,6 +22,7 @@ from core.identity.sessions import start_session
 from core.identity.tables import User
 from core.identity.tokens import create_token, list_tokens, revoke_token
 from core.identity.users import UserError, set_password
+from core.identity.web import client_ip
 from core.permissions import current_actor
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
@@ -33,9 +34,6 @@ def _me(request: Request):
         raise PermissionDeniedException("account pages cannot be used with an API token")
     return current_actor(request)
 
-
-def _ip(request: Request) -> str:
-    return request.client.host if request.client else ""
 
 
 async def _account_context(actor, **extra) -> dict:
@@ -72,9 +70,9 @@ async def change_password(request: Request, data: Form) -> Response:
     if errors:
         return Template("identity/account.html", status_code=400,
                         context=await _account_context(actor, errors=errors))
-    await audit.record(actor, "password_change", "core_user", actor.id, ip=_ip(request))
+    await audit.record(actor, "password_change", "core_user", actor.id, ip=client_ip(request))
     # Every session ended with the change; this browser continues on a fresh one.
-    key = await start_session(actor.id, ip=_ip(request),
+    key = await start_session(actor.id, ip=client_ip(request),
                               user_agent=request.headers.get("user-agent", ""))
     rapport = request.app.state.rapport
     return Redirect("/account?done=password", status_code=303,
@@ -92,7 +90,7 @@ async def _enrolment(request: Request, actor, secret: str, error: str | None = N
         "secret": secret, "uri": uri, "qr": two_factor.qr_svg_data_uri(uri), "error": error})
 
 
-@post("/account/two-factor", opt=SIGNED_IN)
+@post("/account/two-factor", opt=SIGNED_IN, status_code=200)
 async def start_two_factor(request: Request) -> Response:
     actor = _me(request)
     row = await User.select(User.totp_enabled).where(User.id == actor.id).first().run()
@@ -106,7 +104,7 @@ async def start_two_factor(request: Request) -> Response:
 async def confirm_two_factor(request: Request, data: Form) -> Response:
     actor = _me(request)
     if await two_factor.confirm(actor.id, data.get("code", "")):
-        await audit.record(actor, "two_factor_enabled", "core_user", actor.id, ip=_ip(request))
+        await audit.record(actor, "two_factor_enabled", "core_user", actor.id, ip=client_ip(request))
         return Redirect("/account?done=2fa-on", status_code=303)
     row = await User.select(User.totp_secret, User.totp_enabled).where(
         User.id == actor.id).first().run()
@@ -120,7 +118,7 @@ async def confirm_two_factor(request: Request, data: Form) -> Response:
 async def disable_two_factor(request: Request, data: Form) -> Response:
     actor = _me(request)
     if await two_factor.disable(actor.id, data.get("code", "")):
-        await audit.record(actor, "two_factor_disabled", "core_user", actor.id, ip=_ip(request))
+        await audit.record(actor, "two_factor_disabled", "core_user", actor.id, ip=client_ip(request))
         return Redirect("/account?done=2fa-off", status_code=303)
     return Template("identity/account.html", status_code=400, context=await _account_context(
         actor, errors={"disable_code": "That code is not right; two-factor stays on."}))
@@ -144,7 +142,7 @@ async def tokens_page(request: Request) -> Template:
     return await _tokens_page(request, _me(request))
 
 
-@post("/account/tokens", opt=SIGNED_IN)
+@post("/account/tokens", opt=SIGNED_IN, status_code=200)
 async def create_token_page(request: Request, data: Form) -> Template:
     actor = _me(request)
     rapport = request.app.state.rapport
@@ -162,7 +160,7 @@ async def create_token_page(request: Request, data: Form) -> Template:
         return await _tokens_page(request, actor, form=data, errors={exc.field: exc.message})
     await audit.record(actor, "token_create", "core_api_token", row["id"],
                        summary=f"{row['name']} ({row['prefix']}…) scopes {' '.join(scopes)}",
-                       ip=_ip(request))
+                       ip=client_ip(request))
     return await _tokens_page(request, actor, new_token=token)
 
 
@@ -170,7 +168,7 @@ async def create_token_page(request: Request, data: Form) -> Template:
 async def revoke_token_page(request: Request, token_id: int) -> Response:
     actor = _me(request)
     if await revoke_token(actor.id, token_id):
-        await audit.record(actor, "token_revoke", "core_api_token", token_id, ip=_ip(request))
+        await audit.record(actor, "token_revoke", "core_api_token", token_id, ip=client_ip(request))
     return Redirect("/account/tokens", status_code=303)
 
 

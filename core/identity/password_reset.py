@@ -19,6 +19,7 @@ from litestar.response import Redirect, Response, Template
 from core import audit
 from core.identity.tables import PasswordReset, User
 from core.identity.users import UserError, normalise_email, set_password
+from core.identity.web import client_ip
 from core.mail import send_mail
 from core.permissions import Actor
 
@@ -89,9 +90,6 @@ async def use_reset(token: str, password: str) -> int | None:
     return user_id
 
 
-def _ip(request: Request) -> str:
-    return request.client.host if request.client else ""
-
 
 @get("/password/forgot", opt={"public": True})
 async def forgot_page() -> Template:
@@ -100,7 +98,7 @@ async def forgot_page() -> Template:
 
 @post("/password/forgot", opt={"public": True}, status_code=200)
 async def forgot(request: Request, data: Form) -> Template:
-    await request_reset(request.app.state.rapport, data.get("email", ""), ip=_ip(request))
+    await request_reset(request.app.state.rapport, data.get("email", ""), ip=client_ip(request))
     return Template("identity/forgot.html", context={"sent": True, "message": SENT})
 
 
@@ -130,7 +128,7 @@ async def reset(request: Request, token: str, data: Form) -> Response:
         return Template("identity/reset.html", status_code=410,
                         context={"token": token, "valid": False, "errors": {}})
     await audit.record(Actor(kind="anonymous"), "password_reset", "core_user", user_id,
-                       ip=_ip(request))
+                       ip=client_ip(request))
     return Redirect("/login?notice=reset", status_code=303)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.identity import account, password_reset
+from core.identity import account, admin, api, password_reset
 from core.identity.piccolo_app import APP_CONFIG
 from core.identity.web import login, login_page, logout, verify, verify_page
 from core.plugin import NavItem, Permission, hookimpl
@@ -16,7 +16,7 @@ def register_piccolo_apps():
 @hookimpl
 def register_routes():
     return [login_page, login, verify_page, verify, logout,
-            *password_reset.ROUTES, *account.ROUTES]
+            *password_reset.ROUTES, *account.ROUTES, *api.ROUTES, *admin.ROUTES]
 
 
 @hookimpl
@@ -29,7 +29,13 @@ def register_permissions():
 
 @hookimpl
 def register_nav_items():
-    return [NavItem(label="My account", href="/account", order=900)]
+    return [
+        NavItem(label="Users & teams", href="/admin/users", permission="core.user.manage",
+                order=800),
+        NavItem(label="Roles & permissions", href="/admin/roles",
+                permission="core.role.manage", order=810),
+        NavItem(label="My account", href="/account", order=900),
+    ]
 
 
 @hookimpl
