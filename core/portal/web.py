@@ -60,7 +60,7 @@ async def touch_point(request: Request, subject: str, notes: str = "") -> None:
     wanted = {"rapport": request.app.state.rapport, "actor": actor,
               "customer_id": actor.customer_id, "customer": actor.customer_id,
               "channel": "portal", "direction": "inbound", "subject": subject, "notes": notes,
-              "visible_in_portal": True}
+              "visible_in_portal": True, "ip": client_ip(request)}
     try:
         parameters = inspect.signature(record_interaction).parameters
         result = record_interaction(**{k: v for k, v in wanted.items() if k in parameters})
