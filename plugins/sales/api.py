@@ -301,7 +301,39 @@ async def api_orders(request: Request, limit: FromQuery[int] = 50,
     return page
 
 
+@get("/api/v1/sales/forecast", opt=perm("sales.opportunity.view"))
+async def api_forecast(request: Request, period: FromQuery[str] = "quarter",
+                       offset: FromQuery[int] = 0, currency: FromQuery[str] = "EUR"
+                       ) -> dict[str, Any]:
+    """Weighted pipeline, commit, best case and won for one period (``month`` or ``quarter``,
+    ``offset`` periods from now), per representative and team, with the statistical forecast
+    and its measured accuracy."""
+    from datetime import UTC, datetime
+
+    from plugins.sales import forecast as forecasting
+
+    kind = period if period in ("month", "quarter") else "quarter"
+    span = forecasting.period_of(kind, datetime.now(UTC).date()).shifted(
+        max(-24, min(24, offset)))
+    f = await forecasting.build_forecast(request.app.state.rapport, current_actor(request),
+                                         span, currency.upper()[:3])
+
+    def figures(x) -> dict[str, Any]:
+        return {"deals": x.deals, "pipeline": str(x.pipeline), "weighted": str(x.weighted),
+                "best_case": str(x.best_case), "commit": str(x.commit), "won": str(x.won)}
+
+    return {"period": f.period.label, "start": f.period.start.isoformat(),
+            "end": f.period.end.isoformat(), "currency": f.currency, "total": figures(f.total),
+            "by_owner": [{"owner": k, **figures(v)} for k, v in f.by_owner.items()],
+            "by_team": [{"team": k, **figures(v)} for k, v in f.by_team.items()],
+            "statistical": str(f.statistical) if f.statistical is not None else None,
+            "accuracy": str(f.accuracy) if f.accuracy is not None else None,
+            "history": [{"period": h["period"], "predicted": str(h["predicted"]),
+                         "won": str(h["won"])} for h in f.history]}
+
+
 ROUTES = [
+    api_forecast,
     api_leads, api_lead_create, api_lead, api_lead_convert, api_opportunities,
     api_opportunity_create, api_opportunity, api_opportunity_move, api_stages, api_products,
     api_quotes, api_quote_create, api_quote, api_quote_send, api_orders,

@@ -603,9 +603,15 @@ async def _quote_form(request: Request, values: dict[str, Any], errors: dict[str
     books = await PriceBook.select().where(PriceBook.active == True).run()  # noqa: E712
     rapport = request.app.state.rapport
     sources = list(quote_service.line_sources(rapport).values())
+    suggested = []
+    if str(values.get("customer", "")).isdigit():
+        from plugins.sales import suggestions
+
+        suggested = await suggestions.suggest(
+            await suggestions.bought_by(int(values["customer"])))
     return Template("sales/quote_form.html", status_code=status, context={
         "values": values, "errors": errors, "products": products, "books": books,
-        "sources": sources, "rows": range(1, 7)})
+        "sources": sources, "rows": range(1, 7), "suggestions": suggested})
 
 
 @get("/sales/quotes/new", opt=perm("sales.quote.create"))
@@ -779,7 +785,80 @@ async def panel_orders(request: Request, customer_id: FromPath[int]) -> Template
     return Template("sales/panel_orders.html", context={"orders": rows, "line_counts": counts})
 
 
+# --- Forecast and suggestions ----------------------------------------------------------------
+
+
+async def _forecast(request: Request, kind: str, offset: int, currency: str):
+    from plugins.sales import forecast as forecasting
+
+    kind = kind if kind in ("month", "quarter") else "quarter"
+    period = forecasting.period_of(kind, datetime.now(UTC).date()).shifted(max(-24, min(24,
+                                                                                     offset)))
+    currency = (currency or settings_of(request).default_currency).upper()[:3]
+    result = await forecasting.build_forecast(request.app.state.rapport, current_actor(request),
+                                              period, currency)
+    return result, kind
+
+
+@get("/sales/forecast", opt=perm("sales.opportunity.view"))
+async def forecast_page(request: Request, period: FromQuery[str] = "quarter",
+                        offset: FromQuery[int] = 0, currency: FromQuery[str] = "") -> Template:
+    result, kind = await _forecast(request, period, offset, currency)
+    owners = await lead_service.users_by_id(set(result.by_owner))
+    teams = {t["id"]: t["name"] for t in await Team.select(Team.id, Team.name).where(
+        Team.id.is_in(sorted(k for k in result.by_team if k is not None) or [0])).run()}
+    peak = max([result.total.pipeline, result.total.won, result.statistical or Decimal(0),
+                Decimal(1)])
+    bars = [(label, value, int(300 * value / peak)) for label, value in (
+        ("Won", result.total.won), ("Commit", result.total.commit),
+        ("Best case", result.total.best_case), ("Weighted", result.total.weighted),
+        ("Pipeline", result.total.pipeline),
+        ("Statistical", result.statistical or Decimal(0)))]
+    return Template("sales/forecast.html", context={
+        "f": result, "kind": kind, "offset": offset, "owners": owners, "teams": teams,
+        "bars": bars, "money": lambda a: str(Money(a, result.currency))})
+
+
+@get("/sales/forecast.csv", opt=perm("sales.opportunity.export"), include_in_schema=False)
+async def forecast_csv(request: Request, period: FromQuery[str] = "quarter",
+                       offset: FromQuery[int] = 0, currency: FromQuery[str] = "") -> Response:
+    import csv
+    import io
+
+    result, _ = await _forecast(request, period, offset, currency)
+    owners = await lead_service.users_by_id(set(result.by_owner))
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["period", "representative", "currency", "deals", "pipeline", "weighted",
+                     "best_case", "commit"])
+    rows = [("All", result.total)] + [(owners.get(k, "Unassigned"), v)
+                                      for k, v in result.by_owner.items()]
+    for name, figures in rows:
+        writer.writerow([result.period.label, name, result.currency, figures.deals,
+                         *(Money(x, result.currency).rounded().amount for x in (
+                             figures.pipeline, figures.weighted, figures.best_case,
+                             figures.commit))])
+    from core import audit
+
+    await audit.record(current_actor(request), "export", "sales_opportunity", "",
+                       summary=f"forecast {result.period.label}", ip=client_ip(request))
+    return Response(out.getvalue(), media_type="text/csv", headers={
+        "content-disposition": f'attachment; filename="forecast-{result.period.label}.csv"'})
+
+
+@get("/sales/panels/customer/{customer_id:int}/suggestions", opt=perm("sales.quote.view"),
+     include_in_schema=False)
+async def panel_suggestions(request: Request, customer_id: FromPath[int]) -> Template:
+    from plugins.sales import suggestions
+
+    await _panel_customer(request, customer_id)
+    found = await suggestions.suggest(await suggestions.bought_by(customer_id))
+    return Template("sales/panel_suggestions.html", context={"suggestions": found,
+                                                             "customer_id": customer_id})
+
+
 ROUTES = [
+    forecast_page, forecast_csv, panel_suggestions,
     lead_list, lead_new, lead_create, lead_detail, lead_assign, lead_log_activity, lead_convert,
     lead_import_page, lead_import, rules_page, scoring_rule_add, scoring_rule_delete,
     assignment_rule_add, assignment_rule_delete, web_to_lead_form, web_to_lead_submit, board,

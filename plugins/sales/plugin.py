@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.plugin import (
+    Action,
     EventType,
     NavItem,
     Panel,
@@ -92,6 +93,7 @@ def register_permissions():
         Permission("sales.opportunity.view", "See opportunities and the pipeline"),
         Permission("sales.opportunity.create", "Create opportunities"),
         Permission("sales.opportunity.edit", "Change opportunities and move them between stages"),
+        Permission("sales.opportunity.export", "Export the forecast"),
         Permission("sales.product.view", "See the product catalogue", scoped=False),
         Permission("sales.product.create", "Add products and prices", scoped=False),
         Permission("sales.product.edit", "Change products and prices", scoped=False),
@@ -108,6 +110,7 @@ def register_nav_items():
     return [
         NavItem("Leads", "/sales/leads", permission="sales.lead.view", order=20),
         NavItem("Pipeline", "/sales/board", permission="sales.opportunity.view", order=21),
+        NavItem("Forecast", "/sales/forecast", permission="sales.opportunity.view", order=24),
         NavItem("Products", "/sales/products", permission="sales.product.view", order=22),
         NavItem("Quotes", "/sales/quotes", permission="sales.quote.view", order=23),
     ]
@@ -137,6 +140,8 @@ def customer_panels(customer, user):
                             order=31))
         panels.append(Panel("sales-orders", "Orders", url=f"/sales/panels/customer/{cid}/orders",
                             order=32))
+        panels.append(Panel("sales-suggestions", "Suggested products",
+                            url=f"/sales/panels/customer/{cid}/suggestions", order=33))
     return panels
 
 
@@ -194,3 +199,45 @@ async def seed_demo_data(rapport, customers):
     from plugins.sales.demo import seed
 
     await seed(rapport, customers)
+
+
+@hookimpl
+async def on_event(event):
+    if event.name == "core.interaction.created" and event.payload.get("customer_id"):
+        from plugins.sales.customers import note_activity
+
+        await note_activity(event.payload["customer_id"])
+
+
+@hookimpl
+def record_actions(record_type, record):
+    if record_type != "customer":
+        return None
+    cid = record["id"]
+    return [
+        Action("New opportunity", f"/sales/opportunities/new?customer={cid}",
+               permission="sales.opportunity.create", order=30),
+        Action("New quote", f"/sales/quotes/new?customer={cid}",
+               permission="sales.quote.create", order=31),
+    ]
+
+
+@hookimpl
+async def merge_customers(survivor_id, merged_id):
+    from plugins.sales.customers import repoint
+
+    await repoint(survivor_id, merged_id)
+
+
+@hookimpl
+async def privacy_export(customer_id):
+    from plugins.sales.customers import export
+
+    return await export(customer_id)
+
+
+@hookimpl
+async def privacy_erase(customer_id):
+    from plugins.sales.customers import erase
+
+    await erase(customer_id)

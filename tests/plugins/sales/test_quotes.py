@@ -246,7 +246,8 @@ async def test_quotes_and_orders_panels_on_the_360_view_respect_scopes(sales_cli
     panels = rapport.collect("customer_panels", rapport=rapport, customer={"id": customer},
                              user=admin)
     urls = {p.id: p.url for p in panels if p.id.startswith("sales-")}
-    assert set(urls) == {"sales-opportunities", "sales-quotes", "sales-orders"}
+    assert set(urls) == {"sales-opportunities", "sales-quotes", "sales-orders",
+                         "sales-suggestions"}
     deals = await sales_client.get(urls["sales-opportunities"])
     assert "Panel deal" in deals.text
     quotes = await sales_client.get(urls["sales-quotes"])
