@@ -24,6 +24,14 @@ async def schedule(user_id: int, source: str, due_at: datetime, title: str, body
               Reminder.body: body, Reminder.url: url[:500], Reminder.topic: topic,
               Reminder.status: "pending", Reminder.claimed_until: None, Reminder.sent_at: None}
     async with Reminder._meta.db.transaction():
+        same = await Reminder.select(Reminder.id).where(
+            (Reminder.source == source) & (Reminder.due_at == due_at)
+            & (Reminder.user == user_id)).first().run()
+        if same:
+            # Same person, same time: keep its state, so an edit never re-sends a reminder.
+            await Reminder.update({Reminder.title: title[:200], Reminder.body: body,
+                                   Reminder.url: url[:500]}).where(Reminder.id == same["id"]).run()
+            return
         updated = await Reminder.update(values).where(Reminder.source == source).returning(
             Reminder.id).run()
         if not updated:
@@ -58,3 +66,28 @@ async def run_due(rapport: Rapport, limit: int = 50) -> int:
                                Reminder.claimed_until: None}).where(Reminder.id == row["id"]).run()
         handled += 1
     return handled
+
+
+FOLLOW_UP_EVENTS = ("core.interaction.created", "core.interaction.updated",
+                    "core.followup.completed")
+
+
+async def follow_up_changed(interaction_id: int) -> None:
+    """Keep the reminder of one interaction's follow-up in step with it, wherever it was
+    recorded or changed (field app, staff pages, API, plugins)."""
+    from core.interactions.tables import Interaction
+
+    row = await Interaction.select(
+        Interaction.id, Interaction.customer, Interaction.customer.name, Interaction.subject,
+        Interaction.followup_due, Interaction.followup_assignee, Interaction.followup_done,
+        Interaction.followup_note,
+    ).where(Interaction.id == interaction_id).first().run()
+    source = f"follow_up:{interaction_id}"
+    if (row is None or row["followup_due"] is None or row["followup_assignee"] is None
+            or row["followup_done"]):
+        await cancel(source)
+        return
+    await schedule(row["followup_assignee"], source, row["followup_due"],
+                   f"Follow up: {row['customer.name']}",
+                   body=row["followup_note"] or row["subject"],
+                   url=f"/field/#/customers/{row['customer']}")

@@ -33,7 +33,6 @@ from core.interactions.service import (
 )
 from core.interactions.tables import Interaction
 from core.permissions import Actor, scoped
-from pwa import reminders
 from pwa.tables import FieldAttachment, SyncConflict, SyncReceipt, VisitCheckIn
 
 MAX_PHOTOS = 6
@@ -237,10 +236,6 @@ async def _record_interaction(rapport, actor: Actor, client_id: str, item: dict[
         if raced is not None:
             return _answer(raced, replayed=True)
         raise
-    if follow_up_due:
-        await reminders.schedule(actor.id, f"follow_up:{row['id']}", follow_up_due,
-                                 f"Follow up: {customer['name']}", body=subject,
-                                 url=f"/field/#/customers/{customer['id']}")
     return _answer(receipt, replayed=False)
 
 
@@ -298,11 +293,4 @@ async def _edit_follow_up(rapport, actor: Actor, client_id: str, item: dict[str,
         raise SyncError("interaction_id", "no such follow-up", status=404) from None
     receipt = await _write_receipt(actor, client_id, "follow_up", "updated", interaction_id,
                                    "Follow-up updated")
-    if changes.get("followup_done"):
-        await reminders.cancel(f"follow_up:{interaction_id}")
-    elif changes.get("followup_due"):
-        await reminders.schedule(actor.id, f"follow_up:{interaction_id}",
-                                 changes["followup_due"], "Follow-up due",
-                                 body=current["subject"],
-                                 url=f"/field/#/customers/{current['customer']}")
     return _answer(receipt, replayed=False)

@@ -185,3 +185,45 @@ async def test_follow_up_edited_on_the_server_meanwhile_keeps_the_server_version
     assert "Call at 3 instead" in row["notes"]
     conflict = await SyncConflict.select().first().run()
     assert "Call at 3 instead" in conflict["device_version"]
+
+
+async def test_follow_up_recorded_anywhere_gets_a_reminder_that_completion_cancels(rep):
+    from core.identity.users import load_actor
+    from core.interactions.service import complete_followup, record_interaction, update_interaction
+
+    customer = await add_customer("Acme", rep.user_id)
+    actor = await load_actor(rep.rapport, rep.user_id)
+    due = datetime.now(UTC) - timedelta(minutes=5)
+    row, _ = await record_interaction(rep.rapport, actor, customer_id=customer, channel="call",
+                                      notes="Asked for a quote", followup_due=due,
+                                      followup_note="Send the quote")
+    reminder = await Reminder.select().where(Reminder.source == f"follow_up:{row['id']}").first().run()
+    assert reminder["title"] == "Follow up: Acme" and reminder["body"] == "Send the quote"
+    await Reminder.update({Reminder.status: "sent"}).where(Reminder.id == reminder["id"]).run()
+    await update_interaction(rep.rapport, actor, row["id"], {"notes": "Quote is being made"})
+    again = await Reminder.select().where(Reminder.id == reminder["id"]).first().run()
+    assert again["status"] == "sent"  # an unrelated edit never sends the reminder twice
+    await complete_followup(rep.rapport, actor, row["id"])
+    assert not await Reminder.exists().where(Reminder.source == f"follow_up:{row['id']}").run()
+
+
+async def test_erasing_a_customer_removes_their_photos_and_signature_files(rep):
+    from core.privacy.service import erase_customer, export_customer
+
+    customer = await add_customer("Acme", rep.user_id)
+    await upload(rep, kind="interaction", customer_id=customer, channel="visit", notes="x",
+                 photos=[PNG_URL], check_in={"lat": 52.5, "lng": 13.4})
+    exported = await export_customer(rep.rapport, customer)
+    assert json_dumps(exported).count("field_attachments") == 1
+    files = list((rep.rapport.settings.data_dir / "attachments").rglob("*.png"))
+    assert len(files) == 1
+    await erase_customer(rep.rapport, None, customer)
+    assert not files[0].exists()
+    assert await FieldAttachment.count().run() == 0
+    assert (await VisitCheckIn.select().first().run())["latitude"] is None
+
+
+def json_dumps(value) -> str:
+    import json
+
+    return json.dumps(value, default=str)
