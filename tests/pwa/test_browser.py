@@ -110,7 +110,6 @@ def test_visit_recorded_offline_reaches_the_server_once(live_server, chromium):
     assert live_server.run(_interactions_of, user_id) == []
 
     chromium.set_offline(False)
-    page.evaluate("window.dispatchEvent(new Event('online'))")
     page.wait_for_function(
         "() => document.querySelectorAll('#field-outbox li[data-status=sent]').length === 3")
     client_ids = sorted(page.evaluate(
