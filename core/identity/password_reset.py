@@ -24,6 +24,7 @@ from core.mail import send_mail
 from core.permissions import Actor
 
 LIFETIME = timedelta(hours=1)
+MAX_LINKS_PER_HOUR = 3
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 SENT = ("If an account exists for that address, we have sent it a link to choose a new "
         "password. The link works once, within an hour.")
@@ -41,8 +42,13 @@ async def request_reset(rapport, email: str, ip: str = "") -> None:
     ).first().run()
     if user is None:
         return
-    token = secrets.token_urlsafe(32)
     now = datetime.now(UTC)
+    # A few links an hour is plenty; more would let anyone flood a colleague's inbox.
+    recent = await PasswordReset.count().where(
+        (PasswordReset.user == user["id"]) & (PasswordReset.created_at > now - LIFETIME)).run()
+    if recent >= MAX_LINKS_PER_HOUR:
+        return
+    token = secrets.token_urlsafe(32)
     await PasswordReset.insert(PasswordReset(user=user["id"], token_hash=_hash(token),
                                              created_at=now, expires_at=now + LIFETIME)).run()
     link = f"{rapport.settings.base_url}/password/reset/{token}"

@@ -91,3 +91,10 @@ async def test_reset_ends_existing_sessions(client):
     token = link_in(outbox(client)[0]).rsplit("/", 1)[1]
     await _reset(client, f"/password/reset/{token}")
     assert (await client.get("/", headers={"accept": "application/json"})).status_code == 401
+
+
+async def test_reset_links_are_limited_so_nobody_floods_an_inbox(client):
+    await make_user("ada@example.test")
+    for _ in range(5):
+        assert (await _forgot(client, "ada@example.test")).status_code == 200
+    assert len(outbox(client)) == 3

@@ -121,3 +121,12 @@ async def test_signing_in_with_a_session_still_works_alongside_tokens(client):
     await make_user("ada@example.test")
     await sign_in(client, "ada@example.test")
     assert (await client.get("/api/v1/me")).json()["email"] == "ada@example.test"
+
+
+async def test_a_deactivated_users_tokens_stop_working(client):
+    from core.identity.tables import User
+
+    uid = await make_user("ada@example.test")
+    token, _ = await create_token(client.rapport, uid)
+    await User.update({User.is_active: False}).where(User.id == uid).run()
+    assert (await client.get("/api/v1/me", headers=bearer(token))).status_code == 401
