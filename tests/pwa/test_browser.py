@@ -135,6 +135,19 @@ def test_visit_recorded_offline_reaches_the_server_once(live_server, chromium):
     assert replayed == [True, True, True]
     assert len(live_server.run(_interactions_of, user_id)) == 3
 
+    # Signing out forgets the customers kept on the device (a phone may be shared).
+    page.click("form[action='/logout'] button")
+    page.wait_for_url("**/login")
+    kept = page.evaluate("""() => new Promise((resolve) => {
+      const request = indexedDB.open("rapport-field", 1);
+      request.onsuccess = () => {
+        const get = request.result.transaction("meta").objectStore("meta").get("snapshot");
+        get.onsuccess = () => resolve(get.result === undefined ? null : get.result);
+      };
+    })""")
+    assert kept is None
+    assert page.evaluate("() => caches.has('rapport-v1-pages')") is False
+
 
 # --- Web Push -------------------------------------------------------------------------------
 

@@ -69,6 +69,7 @@
   async function enqueue(kind, payload) {
     const item = {
       client_id: payload.client_id || newId(),
+      user_id: await getMeta("user_id"), // sent only in this user's session
       kind,
       payload,
       status: "queued",
@@ -126,7 +127,10 @@
 
   async function flushUnlocked() {
     const csrf = await getMeta("csrf");
-    const items = (await allItems()).sort((a, b) => a.created_at.localeCompare(b.created_at));
+    const user = await getMeta("user_id");
+    // Items another user recorded on this device wait until that user signs in again.
+    const items = (await allItems()).filter((i) => i.user_id === user)
+      .sort((a, b) => a.created_at.localeCompare(b.created_at));
     let sent = 0;
     for (const item of items) {
       if (item.status !== "queued" && item.status !== "sending") continue;

@@ -69,7 +69,7 @@
     document.getElementById("field-last-synced").textContent =
       synced ? `Last synced ${when(synced)}` : "Not synced yet";
     const items = await FieldStore.allItems();
-    const waiting = items.filter((i) => i.status !== "sent").length;
+    const waiting = items.filter((i) => i.status !== "sent" && i.user_id === app.dataset.userId).length;
     document.getElementById("field-outbox-count").textContent = String(waiting);
   }
 
@@ -308,7 +308,7 @@
   }
 
   async function syncView() {
-    const items = (await FieldStore.allItems()).sort((a, b) => b.created_at.localeCompare(a.created_at));
+    const items = (await FieldStore.allItems()).filter((i) => i.user_id === app.dataset.userId).sort((a, b) => b.created_at.localeCompare(a.created_at));
     const names = { queued: "Queued", sending: "Sending", failed: "Failed", sent: "Sent", conflict: "Conflict" };
     show(
       el("h1", {}, "Sync"),
@@ -342,6 +342,12 @@
 
   // --- start ----------------------------------------------------------------------------------
   async function start() {
+    if ((await FieldStore.getMeta("user_id")) !== app.dataset.userId) {
+      // Another user signed in on this device: never show them the previous user's data.
+      await FieldStore.setMeta("snapshot", null);
+      await FieldStore.setMeta("synced_at", null);
+      await FieldStore.setMeta("user_id", app.dataset.userId);
+    }
     await FieldStore.setMeta("csrf", app.dataset.csrf);
     await loadSnapshot();
     route();
