@@ -7,11 +7,8 @@ use it up.
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from litestar import Request, get, post
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath, FromQuery
+from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Response, Template
 
 from core.mail import send_mail
@@ -27,13 +24,7 @@ from core.portal.identities import (
     use_login_link,
 )
 from core.portal.middleware import PREFIX, portal_cookie
-from core.portal.pages import render
-
-FormData = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
-
-
-def client_ip(request: Request) -> str:
-    return request.client.host if request.client else ""
+from core.portal.pages import FormData, client_ip, render
 
 
 def safe_portal_next(target: str | None) -> str:

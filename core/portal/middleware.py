@@ -10,6 +10,7 @@ from __future__ import annotations
 from litestar.datastructures import Cookie
 from litestar.types import ASGIApp, Receive, Scope, Send
 
+from core.identity.middleware import _cookie
 from core.permissions import ANONYMOUS
 from core.portal.identities import COOKIE, SESSION_LIFETIME, session_actor
 
@@ -20,16 +21,6 @@ AUTH_KEY = "rapport_auth"
 
 def is_portal_path(path: str) -> bool:
     return path == PREFIX or path.startswith(PREFIX + "/")
-
-
-def _cookie(scope: Scope, name: str) -> str | None:
-    for header, value in scope.get("headers", []):
-        if header == b"cookie":
-            for part in value.decode("latin-1").split(";"):
-                key, _, val = part.strip().partition("=")
-                if key == name:
-                    return val
-    return None
 
 
 def portal_authentication_middleware(app: ASGIApp) -> ASGIApp:

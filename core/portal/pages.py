@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Request
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
 from litestar.response import Template
 
 from core.customers.tables import Customer
 from core.permissions import current_actor
 from core.plugin import NavItem
 from core.portal import settings as portal_settings
+
+FormData = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else ""
+
 
 CORE_NAV = (
     NavItem(label="Home", href="/portal/", order=0),

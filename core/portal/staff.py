@@ -3,12 +3,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Request, get, post
-from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
-from litestar.params import Body, FromPath
+from litestar.params import FromPath
 from litestar.response import Redirect, Response, Template
 
 from core import audit
@@ -17,14 +16,10 @@ from core.mail import send_mail
 from core.permissions import current_actor, scoped
 from core.portal import settings as portal_settings
 from core.portal.identities import PortalError, invite, visits_by_month
+from core.portal.pages import FormData, client_ip
 from core.portal.tables import PortalIdentity, PortalSession
 
-FormData = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 INVITE = "core.portal.invite"
-
-
-def client_ip(request: Request) -> str:
-    return request.client.host if request.client else ""
 
 
 async def _customer(request: Request, customer_id: int) -> dict[str, Any]:

@@ -11,25 +11,23 @@ from __future__ import annotations
 import inspect
 import logging
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Request, get, post
-from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
-from litestar.params import Body, FromPath
+from litestar.params import FromPath
 from litestar.response import Redirect, Response, Template
 
 from core import audit, records
 from core.customers.tables import Customer, CustomerAddress, CustomerEmail, CustomerPhone
 from core.permissions import current_actor, scoped
 from core.portal import settings as portal_settings
-from core.portal.pages import render, signed_in_customer
+from core.portal.pages import FormData, client_ip, render, signed_in_customer
 from core.privacy.service import PrivacyError, current_consents, export_customer, record_consent
 from core.privacy.web import export_response
 
 log = logging.getLogger("rapport.portal")
 
-FormData = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 USE = "core.portal.use"
 OPEN = {"permission": USE}
 CONTACT_CHANNELS = ("email", "call", "sms", "letter", "push")
@@ -44,10 +42,6 @@ SUBRECORDS: dict[str, tuple[type, tuple[str, ...], str]] = {
     "addresses": (CustomerAddress, ("label", "street", "city", "region", "postcode", "country"),
                   "street"),
 }
-
-
-def client_ip(request: Request) -> str:
-    return request.client.host if request.client else ""
 
 
 async def touch_point(request: Request, subject: str, notes: str = "") -> None:
