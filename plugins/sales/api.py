@@ -10,7 +10,6 @@ from decimal import Decimal
 from typing import Any
 
 from litestar import Request, Response, get, post
-from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from core.customers.tables import Customer
@@ -19,6 +18,7 @@ from core.permissions import current_actor, scoped
 from plugins.sales import leads as lead_service
 from plugins.sales import pipeline as deals
 from plugins.sales import quotes as quote_service
+from plugins.sales.controllers import client_ip, perm, visible_one
 from plugins.sales.tables import (
     Lead,
     Opportunity,
@@ -33,19 +33,11 @@ from plugins.sales.tables import (
 MAX_LIMIT = 200
 
 
-def perm(name: str) -> dict[str, str]:
-    return {"permission": name}
-
-
 def problem(field: str, message: str, status: int = 422) -> Response:
     return Response(
         {"type": "about:blank", "title": "Invalid input", "status": status,
          "detail": f"{field}: {message}", "field": field},
         status_code=status, media_type="application/problem+json")
-
-
-def _ip(request: Request) -> str:
-    return request.client.host if request.client else ""
 
 
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
@@ -75,15 +67,6 @@ async def _page(request: Request, table, permission: str, query, limit: int,
             "next_after": rows[-1]["id"] if more and rows else None}
 
 
-async def _one(request: Request, table, permission: str, record_id: int) -> dict[str, Any]:
-    query = scoped(table.select().where(table.id == record_id), request.app.state.rapport,
-                   current_actor(request), permission, table)
-    row = await query.first().run()
-    if row is None:
-        raise NotFoundException("not found")
-    return row
-
-
 # --- Leads -----------------------------------------------------------------------------------
 
 
@@ -108,7 +91,7 @@ async def api_lead_create(request: Request, data: JSONBody[dict[str, Any]]) -> R
     try:
         row = await lead_service.capture_lead(
             request.app.state.rapport, actor, data, source=str(data.get("source") or "api"),
-            ip=_ip(request), owner=owner)
+            ip=client_ip(request), owner=owner)
     except lead_service.LeadError as exc:
         return problem(exc.field, exc.message)
     return Response(_jsonable(row), status_code=201)
@@ -117,7 +100,7 @@ async def api_lead_create(request: Request, data: JSONBody[dict[str, Any]]) -> R
 @get("/api/v1/sales/leads/{lead_id:int}", opt=perm("sales.lead.view"))
 async def api_lead(request: Request, lead_id: FromPath[int]) -> dict[str, Any]:
     """One lead, with the scoring rules that contributed to its score."""
-    lead = await _one(request, Lead, "sales.lead.view", lead_id)
+    lead = await visible_one(request, Lead, "sales.lead.view", lead_id)
     score, contributions = lead_service.score_lead(lead, await lead_service.active_rules())
     return {**_jsonable(lead), "score_now": score,
             "score_reasons": [{"rule_id": c.rule_id, "reason": c.description,
@@ -128,13 +111,13 @@ async def api_lead(request: Request, lead_id: FromPath[int]) -> dict[str, Any]:
 async def api_lead_convert(request: Request, lead_id: FromPath[int],
                            data: JSONBody[dict[str, Any]]) -> Response:
     """Convert a lead into an account, a contact and (unless ``opportunity`` is false) a deal."""
-    await _one(request, Lead, "sales.lead.edit", lead_id)
+    await visible_one(request, Lead, "sales.lead.edit", lead_id)
     try:
         result = await lead_service.convert_lead(
             request.app.state.rapport, current_actor(request), lead_id,
             opportunity_name=str(data.get("opportunity_name") or ""),
             amount=str(data.get("amount") or ""), currency=str(data.get("currency") or ""),
-            create_opportunity=data.get("opportunity", True) is not False, ip=_ip(request))
+            create_opportunity=data.get("opportunity", True) is not False, ip=client_ip(request))
     except lead_service.ConversionError as exc:
         return problem("lead", str(exc), status=409)
     except deals.OpportunityError as exc:
@@ -182,7 +165,7 @@ async def api_opportunity_create(request: Request, data: JSONBody[dict[str, Any]
         return problem("amount", "send amounts as strings, e.g. \"1200.00\"")
     try:
         row = await deals.create_opportunity(rapport, actor, {**data, "owner": actor.id},
-                                             ip=_ip(request))
+                                             ip=client_ip(request))
     except deals.OpportunityError as exc:
         return problem(exc.field, exc.message)
     return Response(_deal(row), status_code=201)
@@ -190,7 +173,8 @@ async def api_opportunity_create(request: Request, data: JSONBody[dict[str, Any]
 
 @get("/api/v1/sales/opportunities/{opportunity_id:int}", opt=perm("sales.opportunity.view"))
 async def api_opportunity(request: Request, opportunity_id: FromPath[int]) -> dict[str, Any]:
-    return _deal(await _one(request, Opportunity, "sales.opportunity.view", opportunity_id))
+    return _deal(await visible_one(request, Opportunity, "sales.opportunity.view",
+                                   opportunity_id))
 
 
 @post("/api/v1/sales/opportunities/{opportunity_id:int}/stage",
@@ -198,10 +182,10 @@ async def api_opportunity(request: Request, opportunity_id: FromPath[int]) -> di
 async def api_opportunity_move(request: Request, opportunity_id: FromPath[int],
                                data: JSONBody[dict[str, Any]]) -> Response:
     """Move a deal to ``stage`` (an id of its pipeline); ``reason`` is required for lost."""
-    deal = await _one(request, Opportunity, "sales.opportunity.edit", opportunity_id)
+    deal = await visible_one(request, Opportunity, "sales.opportunity.edit", opportunity_id)
     try:
         row = await deals.move_to_stage(current_actor(request), deal, int(data.get("stage", 0)),
-                                        reason=str(data.get("reason") or ""), ip=_ip(request))
+                                        reason=str(data.get("reason") or ""), ip=client_ip(request))
     except deals.OpportunityError as exc:
         return problem(exc.field, exc.message)
     except (TypeError, ValueError):
@@ -260,7 +244,7 @@ async def api_quote_create(request: Request, data: JSONBody[dict[str, Any]]) -> 
             "core.customer.view", Customer).first().run() is None:
         return problem("customer", "no such customer")
     try:
-        row = await quote_service.create_quote(rapport, actor, data, ip=_ip(request))
+        row = await quote_service.create_quote(rapport, actor, data, ip=client_ip(request))
     except quote_service.QuoteError as exc:
         return problem(exc.field, exc.message)
     lines = await quote_service.quote_lines(row["id"])
@@ -270,7 +254,7 @@ async def api_quote_create(request: Request, data: JSONBody[dict[str, Any]]) -> 
 
 @get("/api/v1/sales/quotes/{quote_id:int}", opt=perm("sales.quote.view"))
 async def api_quote(request: Request, quote_id: FromPath[int]) -> dict[str, Any]:
-    quote = await _one(request, Quote, "sales.quote.view", quote_id)
+    quote = await visible_one(request, Quote, "sales.quote.view", quote_id)
     lines = await quote_service.quote_lines(quote_id)
     return {**_jsonable(quote), "lines": [_jsonable(li) for li in lines]}
 
@@ -278,9 +262,9 @@ async def api_quote(request: Request, quote_id: FromPath[int]) -> dict[str, Any]
 @post("/api/v1/sales/quotes/{quote_id:int}/send", opt=perm("sales.quote.edit"))
 async def api_quote_send(request: Request, quote_id: FromPath[int]) -> Response:
     """Make the quote visible in the customer's portal, where they accept or decline it."""
-    quote = await _one(request, Quote, "sales.quote.edit", quote_id)
+    quote = await visible_one(request, Quote, "sales.quote.edit", quote_id)
     try:
-        row = await quote_service.send_quote(current_actor(request), quote, ip=_ip(request))
+        row = await quote_service.send_quote(current_actor(request), quote, ip=client_ip(request))
     except quote_service.QuoteError as exc:
         return problem(exc.field, exc.message, status=409)
     return Response(_jsonable(row), status_code=200)

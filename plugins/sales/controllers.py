@@ -27,6 +27,8 @@ from plugins.sales import webform
 from plugins.sales.tables import (
     LEAD_STATUSES,
     AssignmentRule,
+    CallList,
+    CallListEntry,
     Lead,
     LeadActivity,
     Opportunity,
@@ -857,7 +859,107 @@ async def panel_suggestions(request: Request, customer_id: FromPath[int]) -> Tem
                                                              "customer_id": customer_id})
 
 
+# --- Telesales call lists --------------------------------------------------------------------
+
+
+@get("/sales/calls", opt=perm("sales.call_list.view"))
+async def call_lists(request: Request) -> Template:
+    query = scoped(CallList.select(), request.app.state.rapport, current_actor(request),
+                   "sales.call_list.view", CallList)
+    rows = await query.order_by(CallList.id, ascending=False).limit(PAGE).run()
+    return Template("sales/call_lists.html", context={
+        "lists": rows, "errors": {}, "values": {}, "statuses": LEAD_STATUSES})
+
+
+@post("/sales/calls", opt=perm("sales.call_list.create"), status_code=303)
+async def call_list_create(request: Request) -> Response:
+    from plugins.sales import telesales
+
+    data = await form_data(request)
+    try:
+        row = await telesales.build_call_list(request.app.state.rapport, current_actor(request),
+                                              data, ip=client_ip(request))
+    except telesales.CallListError as exc:
+        return Template("sales/call_lists.html", status_code=400, context={
+            "lists": [], "errors": {exc.field: exc.message}, "values": data,
+            "statuses": LEAD_STATUSES})
+    return Redirect(f"/sales/calls/{row['id']}", status_code=303)
+
+
+async def _call_page(request: Request, call_list: dict[str, Any], error: str | None = None,
+                     status: int = 200) -> Template:
+    from plugins.sales import telesales
+
+    entry = await telesales.next_entry(call_list["id"])
+    target, decision = None, None
+    if entry is not None:
+        decision = await telesales.may_call(request.app.state.rapport, entry)
+        if entry["customer"] is not None:
+            target = await Customer.select(Customer.id, Customer.name, Customer.primary_phone,
+                                           Customer.job_title).where(
+                Customer.id == entry["customer"]).first().run()
+            target = {**target, "phone": target["primary_phone"],
+                      "url": f"/customers/{target['id']}"}
+        else:
+            lead = await Lead.select().where(Lead.id == entry["lead"]).first().run()
+            target = {"name": lead_service.lead_name(lead), "phone": lead["phone"],
+                      "job_title": lead["job_title"], "url": f"/sales/leads/{lead['id']}"}
+    done = await CallListEntry.count().where((CallListEntry.call_list == call_list["id"])
+                                             & (CallListEntry.status != "pending")).run()
+    total = await CallListEntry.count().where(CallListEntry.call_list == call_list["id"]).run()
+    return Template("sales/call_list.html", status_code=status, context={
+        "call_list": call_list, "entry": entry, "target": target, "decision": decision,
+        "outcomes": telesales.OUTCOMES, "error": error, "done": done, "total": total})
+
+
+@get("/sales/calls/{call_list_id:int}", opt=perm("sales.call_list.view"))
+async def call_list_work(request: Request, call_list_id: FromPath[int]) -> Template:
+    call_list = await visible_one(request, CallList, "sales.call_list.view", call_list_id)
+    return await _call_page(request, call_list)
+
+
+async def _entry(request: Request, call_list_id: int, entry_id: int):
+    call_list = await visible_one(request, CallList, "sales.call_list.create", call_list_id)
+    entry = await CallListEntry.select().where(
+        (CallListEntry.id == entry_id) & (CallListEntry.call_list == call_list_id)
+        & (CallListEntry.status == "pending")).first().run()
+    if entry is None:
+        raise NotFoundException("not found")
+    return call_list, entry
+
+
+@post("/sales/calls/{call_list_id:int}/entries/{entry_id:int}/log",
+      opt=perm("sales.call_list.create"), status_code=303)
+async def call_log(request: Request, call_list_id: FromPath[int],
+                   entry_id: FromPath[int]) -> Response:
+    from plugins.sales import telesales
+
+    call_list, entry = await _entry(request, call_list_id, entry_id)
+    data = await form_data(request)
+    try:
+        await telesales.log_call(request.app.state.rapport, current_actor(request), entry, data,
+                                 ip=client_ip(request))
+    except telesales.CallListError as exc:
+        return await _call_page(request, call_list, exc.message, status=400)
+    return Redirect(f"/sales/calls/{call_list_id}", status_code=303)
+
+
+@post("/sales/calls/{call_list_id:int}/entries/{entry_id:int}/skip",
+      opt=perm("sales.call_list.create"), status_code=303)
+async def call_skip(request: Request, call_list_id: FromPath[int],
+                    entry_id: FromPath[int]) -> Response:
+    from plugins.sales import telesales
+
+    _call_list, entry = await _entry(request, call_list_id, entry_id)
+    decision = await telesales.may_call(request.app.state.rapport, entry)
+    blocked = decision is not None and not decision.allowed
+    await telesales.skip(entry, "blocked" if blocked else "skipped",
+                         decision.reason if blocked else "skipped by the caller")
+    return Redirect(f"/sales/calls/{call_list_id}", status_code=303)
+
+
 ROUTES = [
+    call_lists, call_list_create, call_list_work, call_log, call_skip,
     forecast_page, forecast_csv, panel_suggestions,
     lead_list, lead_new, lead_create, lead_detail, lead_assign, lead_log_activity, lead_convert,
     lead_import_page, lead_import, rules_page, scoring_rule_add, scoring_rule_delete,

@@ -100,6 +100,8 @@ def register_permissions():
         Permission("sales.quote.view", "See quotes and orders"),
         Permission("sales.quote.create", "Write quotes"),
         Permission("sales.quote.edit", "Change, version and send quotes"),
+        Permission("sales.call_list.view", "See telesales call lists"),
+        Permission("sales.call_list.create", "Build call lists and log calls"),
         Permission("sales.portal.view", "Portal customers: see their quotes and orders, "
                    "accept or decline quotes"),
     ]
@@ -111,6 +113,7 @@ def register_nav_items():
         NavItem("Leads", "/sales/leads", permission="sales.lead.view", order=20),
         NavItem("Pipeline", "/sales/board", permission="sales.opportunity.view", order=21),
         NavItem("Forecast", "/sales/forecast", permission="sales.opportunity.view", order=24),
+        NavItem("Call lists", "/sales/calls", permission="sales.call_list.view", order=25),
         NavItem("Products", "/sales/products", permission="sales.product.view", order=22),
         NavItem("Quotes", "/sales/quotes", permission="sales.quote.view", order=23),
     ]

@@ -19,6 +19,7 @@ from core.money import Money
 from core.permissions import Actor, current_actor
 from core.plugin import NavItem
 from plugins.sales import quotes as quote_service
+from plugins.sales.controllers import client_ip
 from plugins.sales.tables import OrderLine, Quote, SalesOrder
 
 # Portal customers hold ``<id>.portal.<verb>`` permissions at scope "customer".
@@ -108,7 +109,7 @@ async def portal_quote_decision(request: Request, quote_id: FromPath[int]) -> Re
         await quote_service.decide_quote(
             request.app.state.rapport, current_actor(request), quote, decision == "accept",
             reason=str(form.get("reason") or ""),
-            ip=request.client.host if request.client else "")
+            ip=client_ip(request))
     except quote_service.QuoteError as exc:
         lines = await quote_service.quote_lines(quote_id)
         return await _page(request, "sales/portal_quote.html", {

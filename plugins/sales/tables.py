@@ -262,10 +262,36 @@ class OrderLine(Table, tablename="sales_order_line"):
     net_amount = Numeric(digits=MONEY, default=Decimal(0))
 
 
+# --- Telesales --------------------------------------------------------------------------------
+
+
+class CallList(Table, tablename="sales_call_list"):
+    """A list of people to call, built once from a filter, worked through one by one."""
+
+    id: Serial
+    name = Varchar(length=200)
+    kind = Varchar(length=10)  # "customers" or "leads"
+    criteria = Varchar(length=500, default="")  # the filter it was built from, for people
+    owner = ForeignKey(User, null=True, default=None, index=True)
+    team = ForeignKey(Team, null=True, default=None, index=True)
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class CallListEntry(Table, tablename="sales_call_entry"):
+    call_list = ForeignKey(CallList, index=True)
+    position = Integer(default=0)
+    customer = ForeignKey(Customer, null=True, default=None)
+    lead = ForeignKey(Lead, null=True, default=None)
+    status = Varchar(length=10, default="pending")  # pending, done, skipped, blocked
+    outcome = Varchar(length=100, default="")
+    note = Varchar(length=300, default="")  # why it was blocked or skipped
+    called_at = Timestamptz(null=True, default=None)
+
+
 TABLES: list[type[Table]] = [
     Lead, LeadActivity, ScoringRule, AssignmentRule, Pipeline, Stage, Opportunity, StageChange,
     ProductCategory, Product, PriceBook, ProductPrice, RelatedProduct, OpportunityProduct,
-    Quote, QuoteLine, SalesOrder, OrderLine,
+    Quote, QuoteLine, SalesOrder, OrderLine, CallList, CallListEntry,
 ]
 
 PERSONAL_DATA: dict[type[Table], tuple[str, ...]] = {
