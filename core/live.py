@@ -21,6 +21,8 @@ import contextlib
 import hashlib
 import json
 import logging
+import os
+import uuid
 from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +43,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("rapport.live")
 
 KEEPALIVE_SECONDS = 15.0
+# Names this worker process in the "ready" event without revealing its pid: lets a client
+# (and the two-worker test) tell which worker holds its stream.
+WORKER_TAG = hashlib.sha256(f"{os.getpid()}:{uuid.uuid4()}".encode()).hexdigest()[:8]
 LIVE_EVENTS = ("core.interaction.created", "core.interaction.updated", "core.followup.completed")
 
 
@@ -178,12 +183,13 @@ async def stream(request: Request, plugin: ChannelsPlugin, channel: str, *, chec
 
         reader = asyncio.create_task(pump())
         try:
-            yield ServerSentEventMessage(event="ready", data="{}", retry=3000)
+            yield ServerSentEventMessage(event="ready", data=json.dumps({"worker": WORKER_TAG}),
+                                         retry=3000)
             while True:
                 try:
                     raw = await asyncio.wait_for(queue.get(), KEEPALIVE_SECONDS)
                 except TimeoutError:
-                    yield ServerSentEventMessage(comment="keep-alive")
+                    yield ServerSentEventMessage(comment="keep-alive", data=None)
                     continue
                 try:
                     message = json.loads(raw)
