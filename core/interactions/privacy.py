@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from core import audit
 from core.interactions.tables import Interaction, InteractionParticipant
 
 
@@ -51,9 +52,14 @@ async def export(customer_id: int) -> dict[str, Any]:
 async def erase(customer_id: int) -> None:
     """Blank what was said (subject, notes, follow-up note) in the customer's own
     interactions; keep channels, dates, directions and counts. Participations are removed."""
+    ids = [r["id"] for r in await Interaction.select(Interaction.id).where(
+        Interaction.customer == customer_id).run()]
     await Interaction.update({
         Interaction.subject: "", Interaction.notes: "", Interaction.followup_note: "",
         Interaction.updated_at: datetime.now(UTC),
     }).where(Interaction.customer == customer_id).run()
+    # The audit trail of those interactions held the same words: redact its values too.
+    if ids:
+        await audit.redact(Interaction._meta.tablename, ids)
     await InteractionParticipant.delete().where(
         InteractionParticipant.customer == customer_id).run()
