@@ -156,7 +156,8 @@ def portal_home_cards():
 
 @hookimpl
 def register_portal_nav_items():
-    return [NavItem("Quotes", "/portal/sales/quotes", order=20),
+    return [NavItem("Products", "/portal/sales/products", order=19),
+            NavItem("Quotes", "/portal/sales/quotes", order=20),
             NavItem("Orders", "/portal/sales/orders", order=21)]
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from litestar import Request, get, post
 from litestar.exceptions import NotFoundException
-from litestar.params import FromPath
+from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Response, Template
 
 from core.customers.tables import Customer
@@ -20,7 +20,7 @@ from core.permissions import Actor, current_actor
 from core.plugin import NavItem
 from plugins.sales import quotes as quote_service
 from plugins.sales.controllers import client_ip
-from plugins.sales.tables import OrderLine, Quote, SalesOrder
+from plugins.sales.tables import OrderLine, Product, ProductPrice, Quote, SalesOrder
 
 # Portal customers hold ``<id>.portal.<verb>`` permissions at scope "customer".
 PORTAL = {"permission": "sales.portal.view"}
@@ -131,4 +131,38 @@ async def portal_orders(request: Request) -> Template:
         "orders": rows, "lines": lines, "money": lambda a, c: str(Money(Decimal(str(a)), c))})
 
 
-ROUTES = [portal_quotes, portal_quotes_card, portal_quote, portal_quote_decision, portal_orders]
+def _specs(text: str) -> dict[str, str]:
+    pairs = (line.partition(":") for line in text.splitlines() if ":" in line)
+    return {name.strip(): value.strip() for name, _, value in pairs}
+
+
+@get("/sales/products", opt=PORTAL)
+async def portal_products(request: Request, q: FromQuery[str] = "") -> Template:
+    """The product catalogue for customers: active products, default prices."""
+    query = Product.select(Product.id, Product.name, Product.sku, Product.description).where(
+        Product.active == True)  # noqa: E712
+    if q.strip():
+        query = query.where(Product.name.ilike(f"%{q.strip()}%"))
+    rows = await query.order_by(Product.name).limit(200).run()
+    return await _page(request, "sales/portal_products.html", {"products": rows, "q": q})
+
+
+@get("/sales/products/compare", opt=PORTAL)
+async def portal_compare(request: Request, ids: FromQuery[list[int]] | None = None) -> Template:
+    """Side-by-side comparison of up to four products: price and every specification."""
+    chosen = sorted(set(ids or []))[:4]
+    rows = await Product.select().where(Product.id.is_in(chosen or [0]) & (
+        Product.active == True)).order_by(Product.name).run()  # noqa: E712
+    currency = request.app.state.rapport.plugin_settings("sales").default_currency
+    prices = {r["product"]: r["unit_price"] for r in await ProductPrice.select(
+        ProductPrice.product, ProductPrice.unit_price).where(
+        ProductPrice.product.is_in(chosen or [0]) & (ProductPrice.currency == currency)
+        & (ProductPrice.price_book.is_default == True)).run()}  # noqa: E712
+    specs = {r["id"]: _specs(r["specifications"]) for r in rows}
+    names = list(dict.fromkeys(name for r in rows for name in specs[r["id"]]))
+    return await _page(request, "sales/portal_compare.html", {
+        "products": rows, "specs": specs, "spec_names": names, "prices": prices,
+        "money": _money(currency)})
+
+
+ROUTES = [portal_products, portal_compare, portal_quotes, portal_quotes_card, portal_quote, portal_quote_decision, portal_orders]

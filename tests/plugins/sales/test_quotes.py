@@ -256,3 +256,31 @@ async def test_quotes_and_orders_panels_on_the_360_view_respect_scopes(sales_cli
     await sign_in(sales_client, "rep@example.test")
     hidden = await sales_client.get(urls["sales-quotes"])
     assert hidden.status_code == 404  # the customer is not theirs
+
+
+async def test_portal_customer_browses_the_catalogue_and_compares_products(
+        sales_client, monkeypatch):
+    from plugins.sales.tables import PriceBook, Product, ProductPrice
+
+    book = (await PriceBook.insert(PriceBook(name="Std", is_default=True)).returning(
+        PriceBook.id).run())[0]["id"]
+    ids = []
+    for sku, name, specs, price in (("B1", "City bike", "Gears: 3\nWeight: 15 kg", "500"),
+                                    ("B2", "Road bike", "Gears: 22", "1500")):
+        pid = (await Product.insert(Product(sku=sku, name=name, specifications=specs)).returning(
+            Product.id).run())[0]["id"]
+        await ProductPrice.insert(ProductPrice(price_book=book, product=pid, currency="EUR",
+                                               unit_price=Decimal(price))).run()
+        ids.append(pid)
+    await Product.insert(Product(sku="OLD", name="Retired bike", active=False)).run()
+    customer = await new_customer("Rider Ltd")
+    portal_user = await make_user("rider@example.test", roles=[])
+    as_portal_customer(monkeypatch, sales_client, portal_user, customer)
+    await sign_in(sales_client, "rider@example.test")
+    listing = await sales_client.get("/portal/sales/products")
+    assert "City bike" in listing.text and "Retired bike" not in listing.text
+    compare = await sales_client.get(
+        f"/portal/sales/products/compare?ids={ids[0]}&ids={ids[1]}")
+    assert compare.status_code == 200, compare.text
+    assert "1,500.00 EUR" in compare.text and "15 kg" in compare.text
+    assert "<th scope=\"row\">Weight</th>" in compare.text
