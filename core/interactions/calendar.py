@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from icalendar import Calendar, Event
 
-from core.instance import InstanceSetting
+from core.interactions import stored_settings
 from core.interactions.tables import Interaction
 
 FEED_PAST_DAYS = 30
@@ -28,26 +28,16 @@ def _key(user_id: int) -> str:
 
 
 async def _nonce(user_id: int, *, create: bool) -> str | None:
-    row = await InstanceSetting.select(InstanceSetting.value).where(
-        InstanceSetting.key == _key(user_id)).first().run()
-    if row is not None:
-        return row["value"]
-    if not create:
-        return None
+    nonce = await stored_settings.read(_key(user_id))
+    if nonce is not None or not create:
+        return nonce
     return await regenerate(user_id)
 
 
 async def regenerate(user_id: int) -> str:
     """A new nonce for the user: the previous feed URL stops working."""
     nonce = secrets.token_urlsafe(16)
-    now = datetime.now(UTC)
-    if await InstanceSetting.exists().where(InstanceSetting.key == _key(user_id)).run():
-        await InstanceSetting.update({InstanceSetting.value: nonce,
-                                      InstanceSetting.updated_at: now}).where(
-            InstanceSetting.key == _key(user_id)).run()
-    else:
-        await InstanceSetting.insert(InstanceSetting(key=_key(user_id), value=nonce,
-                                                     updated_at=now)).run()
+    await stored_settings.write(_key(user_id), nonce)
     return nonce
 
 

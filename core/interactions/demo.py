@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from core.customers.tables import Customer
+from core.interactions import stored_settings
 from core.interactions.tables import CHANNELS, Interaction
 
 if TYPE_CHECKING:
@@ -120,24 +121,8 @@ async def seed_interactions(n: int, *, customer_ids: list[int] | None = None,
 
 
 async def _count_marker() -> int:
-    from core.instance import InstanceSetting
-
-    row = await InstanceSetting.select(InstanceSetting.value).where(
-        InstanceSetting.key == MARKER).first().run()
-    return int(json.loads(row["value"])) if row else 0
-
-
-async def _save_marker(count: int) -> None:
-    from core.instance import InstanceSetting
-
-    now = datetime.now(UTC)
-    if await InstanceSetting.exists().where(InstanceSetting.key == MARKER).run():
-        await InstanceSetting.update({InstanceSetting.value: json.dumps(count),
-                                      InstanceSetting.updated_at: now}).where(
-            InstanceSetting.key == MARKER).run()
-    else:
-        await InstanceSetting.insert(InstanceSetting(key=MARKER, value=json.dumps(count),
-                                                     updated_at=now)).run()
+    value = await stored_settings.read(MARKER)
+    return int(json.loads(value)) if value else 0
 
 
 async def seed_demo_interactions(rapport: Rapport | None, customers: int) -> int:
@@ -146,5 +131,5 @@ async def seed_demo_interactions(rapport: Rapport | None, customers: int) -> int
     if wanted == 0:
         return 0
     created = await seed_interactions(wanted, followup_share=0.1)
-    await _save_marker(await _count_marker() + created)
+    await stored_settings.write(MARKER, json.dumps(await _count_marker() + created))
     return created

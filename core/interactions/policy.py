@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from core import audit
 from core.customers.tables import CHANNELS, ConsentRecord, Customer
 from core.instance import InstanceSetting
+from core.interactions import stored_settings
 from core.interactions.tables import Interaction
 from core.permissions import Actor
 
@@ -73,12 +74,11 @@ class PolicyError(ValueError):
 
 async def fatigue_rule() -> FatigueRule:
     """The instance's fatigue rule (defaults: 3 outbound per 7 days)."""
-    row = await InstanceSetting.select(InstanceSetting.value).where(
-        InstanceSetting.key == FATIGUE_KEY).first().run()
-    if row is None:
+    value = await stored_settings.read(FATIGUE_KEY)
+    if value is None:
         return FatigueRule()
     try:
-        data = json.loads(row["value"])
+        data = json.loads(value)
         return FatigueRule(int(data["max_outbound"]), int(data["period_days"]))
     except (ValueError, KeyError, TypeError):
         return FatigueRule()
@@ -102,15 +102,8 @@ async def set_fatigue_rule(actor: Actor | None, max_outbound: int | str, period_
     before = await fatigue_rule()
     rule = FatigueRule(limit, days)
     value = json.dumps({"max_outbound": limit, "period_days": days})
-    now = datetime.now(UTC)
     async with InstanceSetting._meta.db.transaction():
-        if await InstanceSetting.exists().where(InstanceSetting.key == FATIGUE_KEY).run():
-            await InstanceSetting.update({InstanceSetting.value: value,
-                                          InstanceSetting.updated_at: now}).where(
-                InstanceSetting.key == FATIGUE_KEY).run()
-        else:
-            await InstanceSetting.insert(InstanceSetting(key=FATIGUE_KEY, value=value,
-                                                         updated_at=now)).run()
+        await stored_settings.write(FATIGUE_KEY, value)
         await audit.record(actor, "update", InstanceSetting._meta.tablename, FATIGUE_KEY,
                            {"fatigue": [before.describe(), rule.describe()]},
                            summary="contact policy: fatigue rule", ip=ip)
