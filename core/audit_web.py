@@ -92,7 +92,7 @@ def _client_ip(request: Request) -> str:
     return request.client.host if request.client else ""
 
 
-@get("/admin/audit", name="audit-log", opt={"permission": "core.audit.view"})
+@get("/admin/audit", name="audit-log", opt={"permission": "core.audit.manage"})
 async def audit_log(request: Request) -> Template:
     return await _list_page(request)
 
@@ -158,7 +158,7 @@ async def _csv_lines(clauses: list[Any], up_to: int) -> AsyncIterator[str]:
             return
 
 
-@get("/admin/audit/export.csv", name="audit-export", opt={"permission": "core.audit.view"})
+@get("/admin/audit/export.csv", name="audit-export", opt={"permission": "core.audit.manage"})
 async def audit_export(request: Request) -> Stream | Template:
     filters = AuditFilter.from_query(request.query_params)
     if filters.errors:
@@ -185,5 +185,5 @@ def register_routes():
 
 @hookimpl
 def register_nav_items():
-    return [NavItem(label="Audit log", href="/admin/audit", permission="core.audit.view",
+    return [NavItem(label="Audit log", href="/admin/audit", permission="core.audit.manage",
                     order=900)]

@@ -41,6 +41,6 @@ def register_piccolo_apps():
 def register_permissions():
     return [
         Permission("core.dashboard.view", "See the staff dashboard", scoped=False),
-        Permission("core.settings.edit", "Change instance settings", scoped=False),
-        Permission("core.audit.view", "Read and export the audit log", scoped=False),
+        Permission("core.settings.manage", "Change instance settings", scoped=False),
+        Permission("core.audit.manage", "Read and export the audit log (administration)", scoped=False),
     ]

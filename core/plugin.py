@@ -65,7 +65,7 @@ class Permission:
     """A named action, e.g. ``sales.opportunity.edit``.
 
     ``scoped`` permissions are granted with a scope (own, team, all) and so filter rows;
-    unscoped ones are simply granted or not (e.g. ``core.audit.view``).
+    unscoped ones are simply granted or not (e.g. ``core.audit.manage``).
     """
 
     name: str

@@ -37,7 +37,7 @@ def register_nav_items():
         NavItem(label="Accounts", href="/accounts", permission="core.customer.view", order=20),
         NavItem(label="Contacts", href="/contacts", permission="core.customer.view", order=21),
         NavItem(label="Custom fields", href="/admin/custom-fields",
-                permission="core.settings.edit", order=95),
+                permission="core.settings.manage", order=95),
     ]
 
 

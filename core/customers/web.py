@@ -368,12 +368,12 @@ async def _fields_page(request: Request, values: dict | None = None,
         "errors": errors or {}})
 
 
-@get("/admin/custom-fields", opt={"permission": "core.settings.edit"}, include_in_schema=False)
+@get("/admin/custom-fields", opt={"permission": "core.settings.manage"}, include_in_schema=False)
 async def custom_fields_page(request: Request) -> Template:
     return await _fields_page(request)
 
 
-@post("/admin/custom-fields", opt={"permission": "core.settings.edit"}, include_in_schema=False, status_code=303)
+@post("/admin/custom-fields", opt={"permission": "core.settings.manage"}, include_in_schema=False, status_code=303)
 async def add_custom_field(request: Request) -> Redirect | Template:
     form = await _form(request)
     data = {k: form.get(k) for k in form}
@@ -392,14 +392,14 @@ async def _definition(field_id: int) -> dict[str, Any]:
     return row
 
 
-@get("/admin/custom-fields/{field_id:int}", opt={"permission": "core.settings.edit"}, include_in_schema=False)
+@get("/admin/custom-fields/{field_id:int}", opt={"permission": "core.settings.manage"}, include_in_schema=False)
 async def custom_field_page(request: Request, field_id: FromPath[int]) -> Template:
     row = await _definition(field_id)
     return Template("customers/custom_field_form.html", context={
         "field": row, "values": row, "errors": {}, "types": custom_fields.TYPE_LABELS})
 
 
-@post("/admin/custom-fields/{field_id:int}", opt={"permission": "core.settings.edit"}, include_in_schema=False,
+@post("/admin/custom-fields/{field_id:int}", opt={"permission": "core.settings.manage"}, include_in_schema=False,
       status_code=303)
 async def save_custom_field(request: Request, field_id: FromPath[int]) -> Redirect | Template:
     row = await _definition(field_id)
@@ -415,7 +415,7 @@ async def save_custom_field(request: Request, field_id: FromPath[int]) -> Redire
     return Redirect("/admin/custom-fields", status_code=303)
 
 
-@post("/admin/custom-fields/{field_id:int}/delete", opt={"permission": "core.settings.edit"}, include_in_schema=False,
+@post("/admin/custom-fields/{field_id:int}/delete", opt={"permission": "core.settings.manage"}, include_in_schema=False,
       status_code=303)
 async def delete_custom_field(request: Request, field_id: FromPath[int]) -> Redirect:
     await _definition(field_id)

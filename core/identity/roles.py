@@ -3,7 +3,10 @@
 Grants may be patterns (``*``, ``*.view``, ``core.customer.*``) so that roles keep working when
 a plugin is enabled later: its ``<id>.<noun>.view`` permission is covered by ``*.view``.
 Permission names end with a verb by convention (view, create, edit, delete, export, assign,
-manage), which is what the built-in roles' patterns rely on.
+manage), which is what the built-in roles' patterns rely on. ``manage`` is the verb of
+administration (users, roles, settings, the audit log): no built-in role but the
+administrator's ``*`` grants it, so a new administrative permission is never handed out by a
+pattern such as ``*.edit``.
 """
 
 from __future__ import annotations
@@ -23,8 +26,7 @@ BUILTIN_ROLES: dict[str, dict] = {
         "name": "Manager",
         "description": "Works with the records of their teams and the teams below them.",
         "grants": [(f"*.{verb}", "team") for verb in
-                   ("view", "create", "edit", "delete", "export", "assign")]
-        + [("core.audit.view", "team")],
+                   ("view", "create", "edit", "delete", "export", "assign")],
     },
     "sales_representative": {
         "name": "Sales representative",

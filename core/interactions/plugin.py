@@ -51,7 +51,7 @@ def register_nav_items():
         NavItem(label="Interactions", href="/interactions", permission="core.interaction.view",
                 order=30),
         NavItem(label="Contact policy", href="/admin/contact-policy",
-                permission="core.settings.edit", order=915),
+                permission="core.settings.manage", order=915),
     ]
 
 

@@ -298,7 +298,7 @@ async def calendar_feed(request: Request, token: FromPath[str]) -> Response:
 # --- contact policy settings -----------------------------------------------------------------
 
 
-@get("/admin/contact-policy", opt={"permission": "core.settings.edit"}, include_in_schema=False)
+@get("/admin/contact-policy", opt={"permission": "core.settings.manage"}, include_in_schema=False)
 async def policy_page(request: Request) -> Template:
     rule = await policy.fatigue_rule()
     return Template("interactions/contact_policy.html", context={
@@ -306,7 +306,7 @@ async def policy_page(request: Request) -> Template:
         "errors": {}, "saved": request.query_params.get("saved")})
 
 
-@post("/admin/contact-policy", opt={"permission": "core.settings.edit"},
+@post("/admin/contact-policy", opt={"permission": "core.settings.manage"},
       include_in_schema=False)
 async def policy_save(request: Request, data: Annotated[dict[str, str], FORM]) -> Response:
     try:

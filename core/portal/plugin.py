@@ -39,7 +39,7 @@ def register_portal_routes():
 @hookimpl
 def register_nav_items():
     return [NavItem(label="Branding and portal", href="/admin/branding",
-                    permission="core.settings.edit", order=910)]
+                    permission="core.settings.manage", order=910)]
 
 
 @hookimpl

@@ -114,13 +114,13 @@ async def _branding_page(request: Request, *, values: dict[str, str] | None = No
     })
 
 
-@get("/admin/branding", name="portal-branding", opt={"permission": "core.settings.edit"})
+@get("/admin/branding", name="portal-branding", opt={"permission": "core.settings.manage"})
 async def branding_page(request: Request) -> Template:
     flash = "Saved." if request.query_params.get("done") else ""
     return await _branding_page(request, flash=flash)
 
 
-@post("/admin/branding", opt={"permission": "core.settings.edit"}, status_code=303)
+@post("/admin/branding", opt={"permission": "core.settings.manage"}, status_code=303)
 async def branding_save(request: Request, data: FormData) -> Response:
     values = {k: data.get(k, "").strip() for k in ("name", "colour", "logo_url")}
     errors = portal_settings.branding_problems(**values)
@@ -134,7 +134,7 @@ async def branding_save(request: Request, data: FormData) -> Response:
     return Redirect("/admin/branding?done=1", status_code=303)
 
 
-@post("/admin/portal/history", opt={"permission": "core.settings.edit"}, status_code=303)
+@post("/admin/portal/history", opt={"permission": "core.settings.manage"}, status_code=303)
 async def history_channels_save(request: Request) -> Response:
     form = await request.form()
     chosen = [c for c in form.getall("channel", []) if c in CHANNELS] if hasattr(

@@ -76,3 +76,19 @@ async def test_built_in_roles_expand_to_declared_permissions(client):
     actor = await load_actor(client.rapport, uid)
     assert actor.grants["core.dashboard.view"] == "all"
     assert "core.user.manage" not in actor.grants
+
+
+async def test_only_administrators_get_administration_permissions(client):
+    """Patterns like *.edit must never hand out settings, roles, users or the audit log."""
+    from core.identity.roles import BUILTIN_ROLES
+    from core.identity.users import load_actor
+
+    for role in BUILTIN_ROLES:
+        uid = await make_user(f"{role}@example.test", roles=[role])
+        actor = await load_actor(client.rapport, uid)
+        administration = sorted(p for p in actor.grants if p.endswith(".manage"))
+        if role == "administrator":
+            assert "core.settings.manage" in administration
+            assert "core.audit.manage" in administration
+        else:
+            assert administration == [], role
