@@ -74,24 +74,30 @@ class RouteDeclarationError(Exception):
     """A route declares neither a permission nor ``public``: deny by default, loudly."""
 
 
-def iter_route_handlers(handlers: list[Any]):
-    """Yield every HTTP route handler inside handlers, controllers and routers."""
+def iter_route_handlers(handlers: list[Any], inherited: dict | None = None):
+    """Yield (handler, effective opt) for every HTTP route handler inside handlers,
+    controllers and routers; a router's or controller's opt applies to what it holds."""
     from litestar import Controller
 
+    inherited = inherited or {}
     for item in handlers:
         if isinstance(item, HTTPRouteHandler):
-            yield item
+            yield item, {**inherited, **(item.opt or {})}
         elif isinstance(item, Router):
-            yield from iter_route_handlers(list(item.route_handlers))
+            opt = {**inherited, **(item.opt or {})}
+            for route in item.routes:
+                for handler in getattr(route, "route_handlers", []):
+                    if isinstance(handler, HTTPRouteHandler):
+                        yield handler, {**opt, **(handler.opt or {})}
         elif isinstance(item, type) and issubclass(item, Controller):
+            opt = {**inherited, **(getattr(item, "opt", None) or {})}
             for value in vars(item).values():
                 if isinstance(value, HTTPRouteHandler):
-                    yield value
+                    yield value, {**opt, **(value.opt or {})}
 
 
 def check_route_declarations(handlers: list[Any], origin: str) -> None:
-    for handler in iter_route_handlers(handlers):
-        opt = handler.opt or {}
+    for handler, opt in iter_route_handlers(handlers):
         if not opt.get("public") and not opt.get("permission"):
             raise RouteDeclarationError(
                 f"{origin}: route {handler.handler_name!r} {sorted(handler.paths)} declares "

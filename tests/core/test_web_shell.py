@@ -56,3 +56,32 @@ def test_a_route_declaring_no_permission_stops_the_app(tmp_path, monkeypatch):
     rapport = Rapport(settings_for_test(tmp_path, f"sqlite:///{tmp_path}/x.db"), plugins=["leaky"])
     with pytest.raises(RouteDeclarationError, match=r"leaky.*'/leaky'.*declares neither"):
         build_litestar(rapport)
+
+
+def test_routes_inside_a_router_are_checked_too(tmp_path, monkeypatch):
+    import types
+
+    from litestar import Router
+
+    from tests.conftest import settings_for_test
+
+    @get("/inside")
+    async def inside() -> str:
+        return "secret"
+
+    @get("/declared", opt={"public": True})
+    async def declared() -> str:
+        return "ok"
+
+    def app_with(router):
+        module = types.ModuleType("router_plugin")
+        module.plugin = Plugin(id="routed", name="Routed", version="0")
+        module.register_routes = hookimpl(lambda: [router])
+        monkeypatch.setattr("core.loader.installed_plugins", lambda: {"routed": module})
+        settings = settings_for_test(tmp_path, f"sqlite:///{tmp_path}/x.db")
+        return build_litestar(Rapport(settings, plugins=["routed"]))
+
+    with pytest.raises(RouteDeclarationError, match=r"'/inside'"):
+        app_with(Router(path="/r", route_handlers=[inside, declared]))
+    # A router's own declaration covers the handlers it holds.
+    app_with(Router(path="/r", route_handlers=[inside], opt={"permission": "core.dashboard.view"}))
