@@ -91,32 +91,26 @@ def close_names(a: str, b: str) -> bool:
     return bool(a and b) and fuzz.token_sort_ratio(a.lower(), b.lower()) >= NAME_THRESHOLD
 
 
-async def _ids_with_emails(emails: list[str]) -> dict[int, str]:
+async def _ids_with(values: list[str], primary, table, column) -> dict[int, str]:
+    """Customers holding one of ``values`` as their primary value or in a sub-record
+    (``table.column``), mapped to the value matched; bounded like every duplicate check."""
     found: dict[int, str] = {}
-    if not emails:
+    if not values:
         return found
-    rows = await Customer.select(Customer.id, Customer.primary_email).where(
-        Customer.primary_email.is_in(emails)).limit(50).run()
-    found.update((r["id"], r["primary_email"]) for r in rows)
-    rows = await CustomerEmail.select(CustomerEmail.customer, CustomerEmail.email).where(
-        CustomerEmail.email.is_in(emails)).limit(50).run()
+    rows = await Customer.select(Customer.id, primary).where(primary.is_in(values)).limit(50).run()
+    found.update((r["id"], r[primary._meta.name]) for r in rows)
+    rows = await table.select(table.customer, column).where(column.is_in(values)).limit(50).run()
     for r in rows:
-        found.setdefault(r["customer"], r["email"])
+        found.setdefault(r["customer"], r[column._meta.name])
     return found
+
+
+async def _ids_with_emails(emails: list[str]) -> dict[int, str]:
+    return await _ids_with(emails, Customer.primary_email, CustomerEmail, CustomerEmail.email)
 
 
 async def _ids_with_phones(phones: list[str]) -> dict[int, str]:
-    found: dict[int, str] = {}
-    if not phones:
-        return found
-    rows = await Customer.select(Customer.id, Customer.primary_phone).where(
-        Customer.primary_phone.is_in(phones)).limit(50).run()
-    found.update((r["id"], r["primary_phone"]) for r in rows)
-    rows = await CustomerPhone.select(CustomerPhone.customer, CustomerPhone.phone).where(
-        CustomerPhone.phone.is_in(phones)).limit(50).run()
-    for r in rows:
-        found.setdefault(r["customer"], r["phone"])
-    return found
+    return await _ids_with(phones, Customer.primary_phone, CustomerPhone, CustomerPhone.phone)
 
 
 async def _close_names(name: str, kind: str, account: int | None) -> list[int]:
