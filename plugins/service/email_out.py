@@ -1,0 +1,5 @@
+"""Placeholder until its helper lands it."""
+
+
+async def on_event(rapport, event):
+    return None
