@@ -29,6 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import plugins as bench_plugins  # noqa: E402
 from bench.load import Result, drive, wrk_path  # noqa: E402
 from bench.scenarios import SCENARIOS, Request  # noqa: E402
 from bench.seed import Seeded, seed  # noqa: E402
@@ -55,6 +56,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "RAPPORT_BENCH_POSTGRES_URL", os.environ.get("RAPPORT_TEST_POSTGRES_URL", DEFAULT_POSTGRES)))
     parser.add_argument("--loader", choices=["auto", "wrk", "httpx"], default="auto")
     parser.add_argument("--json", type=Path, default=None, help="also write results here")
+    parser.add_argument("--plugins", default=None,
+                        help="plugin ids to enable, seed and drive (bench/plugins/); "
+                        "default: every one that is installed; 'none' for core only")
     args = parser.parse_args(argv)
     if args.interactions is None:
         args.interactions = args.customers * 10
@@ -84,9 +88,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def base_env(workdir: Path, database_url: str) -> dict[str, str]:
+def base_env(workdir: Path, database_url: str, enabled: list[str] = ()) -> dict[str, str]:
     plugins_toml = workdir / "plugins.toml"
-    plugins_toml.write_text("enabled = []\n")
+    plugins_toml.write_text(f"enabled = {json.dumps(list(enabled))}\n")
     env = dict(os.environ)
     env.update(RAPPORT_DATA_DIR=str(workdir / "data"), RAPPORT_DATABASE_URL=database_url,
                RAPPORT_PLUGINS_TOML=str(plugins_toml), RAPPORT_BENCH="1",
@@ -123,17 +127,31 @@ def migrate(env: dict[str, str]) -> None:
         sys.exit(f"rapport migrate failed:\n{done.stdout}\n{done.stderr}")
 
 
-def seed_database(env: dict[str, str], customers: int, interactions: int) -> Seeded:
+def seed_database(env: dict[str, str], customers: int, interactions: int,
+                  plugins: list[bench_plugins.BenchPlugin]) -> tuple[Seeded, dict[str, dict]]:
+    """Core seeding, then each bench plugin's ``seed`` (in dependency order); returns the
+    seeded facts and each plugin's facts by plugin id."""
     from core import db
     from core.app import Rapport
     from core.settings import Settings
 
-    async def run() -> Seeded:
+    async def run() -> tuple[Seeded, dict[str, dict]]:
         rapport = Rapport(Settings.from_env(env))
         rapport.activate()
         await db.connect(rapport.engine, pool_size=2)
         try:
-            return await seed(rapport, customers, interactions)
+            seeded = await seed(rapport, customers, interactions)
+            facts: dict[str, dict] = {}
+            for plugin in plugins:
+                if plugin.seed is None:
+                    facts[plugin.plugin] = {}
+                    continue
+                began = time.monotonic()
+                print(f"  {plugin.plugin}: seeding", flush=True)
+                facts[plugin.plugin] = dict(await plugin.seed(rapport.settings.database_url,
+                                                              seeded) or {})
+                print(f"  {plugin.plugin}: seeded in {time.monotonic() - began:.0f} s", flush=True)
+            return seeded, facts
         finally:
             await db.disconnect(rapport.engine)
 
@@ -199,13 +217,28 @@ def probe(base_url: str, request: Request, token: str) -> str | None:
     return None
 
 
+def scenario_list(engine: str, plugins: list[bench_plugins.BenchPlugin],
+                  facts: dict[str, dict]):
+    """(name, zero-argument request builder) for this engine: core's, then each plugin's
+    (plugin scenarios run with Rapport's SQLite engine and on PostgreSQL)."""
+    for name, scenario, engines in SCENARIOS:
+        if engine in engines or (engine == "pool" and "kept" in engines):
+            yield name, scenario
+    if engine == "stock":
+        return
+    for plugin in plugins:
+        for name, scenario in plugin.scenarios:
+            yield (f"{plugin.plugin}: {name}",
+                   lambda seeded, f=scenario, p=plugin.plugin: f(seeded, facts.get(p, {})))
+
+
 def run_block(label: str, engine: str, env: dict[str, str], seeded: Seeded,
-              args: argparse.Namespace, loader: str, workdir: Path) -> list[dict]:
+              args: argparse.Namespace, loader: str, workdir: Path,
+              plugins: list[bench_plugins.BenchPlugin] = (),
+              facts: dict[str, dict] | None = None) -> list[dict]:
     rows: list[dict] = []
     with server(env, args.workers, workdir / f"server-{label}-{engine}.log") as base_url:
-        for name, scenario, engines in SCENARIOS:
-            if engine not in engines and not (engine == "pool" and "kept" in engines):
-                continue
+        for name, scenario in scenario_list(engine, list(plugins), facts or {}):
             requests = scenario(seeded)
             requests = [requests] if isinstance(requests, Request) else list(requests or [])
             why = probe(base_url, requests[0], seeded.token) if requests else "not available"
@@ -261,14 +294,14 @@ def print_report(rows: list[dict], args: argparse.Namespace, loader: str,
         print()
         print(f"{backend}: {ENGINE_LABELS[engine]}; {seeded.customers:,} customers, "
               f"{seeded.interactions:,} interactions")
-        print(f"  {'scenario':34} {'req/s':>9} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
+        print(f"  {'scenario':40} {'req/s':>9} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
               f"{'errors':>7} {'of ceiling':>10}")
         for r in block:
             if "skipped" in r:
-                print(f"  {r['scenario']:34} skipped: {r['skipped']}")
+                print(f"  {r['scenario']:40} skipped: {r['skipped']}")
                 continue
             share = f"{r['rps'] / ceiling:.0%}" if ceiling else "-"
-            print(f"  {r['scenario']:34} {r['rps']:>9,.0f} {r['p50']:>8.1f} {r['p95']:>8.1f} "
+            print(f"  {r['scenario']:40} {r['rps']:>9,.0f} {r['p50']:>8.1f} {r['p95']:>8.1f} "
                   f"{r['p99']:>8.1f} {r['errors']:>7} {share:>10}")
     for scenario in ("50-row indexed select", "contacts list"):
         kept = next((r for r in rows if r.get("engine") == "kept"
@@ -292,6 +325,10 @@ def print_report(rows: list[dict], args: argparse.Namespace, loader: str,
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     loader = pick_loader(args.loader)
+    plugins, enabled = bench_plugins.select(args.plugins)
+    if enabled:
+        print(f"plugins: {', '.join(enabled)} enabled; seeding and scenarios from "
+              f"{', '.join(p.plugin for p in plugins) or 'none'}", flush=True)
     workdir = Path(tempfile.mkdtemp(prefix="rapport-bench-"))
     rows: list[dict] = []
     seeded_by_backend: dict[str, Seeded] = {}
@@ -307,9 +344,9 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 database = scratch_postgres(args.postgres_url)
             with database as url:
-                env = base_env(home, url)
+                env = base_env(home, url, enabled)
                 migrate(env)
-                seeded = seed_database(env, args.customers, args.interactions)
+                seeded, facts = seed_database(env, args.customers, args.interactions, plugins)
                 seeded_by_backend[label] = seeded
                 print(f"  seeded in {seeded.seconds:.0f} s", flush=True)
                 engines = ["kept", "stock"] if backend == "sqlite" else ["pool"]
@@ -318,7 +355,8 @@ def main(argv: list[str] | None = None) -> int:
                     if engine == "stock":
                         server_env["RAPPORT_SQLITE_STOCK_ENGINE"] = "1"
                     print(f"  serving with {ENGINE_LABELS[engine]}", flush=True)
-                    rows += run_block(label, engine, server_env, seeded, args, loader, home)
+                    rows += run_block(label, engine, server_env, seeded, args, loader, home,
+                                      plugins, facts)
                 rows.append({"backend": label} | csv_import(env, min(100_000, max(
                     1000, args.customers)), home))
     finally:
