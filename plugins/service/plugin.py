@@ -99,6 +99,12 @@ def register_template_dirs():
 
 
 @hookimpl
+def register_static_dirs():
+    # /static/plugins/service/<area>/...: each area keeps its files in static/<area>/.
+    return {"plugins/service": HERE / "static"}
+
+
+@hookimpl
 def register_permissions():
     return [
         Permission("service.case.view", "See cases and queues"),
@@ -260,10 +266,11 @@ async def privacy_export(customer_id):
 
 
 @hookimpl
-async def privacy_erase(customer_id):
+async def privacy_erase(rapport, customer_id):
     from plugins.service.customers import erase
 
-    await erase(customer_id)
+    # rapport: the attachment files live under its data directory.
+    await erase(rapport, customer_id)
 
 
 @hookimpl
@@ -284,6 +291,10 @@ async def startup(rapport):
 
     await sla.startup(rapport)
     await mailpoll.startup(rapport)
+    from plugins.service import customers
+
+    # Attachment files an erasure could not confirm as committed (crash, give-up) go now.
+    await customers.sweep_orphan_files(rapport)
 
 
 @hookimpl
