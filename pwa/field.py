@@ -13,7 +13,7 @@ from typing import Any
 
 from litestar import Request, Response, get, post
 from litestar.exceptions import NotFoundException, PermissionDeniedException
-from litestar.params import FromPath, FromQuery
+from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import Template
 
 from core.customers.tables import Customer, CustomerAddress
@@ -149,7 +149,7 @@ async def field_snapshot(request: Request, day: FromQuery[date | None] = None) -
 
 
 @post("/api/v1/field/sync", opt=FIELD, tags=["field"], status_code=200)
-async def field_sync(request: Request, data: dict[str, Any]) -> Response:
+async def field_sync(request: Request, data: JSONBody[dict[str, Any]]) -> Response:
     """Upload one item recorded on the device (idempotent on its ``client_id``).
 
     Answers ``{"status": "created" | "updated" | "conflict", "record_id", "message",

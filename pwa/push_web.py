@@ -8,7 +8,7 @@ from typing import Any
 
 from litestar import Request, Response, delete, get, post
 from litestar.exceptions import NotFoundException, PermissionDeniedException
-from litestar.params import FromPath
+from litestar.params import FromPath, JSONBody
 from litestar.response import Redirect, Template
 
 from core.permissions import current_actor
@@ -42,7 +42,7 @@ async def public_key(request: Request) -> dict[str, str]:
 
 
 @post("/api/v1/push/subscriptions", opt=SIGNED_IN, tags=["push"])
-async def add_subscription(request: Request, data: dict[str, Any]) -> Response:
+async def add_subscription(request: Request, data: JSONBody[dict[str, Any]]) -> Response:
     """Register this device (a PushSubscription's JSON) for the signed-in user."""
     require_csrf_header(request)
     actor = current_actor(request)

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from litestar import Request, Response, delete, get, patch, post
 from litestar.exceptions import ClientException
-from litestar.params import FromPath, JSONBody, Parameter
+from litestar.params import FromPath, JSONBody, Parameter, QueryParameter
 
 from core.customers import custom_fields, listing, service
 from core.customers.export import redact
@@ -121,8 +121,8 @@ async def list_customers(
     stage: Annotated[str | None, Parameter(description=f"One of {LIFECYCLE_STAGES}")] = None,
     owner: Annotated[int | None, Parameter(description="Owner's user id")] = None,
     team: Annotated[int | None, Parameter(description="Team id")] = None,
-    tag: str | None = None,
-    source: str | None = None,
+    tag: Annotated[str | None, QueryParameter(description="Has this tag")] = None,
+    source: Annotated[str | None, QueryParameter(description="Where it came from")] = None,
     account: Annotated[int | None, Parameter(description="Contacts of this account")] = None,
     sort: Annotated[str, Parameter(description="name, updated or created")] = "name",
     after: Annotated[str | None, Parameter(description="Cursor from the previous page")] = None,

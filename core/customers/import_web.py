@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 from litestar import Request, Response, get, post
 from litestar.exceptions import NotFoundException, ValidationException
-from litestar.params import QueryParameter
+from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.response import Redirect, Stream, Template
 
 from core.customers import custom_fields, duplicates, importing, merge
@@ -130,7 +130,8 @@ async def merge_execute(request: Request) -> Redirect | Template:
 
 @post("/api/v1/customers/{survivor_id:int}/merge", opt={"permission": "core.customer.edit"},
       status_code=200)
-async def merge_api(request: Request, survivor_id: int, data: dict[str, Any]) -> dict[str, Any]:
+async def merge_api(request: Request, survivor_id: FromPath[int],
+                    data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
     """Merge ``merged_id`` into this customer. Body: ``{"merged_id": 12, "take_from_merged":
     ["job_title"]}``. Needs core.customer.edit on both (404 otherwise)."""
     try:
@@ -220,7 +221,7 @@ async def import_upload(request: Request) -> Redirect | Template:
 
 
 @get("/customers/import/{token:str}/mapping", opt={"permission": "core.customer.create"})
-async def import_mapping_page(request: Request, token: str) -> Template:
+async def import_mapping_page(request: Request, token: FromPath[str]) -> Template:
     """Step 2: which column goes into which field (guessed from the headers)."""
     path, meta = _job(request, token)
     kind = meta["kind"]
@@ -260,7 +261,7 @@ def _report_page(token: str, meta: dict[str, Any], report: Any, error: str | Non
 
 @post("/customers/import/{token:str}/check", opt={"permission": "core.customer.create"},
       status_code=200)
-async def import_check(request: Request, token: str) -> Template:
+async def import_check(request: Request, token: FromPath[str]) -> Template:
     """Step 3 (CSV): save the mapping and dry-run every row."""
     path, meta = _job(request, token)
     form = await request.form()
@@ -275,7 +276,7 @@ async def import_check(request: Request, token: str) -> Template:
 
 
 @get("/customers/import/{token:str}/check", opt={"permission": "core.customer.create"})
-async def import_check_again(request: Request, token: str) -> Template:
+async def import_check_again(request: Request, token: FromPath[str]) -> Template:
     """Step 3 (vCard, or checking again): dry-run every row."""
     path, meta = _job(request, token)
     try:
@@ -287,7 +288,7 @@ async def import_check_again(request: Request, token: str) -> Template:
 
 @post("/customers/import/{token:str}/commit", opt={"permission": "core.customer.create"},
       status_code=202)
-async def import_commit(request: Request, token: str) -> Template:
+async def import_commit(request: Request, token: FromPath[str]) -> Template:
     """Step 4: import in the background (one transaction) and show its progress."""
     path, meta = _job(request, token)
     if meta["state"] in ("running", "done"):
@@ -339,7 +340,7 @@ async def import_commit(request: Request, token: str) -> Template:
 
 @get("/customers/import/{token:str}/progress", opt={"permission": "core.customer.create"},
      include_in_schema=False)
-async def import_progress(request: Request, token: str) -> Template:
+async def import_progress(request: Request, token: FromPath[str]) -> Template:
     _, meta = _job(request, token)
     return Template("customers/import_status.html", context={"token": token, "meta": meta})
 

@@ -11,7 +11,7 @@ from typing import Annotated
 from litestar import Request, get, post
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import PermissionDeniedException
-from litestar.params import Body
+from litestar.params import Body, FromPath
 from litestar.response import Redirect, Response, Template
 
 from core import audit
@@ -165,7 +165,7 @@ async def create_token_page(request: Request, data: Form) -> Template:
 
 
 @post("/account/tokens/{token_id:int}/revoke", opt=SIGNED_IN, status_code=303)
-async def revoke_token_page(request: Request, token_id: int) -> Response:
+async def revoke_token_page(request: Request, token_id: FromPath[int]) -> Response:
     actor = _me(request)
     if await revoke_token(actor.id, token_id):
         await audit.record(actor, "token_revoke", "core_api_token", token_id, ip=client_ip(request))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, get, post
-from litestar.params import FromQuery
+from litestar.params import FromQuery, JSONBody
 from litestar.response import Response
 
 from core import audit
@@ -43,7 +43,7 @@ async def list_users(limit: FromQuery[int] = 50, after: FromQuery[int] = 0) -> d
 
 
 @post("/api/v1/users", opt={"permission": "core.user.manage"}, status_code=201)
-async def create_user_api(request: Request, data: dict[str, Any]) -> Response:
+async def create_user_api(request: Request, data: JSONBody[dict[str, Any]]) -> Response:
     try:
         user_id = await create_user(
             str(data.get("email", "")), str(data.get("name", "")), str(data.get("password", "")),

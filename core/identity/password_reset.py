@@ -13,7 +13,7 @@ from typing import Annotated
 
 from litestar import Request, get, post
 from litestar.enums import RequestEncodingType
-from litestar.params import Body
+from litestar.params import Body, FromPath
 from litestar.response import Redirect, Response, Template
 
 from core import audit
@@ -109,14 +109,14 @@ async def forgot(request: Request, data: Form) -> Template:
 
 
 @get("/password/reset/{token:str}", opt={"public": True})
-async def reset_page(token: str) -> Template:
+async def reset_page(token: FromPath[str]) -> Template:
     ok = await valid_reset(token) is not None
     return Template("identity/reset.html", status_code=200 if ok else 410,
                     context={"token": token, "valid": ok, "errors": {}})
 
 
 @post("/password/reset/{token:str}", opt={"public": True}, status_code=303)
-async def reset(request: Request, token: str, data: Form) -> Response:
+async def reset(request: Request, token: FromPath[str], data: Form) -> Response:
     password = data.get("password", "")
     errors: dict[str, str] = {}
     user_id = None

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from litestar import Request, Response, get, patch, post
 from litestar.exceptions import ClientException
-from litestar.params import FromPath, JSONBody, Parameter
+from litestar.params import FromPath, JSONBody, Parameter, QueryParameter
 
 from core.customers.api import bad_request, problem
 from core.interactions import listing, service
@@ -77,8 +77,8 @@ async def list_interactions(
     channel: Annotated[str | None, Parameter(description="call, email, meeting, ...")] = None,
     direction: Annotated[str | None, Parameter(description="inbound, outbound or none")] = None,
     user: Annotated[int | None, Parameter(description="Recorded by this user id")] = None,
-    outcome: str | None = None,
-    from_: Annotated[str | None, Parameter(query="from", description="From (ISO date)")] = None,
+    outcome: Annotated[str | None, QueryParameter(description="Outcome recorded")] = None,
+    from_: Annotated[str | None, QueryParameter(name="from", description="From (ISO date)")] = None,
     to: Annotated[str | None, Parameter(description="Until (ISO date, inclusive)")] = None,
     after: Annotated[str | None, Parameter(description="Cursor from the previous page")] = None,
     limit: Annotated[int, Parameter(ge=1, le=listing.MAX_LIMIT)] = 50,
