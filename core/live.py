@@ -11,7 +11,8 @@ channels backend is:
 
 Streams never carry record contents, only ids and what kind of change happened, and each
 stream is checked against the reader's row-level scope: at subscription for a customer
-timeline, per event for the interactions list; "my day" is the user's own channel.
+timeline, per event for the interactions list and the account/contact lists; "my day" and
+the notification bell are the user's own channel.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ KEEPALIVE_SECONDS = 15.0
 # (and the two-worker test) tell which worker holds its stream.
 WORKER_TAG = hashlib.sha256(f"{os.getpid()}:{uuid.uuid4()}".encode()).hexdigest()[:8]
 LIVE_EVENTS = ("core.interaction.created", "core.interaction.updated", "core.followup.completed")
+CUSTOMER_EVENTS = ("core.customer.created", "core.customer.updated", "core.customer.deleted",
+                   "core.customer.merged", "core.customer.bulk_changed")
 
 
 def backend_name(rapport: Rapport) -> str:
@@ -88,6 +91,10 @@ class Channels:
     def interactions(self) -> str:
         return f"{self.prefix}_interactions"
 
+    @property
+    def customers(self) -> str:
+        return f"{self.prefix}_customers"
+
 
 def channels_plugin(rapport: Rapport) -> ChannelsPlugin:
     """The Litestar channels plugin for this instance; ``fan_out`` feeds it core's events."""
@@ -101,6 +108,12 @@ def fan_out(rapport: Rapport, plugin: ChannelsPlugin):
     names = Channels(rapport)
 
     async def listener(event: Event) -> None:
+        if event.name in CUSTOMER_EVENTS:
+            try:
+                plugin.publish(customer_message(event), [names.customers])
+            except Exception:  # live updates are a convenience; never fail the write
+                log.exception("could not publish %s to live channels", event.name)
+            return
         if event.name not in LIVE_EVENTS:
             return
         payload = event.payload
@@ -119,6 +132,33 @@ def fan_out(rapport: Rapport, plugin: ChannelsPlugin):
             log.exception("could not publish %s to live channels", event.name)
 
     return listener
+
+
+def customer_message(event: Event) -> dict[str, Any]:
+    """The channel message for a customer event: the ids now to be re-read (``ids``) and the
+    ids gone (``gone``), each with the owner/team that decided who could see it before
+    (``was``). The stream strips ``was`` and drops what the reader may not see."""
+    payload = event.payload
+    was: dict[str, list[Any]] = {}
+    gone: list[int] = []
+    if event.name == "core.customer.bulk_changed":
+        ids = [int(i) for i in payload.get("ids", [])]
+        for before in payload.get("before", []):
+            was[str(before["id"])] = [before.get("owner"), before.get("team")]
+    elif event.name == "core.customer.deleted":
+        ids, gone = [], [int(payload["id"])]
+        was[str(payload["id"])] = [payload.get("owner"), payload.get("team")]
+    else:
+        ids = [int(payload["id"])]
+        before = payload.get("before")
+        if before:
+            was[str(payload["id"])] = [before.get("owner"), before.get("team")]
+        if payload.get("merged_id") is not None:
+            gone = [int(payload["merged_id"])]
+            was[str(payload["merged_id"])] = [payload.get("merged_owner"),
+                                              payload.get("merged_team")]
+    return {"event": event.name, "kind": payload.get("kind"), "ids": ids, "gone": gone,
+            "was": was}
 
 
 # The server's lifespan starts and stops the channels through core's own startup/shutdown
@@ -167,11 +207,58 @@ async def _visible_interaction(rapport: Rapport, actor: Actor, interaction_id: A
     return await scoped(query, rapport, actor, "core.interaction.view", Interaction).run()
 
 
-async def stream(request: Request, plugin: ChannelsPlugin, channel: str, *, check_each: bool
-                 ) -> AsyncGenerator:
+def _could_see(rapport: Rapport, actor: Actor, owner: Any, team: Any) -> bool:
+    """Was a customer with this owner and team inside the reader's view scope? Used for rows
+    that no longer exist (deleted, merged away) or left the scope; where a plugin decides the
+    rule (``row_filter``), a vanished row cannot be checked and is not reported."""
+    scope = actor.grants.get("core.customer.view")
+    if scope == "all":
+        return True
+    if scope not in ("own", "team") or rapport.hook.row_filter(
+            rapport=rapport, user=actor, permission="core.customer.view",
+            table=_customer_table(), scope=scope) is not None:
+        return False
+    return owner == actor.id or (scope == "team" and team in actor.team_ids)
+
+
+def _customer_table():
+    from core.customers.tables import Customer
+
+    return Customer
+
+
+async def visible_customer_change(rapport: Rapport, actor: Actor, kind: str,
+                                  message: dict[str, Any]) -> dict[str, Any] | None:
+    """The part of a customer-list message ``actor`` may learn, or ``None``: ids re-checked
+    through the same row scope the list uses (one query), vanished ids by who could see them."""
+    if message.get("kind") not in (kind, None):
+        return None
+    Customer = _customer_table()
+    was = message.get("was") or {}
+    ids = [int(i) for i in message.get("ids") or []][:1000]
+    visible: list[int] = []
+    if ids:
+        query = Customer.select(Customer.id).where(Customer.id.is_in(ids) &
+                                                   (Customer.kind == kind))
+        visible = [r["id"] for r in await scoped(query, rapport, actor, "core.customer.view",
+                                                 Customer).run()]
+    shown = set(visible)
+    gone = [int(i) for i in message.get("gone") or [] if _could_see(rapport, actor, *was.get(
+        str(i), [None, None]))]
+    # A change that moved a customer out of the reader's reach removes it from their list.
+    gone += [i for i in ids if i not in shown and str(i) in was
+             and _could_see(rapport, actor, *was[str(i)])]
+    if not visible and not gone:
+        return None
+    return {"event": message.get("event"), "ids": visible, "gone": gone}
+
+
+async def stream(request: Request, plugin: ChannelsPlugin, channel: str, *, check_each: bool,
+                 visible: Any = None) -> AsyncGenerator:
     """Server-sent events for one channel: ``ready`` once subscribed, then ``change`` events
     (``{"event", "interaction_id", "customer_id"}``), and a comment every 15 s so proxies keep
-    the connection open and dead clients are noticed."""
+    the connection open and dead clients are noticed. ``visible`` (optional) is an async
+    ``(rapport, actor, message) -> message | None`` deciding what this reader is sent."""
     rapport = request.app.state.rapport
     actor = current_actor(request)
     async with plugin.start_subscription([channel]) as subscriber:
@@ -198,6 +285,10 @@ async def stream(request: Request, plugin: ChannelsPlugin, channel: str, *, chec
                 if check_each and not await _visible_interaction(
                         rapport, actor, message.get("interaction_id")):
                     continue
+                if visible is not None:
+                    message = await visible(rapport, actor, message)
+                    if message is None:
+                        continue
                 yield ServerSentEventMessage(event="change", data=json.dumps(message))
         finally:
             reader.cancel()
@@ -241,4 +332,28 @@ async def my_day_stream(request: Request) -> ServerSentEvent:
     return sse(request, Channels(request.app.state.rapport).user(actor.id), check_each=False)
 
 
-ROUTES = [customer_stream, interactions_stream, my_day_stream]
+def _customer_list_stream(request: Request, kind: str) -> ServerSentEvent:
+    plugin = live_plugin(request.app.state.rapport)
+
+    async def visible(rapport, actor, message):
+        return await visible_customer_change(rapport, actor, kind, message)
+
+    channel = Channels(request.app.state.rapport).customers
+    return ServerSentEvent(stream(request, plugin, channel, check_each=False, visible=visible),
+                           headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+@get("/live/accounts", opt={"permission": "core.customer.view"}, include_in_schema=False)
+async def accounts_stream(request: Request) -> ServerSentEvent:
+    """Accounts created, changed, merged or deleted that the reader may see: ``change``
+    events ``{"event", "ids", "gone"}`` (ids only; the page re-reads through its own route)."""
+    return _customer_list_stream(request, "account")
+
+
+@get("/live/contacts", opt={"permission": "core.customer.view"}, include_in_schema=False)
+async def contacts_stream(request: Request) -> ServerSentEvent:
+    """Like ``/live/accounts``, for contacts."""
+    return _customer_list_stream(request, "contact")
+
+
+ROUTES = [customer_stream, interactions_stream, my_day_stream, accounts_stream, contacts_stream]

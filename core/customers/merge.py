@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from piccolo.table import Table
 
 from core import audit, records
+from core.customers import service
 from core.customers.service import CustomerNotFound, get_customer
 from core.customers.tables import (
     ConsentRecord,
@@ -192,6 +193,10 @@ async def merge_customers(rapport: Rapport, actor: Actor | None, survivor_id: in
             summary=f"Merged customer {merged_id} ({merged['name']}) into {survivor_id} "
                     f"({survivor['name']})", ip=ip)
         row = await Customer.select().where(Customer.id == survivor_id).first().run()
+    payload = service.event_payload(row, before=survivor)
+    payload.update(merged_id=merged_id, merged_owner=merged.get("owner"),
+                   merged_team=merged.get("team"))
+    await service.announce(rapport, actor, service.EVENT_MERGED, payload)
     return row
 
 

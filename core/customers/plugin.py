@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from core.customers.piccolo_app import APP_CONFIG
-from core.plugin import NavItem, Permission, hookimpl
+from core.plugin import EventType, NavItem, Permission, hookimpl
 
 
 @hookimpl
@@ -20,6 +20,17 @@ def register_permissions():
         Permission("core.customer.delete", "Delete customers"),
         Permission("core.customer.export", "Export customers (CSV, vCard)"),
         Permission("core.customer.assign", "Change a customer's owner or team"),
+    ]
+
+
+@hookimpl
+def register_events():
+    return [
+        EventType("core.customer.created", "A customer (account or contact) was created"),
+        EventType("core.customer.updated", "A customer was changed"),
+        EventType("core.customer.deleted", "A customer was deleted"),
+        EventType("core.customer.merged", "Two customers were merged into one"),
+        EventType("core.customer.bulk_changed", "Customers were changed together from a list"),
     ]
 
 

@@ -16,6 +16,7 @@ found, for forms); a customer outside the actor's scope raises :class:`CustomerN
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from datetime import UTC, date, datetime
@@ -43,7 +44,16 @@ from core.permissions import Actor, row_filter, scoped
 if TYPE_CHECKING:
     from core.app import Rapport
 
+log = logging.getLogger("rapport.customers")
+
 DEFAULT_REGION = "GB"
+# Announced after each write commits (live lists, plugins). Payloads carry ids, the kind and
+# the owner/team before and after, never contents: see docs/notifications.md.
+EVENT_CREATED = "core.customer.created"
+EVENT_UPDATED = "core.customer.updated"
+EVENT_DELETED = "core.customer.deleted"
+EVENT_MERGED = "core.customer.merged"
+EVENT_BULK_CHANGED = "core.customer.bulk_changed"
 EMAIL = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>.]+$")
 TAG = re.compile(r"^[\w][\w .:/&+-]{0,63}$")
 # Plain columns a caller may set, with their maximum lengths (``None``: not text).
@@ -513,6 +523,7 @@ async def create_customer(rapport: Rapport | None, actor: Actor | None, data: di
             await audit.record(actor, "update", "core_customer", row["id"],
                                {k: [None, v] for k, v in details.items() if v},
                                summary="details", ip=ip)
+    await announce(rapport, actor, EVENT_CREATED, event_payload(row))
     return row
 
 
@@ -581,6 +592,7 @@ async def update_customer(rapport: Rapport, actor: Actor | None, customer_id: in
         if delta:
             await audit.record(actor, "update", "core_customer", customer_id, delta,
                                summary="details", ip=ip)
+    await announce(rapport, actor, EVENT_UPDATED, event_payload(row, before=current))
     return row
 
 
@@ -600,7 +612,9 @@ async def delete_customer(rapport: Rapport, actor: Actor | None, customer_id: in
                                    {"contacts": [[c["id"] for c in contacts], []]},
                                    summary="contacts unlinked before deleting the account",
                                    ip=ip)
-        return await records.delete(actor, Customer, customer_id, ip=ip)
+        row = await records.delete(actor, Customer, customer_id, ip=ip)
+    await announce(rapport, actor, EVENT_DELETED, event_payload(current))
+    return row
 
 
 # --- bulk changes from lists -----------------------------------------------------------------
@@ -646,7 +660,7 @@ async def bulk_change(rapport: Rapport, actor: Actor, action: str, customer_ids:
     if not reachable:
         return 0
     now = datetime.now(UTC)
-    changed = 0
+    touched: list[dict[str, Any]] = []  # the changed customers' rows before the change
     async with Customer._meta.db.transaction():
         if action == "add_tag":
             tag = change["tag"]
@@ -661,17 +675,47 @@ async def bulk_change(rapport: Rapport, actor: Actor, action: str, customer_ids:
             for cid in missing:
                 await audit.record(actor, "update", "core_customer", cid,
                                    {"tags": [None, f"+{tag}"]}, summary="bulk: add tag", ip=ip)
-            return len(missing)
-        for cid in reachable:
-            before = await Customer.select(Customer.owner, Customer.lifecycle_stage).where(
-                Customer.id == cid).first().run()
-            column = next(iter(change))
-            if before[column] == change[column]:
-                continue
-            await records.update(actor, Customer, cid, {**change, "updated_at": now},
-                                 summary=f"bulk: {action.replace('_', ' ')}", ip=ip)
-            changed += 1
-    return changed
+            touched = [{"id": cid} for cid in missing]
+        else:
+            for cid in reachable:
+                before = await Customer.select(Customer.id, Customer.owner, Customer.team,
+                                               Customer.lifecycle_stage).where(
+                    Customer.id == cid).first().run()
+                column = next(iter(change))
+                if before[column] == change[column]:
+                    continue
+                await records.update(actor, Customer, cid, {**change, "updated_at": now},
+                                     summary=f"bulk: {action.replace('_', ' ')}", ip=ip)
+                touched.append(before)
+    if touched:
+        await announce(rapport, actor, EVENT_BULK_CHANGED, {
+            "ids": [t["id"] for t in touched], "action": action,
+            # Who could see them before an owner change (live lists tell those readers too).
+            "before": [{"id": t["id"], "owner": t.get("owner"), "team": t.get("team")}
+                       for t in touched if "owner" in t]})
+    return len(touched)
+
+
+def event_payload(row: dict[str, Any], *, before: dict[str, Any] | None = None
+                  ) -> dict[str, Any]:
+    """What a customer event says: ids, kind, owner and team (before and after a change)."""
+    payload = {"id": row["id"], "kind": row.get("kind"), "owner": row.get("owner"),
+               "team": row.get("team")}
+    if before is not None:
+        payload["before"] = {"owner": before.get("owner"), "team": before.get("team")}
+    return payload
+
+
+async def announce(rapport: Rapport | None, actor: Actor | None, name: str,
+                   payload: dict[str, Any]) -> None:
+    """Publish a customer event after its write committed; system writes without an
+    instance (imports, demo data) announce nothing."""
+    if rapport is None:
+        return
+    try:
+        await rapport.publish(name, payload, actor_id=actor.id if actor else None)
+    except Exception:  # the change is committed; a failing announcement must not undo it
+        log.exception("publishing %s failed", name)
 
 
 def scope_filter(rapport: Rapport, actor: Actor, permission: str = "core.customer.view"):

@@ -1,0 +1,91 @@
+"""Live account and contact lists: a customer created, changed, merged or deleted while a
+list is open reaches its server-sent events stream as ids only, and only readers allowed to
+see that customer hear of it."""
+
+from __future__ import annotations
+
+import json
+
+from core.customers.merge import merge_customers
+from core.customers.service import bulk_change, create_customer, delete_customer, update_customer
+from core.identity.users import load_actor
+from tests.conftest import make_user, sign_in
+from tests.core.live.test_streams import OpenStream
+
+
+async def _change(stream) -> dict:
+    event, data = await stream.next_event()
+    assert event == "change", (event, data)
+    return json.loads(data)
+
+
+async def test_new_contact_reaches_the_open_contact_list_but_not_the_account_list(admin_client):
+    rapport = admin_client.rapport
+    admin = await load_actor(rapport, admin_client.user_id)
+    cookies = dict(admin_client.cookies)
+    async with OpenStream(rapport.asgi, "/live/contacts", cookies) as contacts, \
+            OpenStream(rapport.asgi, "/live/accounts", cookies) as accounts:
+        assert (await contacts.next_event())[0] == "ready"
+        assert (await accounts.next_event())[0] == "ready"
+        contact = await create_customer(rapport, admin, {"kind": "contact", "first_name": "Ada",
+                                                         "last_name": "Lovelace"})
+        account = await create_customer(rapport, admin, {"kind": "account", "name": "Acme"})
+        assert await _change(contacts) == {"event": "core.customer.created",
+                                           "ids": [contact["id"]], "gone": []}
+        # The account list's first change is the account: the contact never reached it.
+        assert await _change(accounts) == {"event": "core.customer.created",
+                                           "ids": [account["id"]], "gone": []}
+        await update_customer(rapport, admin, contact["id"], {"lifecycle_stage": "customer"})
+        assert await _change(contacts) == {"event": "core.customer.updated",
+                                           "ids": [contact["id"]], "gone": []}
+        twin = await create_customer(rapport, admin, {"kind": "contact", "first_name": "Ada",
+                                                      "last_name": "L."})
+        assert (await _change(contacts))["ids"] == [twin["id"]]
+        await merge_customers(rapport, admin, contact["id"], twin["id"])
+        assert await _change(contacts) == {"event": "core.customer.merged",
+                                           "ids": [contact["id"]], "gone": [twin["id"]]}
+        await delete_customer(rapport, admin, contact["id"])
+        assert await _change(contacts) == {"event": "core.customer.deleted",
+                                           "ids": [], "gone": [contact["id"]]}
+
+
+async def test_list_stream_never_tells_a_rep_about_customers_outside_their_scope(client):
+    rapport = client.rapport
+    admin = await load_actor(rapport, await make_user("boss@example.test"))
+    rep_id = await make_user("rep@example.test", roles=["field_representative"])
+    await sign_in(client, "rep@example.test")
+    theirs = await create_customer(rapport, admin, {"kind": "contact", "first_name": "Hidden"})
+    async with OpenStream(rapport.asgi, "/live/contacts", dict(client.cookies)) as stream:
+        assert (await stream.next_event())[0] == "ready"
+        # Created, changed and deleted outside the rep's scope: nothing reaches them...
+        other = await create_customer(rapport, admin, {"kind": "contact", "first_name": "Other"})
+        await update_customer(rapport, admin, theirs["id"], {"job_title": "Secret"})
+        await delete_customer(rapport, admin, other["id"])
+        # ...and the first thing they hear is the customer handed to them.
+        mine = await create_customer(rapport, admin, {"kind": "contact", "first_name": "Mine",
+                                                      "owner": rep_id})
+        assert await _change(stream) == {"event": "core.customer.created",
+                                         "ids": [mine["id"]], "gone": []}
+        # Taken away again: the rep learns only that it left their list.
+        await update_customer(rapport, admin, mine["id"], {"owner": admin.id})
+        assert await _change(stream) == {"event": "core.customer.updated",
+                                         "ids": [], "gone": [mine["id"]]}
+        await bulk_change(rapport, admin, "assign_owner", [theirs["id"]], rep_id)
+        assert await _change(stream) == {"event": "core.customer.bulk_changed",
+                                         "ids": [theirs["id"]], "gone": []}
+
+
+async def test_list_page_is_wired_to_its_stream(admin_client):
+    rapport = admin_client.rapport
+    admin = await load_actor(rapport, admin_client.user_id)
+    row = await create_customer(rapport, admin, {"kind": "account", "name": "Acme"})
+    page = await admin_client.get("/accounts?stage=lead")
+    assert page.status_code == 200
+    assert 'data-live-list="/live/accounts"' in page.text
+    assert f'<tr data-id="{row["id"]}">' in page.text
+    assert "/static/js/live-lists.js" in page.text
+
+
+async def test_list_stream_needs_sign_in(client):
+    response = await client.get("/live/contacts", follow_redirects=False)
+    assert response.status_code in (302, 303, 401)
