@@ -316,8 +316,23 @@ async def api_forecast(request: Request, period: FromQuery[str] = "quarter",
                          "won": str(h["won"])} for h in f.history]}
 
 
+@get("/api/v1/sales/customers/{customer_id:int}/suggestions", opt=perm("sales.quote.view"))
+async def api_suggestions(request: Request, customer_id: FromPath[int]) -> dict[str, Any]:
+    """Cross-sell, up-sell and bought-together suggestions for a customer, each with its
+    reason (and support, confidence, lift where mined from orders)."""
+    from plugins.sales import suggestions
+
+    await visible_one(request, Customer, "core.customer.view", customer_id)
+    found = await suggestions.suggest(await suggestions.bought_by(customer_id))
+    return {"items": [{
+        "product_id": s.product_id, "product_name": s.product_name, "kind": s.kind,
+        "reason": s.reason, "orders": getattr(s, "orders", None),
+        **{k: str(getattr(s, k)) if getattr(s, k, None) is not None else None
+           for k in ("support", "confidence", "lift")}} for s in found]}
+
+
 ROUTES = [
-    api_forecast,
+    api_forecast, api_suggestions,
     api_leads, api_lead_create, api_lead, api_lead_convert, api_opportunities,
     api_opportunity_create, api_opportunity, api_opportunity_move, api_stages, api_products,
     api_quotes, api_quote_create, api_quote, api_quote_send, api_orders,

@@ -606,11 +606,16 @@ async def _quote_form(request: Request, values: dict[str, Any], errors: dict[str
     rapport = request.app.state.rapport
     sources = list(quote_service.line_sources(rapport).values())
     suggested = []
-    if str(values.get("customer", "")).isdigit():
+    # What the customer bought plus what is already on this quote's lines.
+    on_quote = {int(v) for k, v in values.items()
+                if k.startswith("line") and k.endswith("_product") and str(v).isdigit()}
+    if str(values.get("customer", "")).isdigit() or on_quote:
         from plugins.sales import suggestions
 
-        suggested = await suggestions.suggest(
-            await suggestions.bought_by(int(values["customer"])))
+        owned = on_quote
+        if str(values.get("customer", "")).isdigit():
+            owned |= await suggestions.bought_by(int(values["customer"]))
+        suggested = await suggestions.suggest(owned)
     return Template("sales/quote_form.html", status_code=status, context={
         "values": values, "errors": errors, "products": products, "books": books,
         "sources": sources, "rows": range(1, 7), "suggestions": suggested})

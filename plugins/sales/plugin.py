@@ -38,12 +38,22 @@ class SalesSettings:
     webform_min_seconds: int = 3  # faster than this, a web-form lead is a bot
     webform_max_per_hour: int = 20  # web-form leads accepted per IP address and hour
     webform_frame_ancestors: str = "*"  # sites allowed to embed the web-to-lead form
+    bundle_orders: int = 100_000  # bundles are mined from this many latest orders
+    bundle_min_orders: int = 3  # a bundle must appear in at least this many orders
+    bundle_min_confidence: float = 0.2
+    bundle_min_lift: float = 1.2
+    bundle_refresh_minutes: int = 60  # re-mine after a new order at most this often; 0: CLI only
+    document_max_mb: int = 20  # largest product document accepted
 
     def __post_init__(self) -> None:
         if len(self.default_currency) != 3 or not self.default_currency.isalpha():
             raise ValueError("default_currency must be an ISO 4217 code such as EUR")
         if self.stale_after_days < 1:
             raise ValueError("stale_after_days must be at least 1")
+        if self.bundle_orders < 1 or self.bundle_min_orders < 1:
+            raise ValueError("bundle_orders and bundle_min_orders must be at least 1")
+        if self.document_max_mb < 1:
+            raise ValueError("document_max_mb must be at least 1")
 
 
 @hookimpl
@@ -206,11 +216,56 @@ async def seed_demo_data(rapport, customers):
 
 
 @hookimpl
-async def on_event(event):
+async def on_event(rapport, event):
     if event.name == "core.interaction.created" and event.payload.get("customer_id"):
         from plugins.sales.customers import note_activity
 
         await note_activity(event.payload["customer_id"])
+    elif event.name == "sales.order.created":
+        from plugins.sales.bundles import refresh_if_due
+
+        await refresh_if_due(rapport)
+
+
+@hookimpl
+async def shutdown(rapport):
+    from plugins.sales.bundles import wait_for_background
+
+    await wait_for_background()
+
+
+@hookimpl
+def register_commands(cli):
+    import click
+
+    @cli.group(name="sales", help="Sales plugin maintenance.")
+    def sales_group() -> None:
+        pass
+
+    @sales_group.command(name="bundles", help="Mine 'bought together' bundles from the latest "
+                         "orders now (also runs after new orders, at most hourly).")
+    @click.pass_context
+    def bundles_command(ctx) -> None:
+        import asyncio
+
+        from core import db
+        from core.cli import get_rapport
+        from plugins.sales import bundles
+
+        rapport = get_rapport(ctx)
+
+        async def work() -> dict:
+            rapport.activate()
+            await db.connect(rapport.engine, pool_size=2)
+            try:
+                await db.ensure_migrated(rapport.piccolo_apps())
+                return await bundles.refresh(bundles.thresholds_of(rapport))
+            finally:
+                await db.disconnect(rapport.engine)
+
+        result = asyncio.run(work())
+        click.echo(f"{result['bundles']} bundles from {result['orders']} orders "
+                   f"in {result['milliseconds']} ms")
 
 
 @hookimpl

@@ -5,6 +5,7 @@ and a product B they have not, *support* is the share of orders holding both, *c
 the share of orders with A that also hold B, and *lift* how much likelier B is with A than
 on its own (above 1 means the two really go together).
 Up-sell: a product the catalogue marks as an alternative to one they bought, at a higher price.
+Bundles: precomputed sets of 2-3 products bought together (see ``bundles``).
 """
 
 from __future__ import annotations
@@ -86,7 +87,16 @@ async def suggest(owned: set[int], limit: int = 5) -> list[Suggestion]:
         for b, (support, confidence, lift, a) in sorted(
             best.items(), key=lambda kv: (kv[1][1], kv[1][2]), reverse=True)
     ]
-    return (result + await _upsell(owned, {s.product_id for s in result}))[:limit]
+    found = (result + await _upsell(owned, {s.product_id for s in result}))[:limit]
+    return found + await _bundles(owned, {s.product_id for s in found})
+
+
+async def _bundles(owned: set[int], already: set[int]) -> list:
+    """Up to three precomputed bundles, each naming the products the customer lacks (a
+    one-product bundle already suggested as a cross-sell is not repeated)."""
+    from plugins.sales.bundles import bundles_for
+
+    return await bundles_for(owned, limit=3, already=already)
 
 
 async def _names(ids: set[int]) -> dict[int, str]:

@@ -288,10 +288,74 @@ class CallListEntry(Table, tablename="sales_call_entry"):
     called_at = Timestamptz(null=True, default=None)
 
 
+# --- Bundles, targets, product documents -----------------------------------------------------
+
+
+class Bundle(Table, tablename="sales_bundle"):
+    """A set of 2 or 3 products often bought together, mined from order history.
+
+    Precomputed (``rapport sales bundles`` or after new orders, at most once per
+    ``bundle_refresh_minutes``) so the 360 panel and the quote editor read a few indexed rows
+    instead of mining orders on every page. ``product_c`` is empty for pairs.
+    """
+
+    product_a = Integer(index=True)
+    product_b = Integer(index=True)
+    product_c = Integer(null=True, default=None, index=True)
+    size = Integer(default=2)
+    orders = Integer(default=0)  # orders holding every product of the bundle
+    support = Numeric(digits=(9, 6), default=Decimal(0))
+    confidence = Numeric(digits=(9, 6), default=Decimal(0))
+    lift = Numeric(digits=(12, 4), default=Decimal(0))
+
+
+class BundleRun(Table, tablename="sales_bundle_run"):
+    """When bundles were last mined, and from how many orders."""
+
+    computed_at = Timestamptz(default=TimestamptzNow(), index=True)
+    orders_considered = Integer(default=0)
+    bundles = Integer(default=0)
+    milliseconds = Integer(default=0)
+
+
+class SalesTarget(Table, tablename="sales_target"):
+    """What a representative (``owner``) or a team should win in one month or quarter.
+
+    Exactly one of ``owner`` and ``team`` is set; ``period_start`` is the first day of the
+    period. Scoped like opportunities (own = targets of mine, team = my teams' and mine).
+    """
+
+    id: Serial
+    period_kind = Varchar(length=8, default="quarter")  # month, quarter
+    period_start = Date(index=True)
+    owner = ForeignKey(User, null=True, default=None, index=True)
+    team = ForeignKey(Team, null=True, default=None, index=True)
+    currency = Varchar(length=3, default="EUR")
+    amount = Numeric(digits=MONEY, default=Decimal(0))
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class ProductDocument(Table, tablename="sales_product_document"):
+    """A manual or data sheet of a product, stored under the data directory
+    (``<data_dir>/sales/documents/<stored_name>``); public ones show in the portal."""
+
+    id: Serial
+    product = ForeignKey(Product, index=True)
+    title = Varchar(length=200)
+    filename = Varchar(length=255)  # as uploaded, for the download
+    stored_name = Varchar(length=64, unique=True)  # random, never derived from user input
+    content_type = Varchar(length=100)
+    size = Integer(default=0)
+    public = Boolean(default=False)
+    uploaded_by = ForeignKey(User, null=True, default=None)
+    uploaded_at = Timestamptz(default=TimestamptzNow())
+
+
 TABLES: list[type[Table]] = [
     Lead, LeadActivity, ScoringRule, AssignmentRule, Pipeline, Stage, Opportunity, StageChange,
     ProductCategory, Product, PriceBook, ProductPrice, RelatedProduct, OpportunityProduct,
-    Quote, QuoteLine, SalesOrder, OrderLine, CallList, CallListEntry,
+    Quote, QuoteLine, SalesOrder, OrderLine, CallList, CallListEntry, Bundle, BundleRun,
+    SalesTarget, ProductDocument,
 ]
 
 PERSONAL_DATA: dict[type[Table], tuple[str, ...]] = {

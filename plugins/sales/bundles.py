@@ -1,0 +1,208 @@
+"""Bundles bought together: frequent sets of 2 or 3 products mined from order history.
+
+Mining reads the lines of the latest ``bundle_orders`` orders only (100,000 by default), so it
+takes the same time at 1,000,000 orders as at 100,000; the result is stored in
+``sales_bundle`` and pages read a few indexed rows from there. It runs from
+``rapport sales bundles`` (cron it nightly on a big install) and after a new order when the
+last run is older than ``bundle_refresh_minutes`` (in the background, never in the request).
+
+For a bundle S: *support* is the share of orders holding all of S; *confidence* is the best
+rule "the rest of S -> one product of S" (share of orders with the rest that also hold it);
+*lift* is that confidence divided by the share of orders holding that one product (above 1:
+the products really go together, more than their popularity explains).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from itertools import combinations
+from typing import Any
+
+from plugins.sales.tables import Bundle, BundleRun, OrderLine, Product, SalesOrder
+
+log = logging.getLogger(__name__)
+
+MAX_TRIPLE_BASKET = 12  # baskets larger than this add pairs but not triples (C(n,3) grows fast)
+MAX_BUNDLES = 5000  # kept after a run, best first: bounded storage and reads
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    orders: int = 100_000  # the latest orders mined
+    min_orders: int = 3  # a bundle must appear in at least this many orders
+    min_confidence: Decimal = Decimal("0.2")
+    min_lift: Decimal = Decimal("1.2")
+
+
+def thresholds_of(rapport) -> Thresholds:
+    settings = rapport.plugin_settings("sales")
+    return Thresholds(orders=settings.bundle_orders, min_orders=settings.bundle_min_orders,
+                      min_confidence=Decimal(str(settings.bundle_min_confidence)),
+                      min_lift=Decimal(str(settings.bundle_min_lift)))
+
+
+async def _baskets(max_orders: int) -> dict[int, frozenset[int]]:
+    """The product sets of the latest ``max_orders`` orders (by id, so an index range)."""
+    oldest = await SalesOrder.select(SalesOrder.id).order_by(
+        SalesOrder.id, ascending=False).offset(max(0, max_orders - 1)).limit(1).run()
+    query = OrderLine.select(OrderLine.sales_order, OrderLine.product).where(
+        OrderLine.product.is_not_null())
+    if oldest:  # more orders than the cap: only the latest ``max_orders``
+        query = query.where(OrderLine.sales_order >= oldest[0]["id"])
+    baskets: dict[int, set[int]] = defaultdict(set)
+    for line in await query.run():
+        baskets[line["sales_order"]].add(line["product"])
+    return {order: frozenset(items) for order, items in baskets.items()}
+
+
+def mine(baskets: list[frozenset[int]], limits: Thresholds) -> list[dict[str, Any]]:
+    """The bundles of ``baskets`` meeting ``limits``, best (lift, then orders) first."""
+    total = len(baskets)
+    if total == 0:
+        return []
+    single: Counter[int] = Counter()
+    pairs: Counter[tuple[int, ...]] = Counter()
+    triples: Counter[tuple[int, ...]] = Counter()
+    for basket in baskets:
+        single.update(basket)
+        if len(basket) < 2:
+            continue
+        items = sorted(basket)
+        pairs.update(combinations(items, 2))
+        if len(items) <= MAX_TRIPLE_BASKET:
+            triples.update(combinations(items, 3))
+    found = []
+    for itemset, both in (*pairs.items(), *triples.items()):
+        if both < limits.min_orders:
+            continue
+        best: tuple[Decimal, Decimal] | None = None
+        for consequent in itemset:
+            rest = tuple(p for p in itemset if p != consequent)
+            rest_count = single[rest[0]] if len(rest) == 1 else pairs[rest]
+            confidence = Decimal(both) / rest_count
+            lift = confidence * total / single[consequent]
+            if best is None or (confidence, lift) > best:
+                best = (confidence, lift)
+        confidence, lift = best
+        if confidence < limits.min_confidence or lift < limits.min_lift:
+            continue
+        found.append({"items": itemset, "orders": both,
+                      "support": (Decimal(both) / total).quantize(Decimal("0.000001")),
+                      "confidence": confidence.quantize(Decimal("0.000001")),
+                      "lift": lift.quantize(Decimal("0.0001"))})
+    found.sort(key=lambda b: (b["lift"], b["orders"]), reverse=True)
+    return found[:MAX_BUNDLES]
+
+
+async def refresh(limits: Thresholds) -> dict[str, int]:
+    """Mine the latest orders and replace the stored bundles (one transaction)."""
+    began = time.monotonic()
+    baskets = await _baskets(limits.orders)
+    found = mine(list(baskets.values()), limits)
+    rows = [Bundle(product_a=b["items"][0], product_b=b["items"][1],
+                   product_c=b["items"][2] if len(b["items"]) > 2 else None,
+                   size=len(b["items"]), orders=b["orders"], support=b["support"],
+                   confidence=b["confidence"], lift=b["lift"]) for b in found]
+    milliseconds = int((time.monotonic() - began) * 1000)
+    async with Bundle._meta.db.transaction():
+        await Bundle.delete(force=True).run()
+        for start in range(0, len(rows), 500):
+            await Bundle.insert(*rows[start:start + 500]).run()
+        await BundleRun.insert(BundleRun(computed_at=datetime.now(UTC),
+                                         orders_considered=len(baskets), bundles=len(rows),
+                                         milliseconds=milliseconds)).run()
+    return {"orders": len(baskets), "bundles": len(rows), "milliseconds": milliseconds}
+
+
+async def last_run() -> dict[str, Any] | None:
+    return await BundleRun.select().order_by(BundleRun.id, ascending=False).first().run()
+
+
+_running: set[asyncio.Task] = set()  # keeps the background run referenced until it ends
+
+
+async def refresh_if_due(rapport) -> None:
+    """After a new order: re-mine in the background when the last run is old enough."""
+    minutes = rapport.plugin_settings("sales").bundle_refresh_minutes
+    if minutes <= 0 or _running:
+        return
+    last = await last_run()
+    if last is not None:
+        at = last["computed_at"]
+        at = at if at.tzinfo else at.replace(tzinfo=UTC)
+        if datetime.now(UTC) - at < timedelta(minutes=minutes):
+            return
+    limits = thresholds_of(rapport)
+
+    async def run() -> None:
+        try:
+            await refresh(limits)
+        except Exception:  # a failed run keeps the previous bundles; the next order retries
+            log.exception("mining sales bundles failed")
+
+    task = asyncio.get_running_loop().create_task(run())
+    _running.add(task)
+    task.add_done_callback(_running.discard)
+
+
+async def wait_for_background() -> None:
+    """Let a running background refresh finish (shutdown, tests)."""
+    while _running:
+        await asyncio.gather(*list(_running), return_exceptions=True)
+
+
+@dataclass(frozen=True)
+class BundleSuggestion:
+    product_id: int  # the first product the customer lacks (the link)
+    product_name: str  # every product they lack, "A + B"
+    kind: str
+    reason: str
+    orders: int
+    lift: Decimal
+    product_ids: tuple[int, ...] = ()  # every product the customer lacks
+    support: Decimal | None = None
+    confidence: Decimal | None = None
+
+
+async def bundles_for(owned: set[int], limit: int = 3,
+                      already: set[int] = frozenset()) -> list[BundleSuggestion]:
+    """Stored bundles that hold something in ``owned`` and something not in it (a bundle
+    lacking only one product that is in ``already``, suggested otherwise, is skipped)."""
+    if not owned:
+        return []
+    ids = sorted(owned)[:500]
+    rows = await Bundle.select().where(
+        Bundle.product_a.is_in(ids) | Bundle.product_b.is_in(ids) | Bundle.product_c.is_in(ids)
+    ).order_by(Bundle.lift, ascending=False).order_by(Bundle.orders, ascending=False).order_by(
+        Bundle.size, ascending=False).limit(200).run()
+    picked: list[tuple[dict[str, Any], tuple[int, ...], tuple[int, ...]]] = []
+    seen: set[tuple[int, ...]] = set()
+    for row in rows:
+        items = tuple(p for p in (row["product_a"], row["product_b"], row["product_c"])
+                      if p is not None)
+        missing = tuple(p for p in items if p not in owned)
+        have = tuple(p for p in items if p in owned)
+        if not missing or missing in seen or (len(missing) == 1 and missing[0] in already):
+            continue
+        seen.add(missing)
+        picked.append((row, have, missing))
+        if len(picked) >= limit:
+            break
+    names = {r["id"]: r["name"] for r in await Product.select(Product.id, Product.name).where(
+        Product.id.is_in(sorted({p for _, h, m in picked for p in h + m}) or [0])).run()}
+    result = []
+    for row, have, missing in picked:
+        lift = Decimal(str(row["lift"]))
+        with_names = " and ".join(names.get(p, f"#{p}") for p in have)
+        result.append(BundleSuggestion(
+            missing[0], " + ".join(names.get(p, f"#{p}") for p in missing), "bundle",
+            f"bought together with {with_names} in {row['orders']} orders, lift {lift:.1f}",
+            row["orders"], lift, missing, Decimal(str(row["support"])),
+            Decimal(str(row["confidence"]))))
+    return result
