@@ -41,6 +41,7 @@ CORE_MODULES: list[str] = [
     "core.interactions.plugin",
     "core.customer360.plugin",
     "core.live",
+    "core.notifications.plugin",
     "core.web",
     "core.portal.plugin",
     "core.privacy.plugin",

@@ -95,6 +95,9 @@ class Channels:
     def customers(self) -> str:
         return f"{self.prefix}_customers"
 
+    def notifications(self, user_id: int) -> str:
+        return f"{self.prefix}_notifications_{int(user_id)}"
+
 
 def channels_plugin(rapport: Rapport) -> ChannelsPlugin:
     """The Litestar channels plugin for this instance; ``fan_out`` feeds it core's events."""

@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from webpush import WebPush
 from webpush.types import WebPushSubscription
 
+from core.notifications import inbox as notification_inbox
 from core.plugin import PushMessage
 from pwa.tables import PushOutbox, PushPreference, PushSubscription
 
@@ -251,6 +252,12 @@ async def enqueue(rapport: Rapport, messages: list[PushMessage]) -> int:
     the topic off. Returns how many outbox rows were added."""
     if not messages:
         return 0
+    # Every message is kept in the user's in-app inbox first, whatever their devices and
+    # push preferences (docs/notifications.md); a failure there must not stop the push.
+    try:
+        await notification_inbox.store(rapport, messages)
+    except Exception:
+        log.exception("could not keep %s notifications in the in-app inbox", len(messages))
     user_ids = sorted({m.user_id for m in messages})
     off = {(r["user"], r["topic"]) for r in await PushPreference.select(
         PushPreference.user, PushPreference.topic).where(
