@@ -230,8 +230,9 @@ def register_events():
 async def on_event(rapport, event):
     if not event.name.startswith("service."):
         return
-    from plugins.service import email_out
+    from plugins.service import cases_web, email_out
 
+    await cases_web.on_event(rapport, event)  # live queue views
     await email_out.on_event(rapport, event)
 
 

@@ -1,0 +1,183 @@
+"""Staff pages for cases: the new-case form, the case page and its forms, row scopes in lists,
+pages and downloads, keyset pagination of queue views, and the 360° panel."""
+
+from __future__ import annotations
+
+import re
+
+from tests.conftest import app_client, make_user, sign_in
+from tests.plugins.service.cases_helpers import EXE, PNG
+from tests.plugins.service.conftest import new_customer, post_form
+
+
+async def post_files(client, path: str, values: dict, files: list[tuple[str, bytes, str]]):
+    """A multipart form post with files, as a browser sends it."""
+    token = client.cookies.get("csrftoken") or (await client.get("/login")) and \
+        client.cookies["csrftoken"]
+    return await client.post(
+        path, data={**values, "_csrf_token": token},
+        files=[("attachments", (name, data, kind)) for name, data, kind in files],
+        headers={"x-csrftoken": token}, follow_redirects=False)
+
+
+async def test_new_case_form_opens_a_case_and_the_page_shows_the_conversation(service_client):
+    customer = await new_customer("Grace Hopper")
+    form = await service_client.get(f"/service/cases/new?customer={customer}")
+    assert form.status_code == 200 and "Grace Hopper" in form.text
+    response = await post_files(service_client, "/service/cases", {
+        "customer": str(customer), "subject": "Printer <jams>", "description": "Every page",
+        "case_type": "complaint", "priority": "high", "channel": "phone"},
+        [("jam.png", PNG, "image/png")])
+    assert response.status_code == 303, response.text
+    case_url = response.headers["location"]
+    case_id = int(case_url.rsplit("/", 1)[1])
+
+    reply = await post_form(service_client, f"{case_url}/messages",
+                            {"kind": "reply", "body": "We are on it"})
+    assert reply.status_code == 303
+    note = await post_form(service_client, f"{case_url}/messages",
+                           {"kind": "note", "body": "Second time this month"})
+    assert note.status_code == 303
+    page = await service_client.get(case_url)
+    assert page.status_code == 200
+    assert "Printer &lt;jams&gt;" in page.text  # autoescaped
+    assert re.search(r'case-message-note".*?Internal note.*?Second time this month', page.text,
+                     re.S)
+    assert re.search(r'case-message-reply".*?We are on it', page.text, re.S)
+    assert "Waiting on customer" in page.text  # the reply moved the case to waiting
+    download = re.search(rf'href="(/service/cases/{case_id}/attachments/\d+)"', page.text)
+    file = await service_client.get(download.group(1))
+    assert file.status_code == 200 and file.content == PNG
+    assert file.headers["content-type"] == "image/png"
+    assert file.headers["content-disposition"].startswith("attachment")
+
+
+async def test_forms_show_errors_next_to_the_field(service_client):
+    customer = await new_customer()
+    response = await post_form(service_client, "/service/cases", {
+        "customer": str(customer), "subject": "", "priority": "normal",
+        "case_type": "service_request", "channel": "phone"})
+    assert response.status_code == 400
+    assert 'id="subject-error"' in response.text and 'aria-invalid="true"' in response.text
+    missing = await post_form(service_client, "/service/cases", {"subject": "Hello"})
+    assert missing.status_code == 400 and 'id="customer-error"' in missing.text
+
+    created = await post_form(service_client, "/service/cases", {
+        "customer": str(customer), "subject": "Hi", "priority": "normal",
+        "case_type": "service_request", "channel": "phone"})
+    url = created.headers["location"]
+    refused = await post_files(service_client, f"{url}/messages",
+                               {"kind": "reply", "body": "See file"},
+                               [("invoice.pdf", EXE, "application/pdf")])
+    assert refused.status_code == 400
+    assert 'id="attachments-error"' in refused.text and "not accepted" in refused.text
+    assert (await post_form(service_client, f"{url}/status", {"status": "closed"})
+            ).status_code == 303
+    bad_move = await post_form(service_client, f"{url}/status", {"status": "waiting"})
+    assert bad_move.status_code == 400 and 'id="status-error"' in bad_move.text
+
+
+async def test_agent_with_own_scope_sees_only_their_cases(service_rapport):
+    from plugins.service import cases
+    from plugins.service.attachments import NewAttachment
+
+    async with app_client(service_rapport) as client:
+        mine = await make_user("me@example.test", roles=["field_representative"])
+        other = await make_user("other@example.test", roles=["field_representative"])
+        customer = await new_customer()
+        own = await cases.open_case(service_rapport, None, customer_id=customer,
+                                    subject="Mine to fix")
+        theirs = await cases.open_case(
+            service_rapport, None, customer_id=customer, subject="Not for me",
+            description="photo", attachments=[NewAttachment("p.png", "image/png", PNG)])
+        await cases.assign(service_rapport, None, own["id"], owner_id=mine)
+        await cases.assign(service_rapport, None, theirs["id"], owner_id=other)
+        from plugins.service.tables import CaseAttachment
+
+        attachment = await CaseAttachment.select().where(
+            CaseAttachment.case == theirs["id"]).first().run()
+
+        await sign_in(client, "me@example.test")
+        listing = await client.get("/service/cases?view=open")
+        assert "Mine to fix" in listing.text and "Not for me" not in listing.text
+        everything = await client.get("/service/cases?view=all")
+        assert "Not for me" not in everything.text
+        assert (await client.get(f"/service/cases/{own['id']}")).status_code == 200
+        assert (await client.get(f"/service/cases/{theirs['id']}")).status_code == 404
+        download = await client.get(
+            f"/service/cases/{theirs['id']}/attachments/{attachment['id']}")
+        assert download.status_code == 404
+        # Not even through a case the agent may see.
+        sideways = await client.get(
+            f"/service/cases/{own['id']}/attachments/{attachment['id']}")
+        assert sideways.status_code == 404
+        refused = await post_form(client, f"/service/cases/{theirs['id']}/messages",
+                                  {"kind": "reply", "body": "hello"})
+        assert refused.status_code == 404
+
+
+async def test_queue_view_pages_by_priority_then_age_without_repeats(service_client):
+    from plugins.service.tables import PRIORITY_RANK, Case
+
+    customer = await new_customer()
+    priorities = ["low", "urgent", "normal", "high"]
+    await Case.insert(*[
+        Case(number=f"CS-T{i:04d}", subject=f"Case {i}", customer=customer,
+             priority=priorities[i % 4], priority_rank=PRIORITY_RANK[priorities[i % 4]])
+        for i in range(120)]).run()
+    seen: list[str] = []
+    url = "/service/cases?view=open"
+    pages = 0
+    while url:
+        page = await service_client.get(url)
+        assert page.status_code == 200
+        seen += re.findall(r">(CS-T\d{4})</a>", page.text)
+        found = re.search(r'href="(/service/cases\?[^"]*after=[^"]+)"', page.text)
+        url = found.group(1).replace("&amp;", "&") if found else ""
+        pages += 1
+    assert pages == 3 and len(seen) == 120 and len(set(seen)) == 120
+    ranks = [PRIORITY_RANK[priorities[int(n[4:]) % 4]] for n in seen]
+    assert ranks == sorted(ranks)  # urgent first, then high, normal, low
+    urgent = [int(n[4:]) for n in seen if priorities[int(n[4:]) % 4] == "urgent"]
+    assert urgent == sorted(urgent)  # oldest first within a priority
+    filtered = await service_client.get("/service/cases?view=open&priority=urgent")
+    assert set(re.findall(r">(CS-T\d{4})</a>", filtered.text)) == {
+        f"CS-T{i:04d}" for i in range(120) if i % 4 == 1}
+
+
+async def test_customer_panel_shows_open_cases_and_average_satisfaction(service_client):
+    from plugins.service import cases
+
+    rapport = service_client.rapport
+    customer = await new_customer("Rated Customer")
+    empty = await service_client.get(f"/service/panels/customer/{customer}/cases")
+    assert "No open cases" in empty.text and "not rated yet" in empty.text
+    for score in (5, 4):
+        case = await cases.open_case(rapport, None, customer_id=customer, subject="Done")
+        await cases.change_status(rapport, None, case["id"], "resolved")
+        await cases.rate(rapport, case["id"], customer_id=customer, score=score)
+    await cases.open_case(rapport, None, customer_id=customer, subject="Still broken")
+    panel = await service_client.get(f"/service/panels/customer/{customer}/cases")
+    assert panel.status_code == 200
+    assert "Still broken" in panel.text and "Done" not in panel.text
+    assert "<strong>4.5</strong> / 5" in panel.text and "2 ratings" in panel.text
+    assert (await service_client.get("/service/panels/customer/999999/cases")).status_code \
+        == 404
+
+
+async def test_assign_form_gives_the_case_to_an_agent(service_client):
+    from plugins.service import cases
+
+    agent = await make_user("agent@example.test", roles=["service_agent"])
+    customer = await new_customer()
+    case = await cases.open_case(service_client.rapport, None, customer_id=customer,
+                                 subject="Who takes it?")
+    response = await post_form(service_client, f"/service/cases/{case['id']}/assign",
+                               {"owner": str(agent), "queue": ""})
+    assert response.status_code == 303
+    assert (await cases.get_case(case["id"]))["owner"] == agent
+    mine = await service_client.get("/service/cases?view=unassigned")
+    assert "Who takes it?" not in mine.text
+    bad = await post_form(service_client, f"/service/cases/{case['id']}/assign",
+                          {"owner": "999999"})
+    assert bad.status_code == 400 and 'id="owner-error"' in bad.text
