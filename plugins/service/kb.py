@@ -71,14 +71,19 @@ def stem(word: str) -> str:
     """A crude stem so "printer", "printers" and "printing" meet at "print"."""
     for suffix in _SUFFIXES:
         if word.endswith(suffix) and len(word) - len(suffix) >= 4:
-            return word[: -len(suffix)]
+            word = word[: -len(suffix)]
+            # "jamming" -> "jamm" -> "jam", "stopped" -> "stopp" -> "stop"
+            return word[:-1] if word[-1] == word[-2] and word[-1] not in "lsz" else word
     return word
 
 
 def words(text: str) -> list[str]:
     """The meaningful stems of ``text``, in order, without repeats."""
-    found = re.findall(r"[^\W_]+", unicodedata.normalize("NFKC", text).lower())
-    stems = (stem(w) for w in found if len(w) >= 3 and w not in STOPWORDS and not w.isdigit())
+    # Product codes and error codes ("DW-300", "E42", "404") are kept whole: they are often
+    # the most telling words of a request.
+    found = re.findall(r"[^\W_]+(?:-[^\W_]+)*", unicodedata.normalize("NFKC", text).lower())
+    stems = (stem(w) if w.isalpha() else w for w in found
+             if len(w) >= 3 and w not in STOPWORDS)
     return list(dict.fromkeys(stems))
 
 
