@@ -431,7 +431,9 @@ async def suggest(text: str, *, audience: str = "public", limit: int = 5, user: 
     ``audience="internal"``: what the staff ``user`` may read, internal ones included.
     Each row gets ``score`` and ``snippet``.
     """
-    where = visibility(user, audience="public" if audience == "public" else None)
+    # Drafts are never suggested, not even to their editors: they may be wrong or unfinished.
+    where = visibility(user, audience="public" if audience == "public" else None) & (
+        Article.published == True)  # noqa: E712
     found = await rank(f"{text} {product}", where, limit, minimum=1.0)
     return [{**r.article, "score": r.score, "snippet": snippet(r.article["body"])}
             for r in found]
