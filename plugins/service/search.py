@@ -1,5 +1,45 @@
-"""Placeholder until its helper lands it."""
+"""Global search answers for cases: by number ("CS-000123", "cs-123", "#123", "123") or by
+words of the subject, within the user's row scope."""
+
+from __future__ import annotations
+
+import re
+
+from core.permissions import scoped
+from core.plugin import SearchResult
+from plugins.service.cases import LABELS
+from plugins.service.tables import Case
+
+_NUMBER = re.compile(r"^\s*(?:cs-?|#)?0*(\d{1,9})\s*$", re.IGNORECASE)
+
+
+def _pattern(query: str) -> str:
+    escaped = query.strip().replace("%", "").replace("_", " ")
+    return f"%{escaped}%"
 
 
 async def cases(rapport, user, query, limit):
-    return []
+    """Cases whose number is the query, then cases whose subject contains it (open ones
+    first, newest first)."""
+    if not user.can("service.case.view") or not query.strip():
+        return []
+    columns = (Case.id, Case.number, Case.subject, Case.status, Case.priority, Case.is_open,
+               Case.customer.name.as_alias("customer_name"))
+    found: list[dict] = []
+    number = _NUMBER.match(query)
+    if number:
+        exact = Case.select(*columns).where(Case.id == int(number.group(1)))
+        found += await scoped(exact, rapport, user, "service.case.view", Case).run()
+    if len(found) < limit and len(query.strip()) >= 2:
+        by_subject = Case.select(*columns).where(Case.subject.ilike(_pattern(query)))
+        if found:
+            by_subject = by_subject.where(Case.id != found[0]["id"])
+        found += await scoped(by_subject, rapport, user, "service.case.view", Case).order_by(
+            Case.is_open, ascending=False).order_by(Case.id, ascending=False).limit(
+            limit - len(found)).run()
+    return [SearchResult(
+        title=f"{r['number']} {r['subject']}", url=f"/service/cases/{r['id']}",
+        kind="service.case",
+        snippet=f"{r['customer_name'] or ''} · {LABELS['status'].get(r['status'], r['status'])}"
+                f" · {LABELS['priority'].get(r['priority'], r['priority'])}")
+        for r in found[:limit]]

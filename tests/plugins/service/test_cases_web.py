@@ -181,3 +181,30 @@ async def test_assign_form_gives_the_case_to_an_agent(service_client):
     bad = await post_form(service_client, f"/service/cases/{case['id']}/assign",
                           {"owner": "999999"})
     assert bad.status_code == 400 and 'id="owner-error"' in bad.text
+
+
+async def test_search_finds_cases_by_number_and_subject_within_scope(service_rapport):
+    from plugins.service import cases
+    from plugins.service.search import cases as search_cases
+
+    async with app_client(service_rapport):
+        from tests.plugins.service.cases_helpers import staff_actor
+
+        agent = await staff_actor(service_rapport, "own@example.test",
+                                  roles=["field_representative"])
+        boss = await staff_actor(service_rapport, "boss2@example.test")
+        customer = await new_customer("Searchable Customer")
+        mine = await cases.open_case(service_rapport, None, customer_id=customer,
+                                     subject="Dishwasher leaks")
+        other = await cases.open_case(service_rapport, None, customer_id=customer,
+                                      subject="Dishwasher noisy")
+        await cases.assign(service_rapport, None, mine["id"], owner_id=agent.id)
+
+        by_number = await search_cases(service_rapport, boss, f"cs-{other['id']}", 10)
+        assert [r.url for r in by_number] == [f"/service/cases/{other['id']}"]
+        assert (await search_cases(service_rapport, boss, other["number"], 10))[0].title \
+            == f"{other['number']} Dishwasher noisy"
+        assert len(await search_cases(service_rapport, boss, "dishwasher", 10)) == 2
+        visible = await search_cases(service_rapport, agent, "dishwasher", 10)
+        assert [r.url for r in visible] == [f"/service/cases/{mine['id']}"]
+        assert await search_cases(service_rapport, agent, other["number"], 10) == []
