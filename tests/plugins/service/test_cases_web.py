@@ -208,3 +208,44 @@ async def test_search_finds_cases_by_number_and_subject_within_scope(service_rap
         visible = await search_cases(service_rapport, agent, "dishwasher", 10)
         assert [r.url for r in visible] == [f"/service/cases/{mine['id']}"]
         assert await search_cases(service_rapport, agent, other["number"], 10) == []
+
+
+async def test_queue_changes_are_announced_on_the_live_channel(service_client):
+    """The live queue stream hears case events (ids only), so open queue views refresh."""
+    import asyncio
+    import json
+
+    from core.live import live_plugin
+    from plugins.service import cases
+    from plugins.service.cases_web import live_channel
+
+    rapport = service_client.rapport
+    channels = live_plugin(rapport)
+    customer = await new_customer()
+    async with channels.start_subscription([live_channel(rapport)]) as subscriber:
+        case = await cases.open_case(rapport, None, customer_id=customer, subject="Secret text")
+        received = []
+
+        async def first_event():
+            async for raw in subscriber.iter_events():
+                received.append(json.loads(raw))
+                if len(received) == 1:
+                    return
+
+        await asyncio.wait_for(first_event(), 10)
+    assert received[0] == {"event": "service.case.created", "case_id": case["id"]}
+    page = await service_client.get("/service/cases")
+    assert 'data-live="/service/live/cases"' in page.text
+    # The refresh the page asks for returns just the rows.
+    partial = await service_client.get("/service/cases?view=open",
+                                       headers={"hx-request": "true",
+                                                "hx-target": "case-results"})
+    assert "Secret text" in partial.text and "<nav" not in partial.text
+
+
+async def test_live_stream_needs_the_view_permission(service_rapport):
+    async with app_client(service_rapport) as client:
+        await make_user("nobody@example.test", roles=[])
+        await sign_in(client, "nobody@example.test")
+        assert (await client.get("/service/live/cases")).status_code == 403
+        assert (await client.get("/service/cases")).status_code == 403
