@@ -24,12 +24,18 @@ from decimal import Decimal
 from itertools import combinations
 from typing import Any
 
-from plugins.sales.tables import Bundle, BundleRun, OrderLine, Product, SalesOrder
+from plugins.sales.tables import AssociationRule, Bundle, BundleRun, OrderLine, Product, SalesOrder
 
 log = logging.getLogger(__name__)
 
 MAX_TRIPLE_BASKET = 12  # baskets larger than this add pairs but not triples (C(n,3) grows fast)
 MAX_BUNDLES = 5000  # kept after a run, best first: bounded storage and reads
+MAX_RULES = 20_000
+# Cross-sell rules "A -> B" (shown per product the customer owns) need less evidence than a
+# bundle: two orders, a confidence of 20 % and any lift above 1.
+RULE_MIN_ORDERS = 2
+RULE_MIN_CONFIDENCE = Decimal("0.2")
+RULE_MIN_LIFT = Decimal("1")
 
 
 @dataclass(frozen=True)
@@ -61,11 +67,15 @@ async def _baskets(max_orders: int) -> dict[int, frozenset[int]]:
     return {order: frozenset(items) for order, items in baskets.items()}
 
 
-def mine(baskets: list[frozenset[int]], limits: Thresholds) -> list[dict[str, Any]]:
-    """The bundles of ``baskets`` meeting ``limits``, best (lift, then orders) first."""
-    total = len(baskets)
-    if total == 0:
-        return []
+@dataclass
+class Counts:
+    total: int
+    single: Counter
+    pairs: Counter
+    triples: Counter
+
+
+def count(baskets: list[frozenset[int]]) -> Counts:
     single: Counter[int] = Counter()
     pairs: Counter[tuple[int, ...]] = Counter()
     triples: Counter[tuple[int, ...]] = Counter()
@@ -77,8 +87,17 @@ def mine(baskets: list[frozenset[int]], limits: Thresholds) -> list[dict[str, An
         pairs.update(combinations(items, 2))
         if len(items) <= MAX_TRIPLE_BASKET:
             triples.update(combinations(items, 3))
+    return Counts(len(baskets), single, pairs, triples)
+
+
+def mine(baskets: list[frozenset[int]] | Counts, limits: Thresholds) -> list[dict[str, Any]]:
+    """The bundles of ``baskets`` meeting ``limits``, best (lift, then orders) first."""
+    counts = baskets if isinstance(baskets, Counts) else count(baskets)
+    total, single, pairs = counts.total, counts.single, counts.pairs
+    if total == 0:
+        return []
     found = []
-    for itemset, both in (*pairs.items(), *triples.items()):
+    for itemset, both in (*pairs.items(), *counts.triples.items()):
         if both < limits.min_orders:
             continue
         best: tuple[Decimal, Decimal] | None = None
@@ -100,11 +119,33 @@ def mine(baskets: list[frozenset[int]], limits: Thresholds) -> list[dict[str, An
     return found[:MAX_BUNDLES]
 
 
+def mine_rules(counts: Counts) -> list[dict[str, Any]]:
+    """Cross-sell rules A -> B from the pair counts (both directions of every pair)."""
+    total, single = counts.total, counts.single
+    found = []
+    for (a, b), both in counts.pairs.items():
+        if both < RULE_MIN_ORDERS:
+            continue
+        for x, y in ((a, b), (b, a)):
+            confidence = Decimal(both) / single[x]
+            lift = confidence * total / single[y]
+            if confidence < RULE_MIN_CONFIDENCE or lift <= RULE_MIN_LIFT:
+                continue
+            found.append({"antecedent": x, "consequent": y, "orders": both,
+                          "support": (Decimal(both) / total).quantize(Decimal("0.000001")),
+                          "confidence": confidence.quantize(Decimal("0.000001")),
+                          "lift": lift.quantize(Decimal("0.0001"))})
+    found.sort(key=lambda r: (r["confidence"], r["lift"]), reverse=True)
+    return found[:MAX_RULES]
+
+
 async def refresh(limits: Thresholds) -> dict[str, int]:
     """Mine the latest orders and replace the stored bundles (one transaction)."""
     began = time.monotonic()
     baskets = await _baskets(limits.orders)
-    found = mine(list(baskets.values()), limits)
+    counts = count(list(baskets.values()))
+    found = mine(counts, limits)
+    rules = [AssociationRule(**r) for r in mine_rules(counts)]
     rows = [Bundle(product_a=b["items"][0], product_b=b["items"][1],
                    product_c=b["items"][2] if len(b["items"]) > 2 else None,
                    size=len(b["items"]), orders=b["orders"], support=b["support"],
@@ -112,12 +153,15 @@ async def refresh(limits: Thresholds) -> dict[str, int]:
     milliseconds = int((time.monotonic() - began) * 1000)
     async with Bundle._meta.db.transaction():
         await Bundle.delete(force=True).run()
-        for start in range(0, len(rows), 500):
-            await Bundle.insert(*rows[start:start + 500]).run()
+        await AssociationRule.delete(force=True).run()
+        for table_rows in (rows, rules):
+            for start in range(0, len(table_rows), 500):
+                await type(table_rows[0]).insert(*table_rows[start:start + 500]).run()
         await BundleRun.insert(BundleRun(computed_at=datetime.now(UTC),
                                          orders_considered=len(baskets), bundles=len(rows),
                                          milliseconds=milliseconds)).run()
-    return {"orders": len(baskets), "bundles": len(rows), "milliseconds": milliseconds}
+    return {"orders": len(baskets), "bundles": len(rows), "rules": len(rules),
+            "milliseconds": milliseconds}
 
 
 async def last_run() -> dict[str, Any] | None:

@@ -1,6 +1,6 @@
 """Cross-sell and up-sell suggestions, each with the reason a representative can repeat.
 
-Cross-sell: association rules mined from recent orders. For a product A the customer bought
+Cross-sell: association rules mined from recent orders (by ``bundles.refresh``). For a product A the customer bought
 and a product B they have not, *support* is the share of orders holding both, *confidence*
 the share of orders with A that also hold B, and *lift* how much likelier B is with A than
 on its own (above 1 means the two really go together).
@@ -10,16 +10,17 @@ Bundles: precomputed sets of 2-3 products bought together (see ``bundles``).
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 
-from plugins.sales.tables import OrderLine, Product, ProductPrice, RelatedProduct, SalesOrder
-
-RECENT_LINES = 50_000  # the mining sample: the most recent order lines, bounded
-MIN_SUPPORT_ORDERS = 2
-MIN_CONFIDENCE = Decimal("0.2")
-MIN_LIFT = Decimal("1")
+from plugins.sales.tables import (
+    AssociationRule,
+    OrderLine,
+    Product,
+    ProductPrice,
+    RelatedProduct,
+    SalesOrder,
+)
 
 
 @dataclass(frozen=True)
@@ -33,16 +34,6 @@ class Suggestion:
     lift: Decimal | None = None
 
 
-async def _baskets() -> dict[int, set[int]]:
-    lines = await OrderLine.select(OrderLine.sales_order, OrderLine.product).where(
-        OrderLine.product.is_not_null()).order_by(OrderLine.id, ascending=False).limit(
-        RECENT_LINES).run()
-    baskets: dict[int, set[int]] = defaultdict(set)
-    for line in lines:
-        baskets[line["sales_order"]].add(line["product"])
-    return baskets
-
-
 async def bought_by(customer_id: int) -> set[int]:
     orders = [o["id"] for o in await SalesOrder.select(SalesOrder.id).where(
         SalesOrder.customer == customer_id).limit(1000).run()]
@@ -53,40 +44,34 @@ async def bought_by(customer_id: int) -> set[int]:
     return {line["product"] for line in lines}
 
 
-async def suggest(owned: set[int], limit: int = 5) -> list[Suggestion]:
-    """Suggestions for someone who owns (or is being quoted) ``owned`` products."""
+async def suggest(owned: set[int], limit: int = 5) -> list:
+    """Suggestions for someone who owns (or is being quoted) ``owned`` products.
+
+    Cross-sell rules and bundles are read from what the last mining run stored (see
+    ``bundles``): a few indexed rows, however many orders there are.
+    """
     if not owned:
         return []
-    baskets = await _baskets()
-    total = len(baskets)
-    single: Counter[int] = Counter()
-    pair: Counter[tuple[int, int]] = Counter()
-    for basket in baskets.values():
-        single.update(basket)
-        for a in basket & owned:
-            for b in basket - owned:
-                pair[(a, b)] += 1
-    best: dict[int, tuple[Decimal, Decimal, Decimal, int]] = {}
-    for (a, b), both in pair.items():
-        if both < MIN_SUPPORT_ORDERS:
-            continue
-        support = Decimal(both) / total
-        confidence = Decimal(both) / single[a]
-        lift = confidence / (Decimal(single[b]) / total)
-        if confidence < MIN_CONFIDENCE or lift <= MIN_LIFT:
-            continue
-        if b not in best or (confidence, lift) > best[b][1:3]:
-            best[b] = (support, confidence, lift, a)
-    names = await _names(set(best) | {v[3] for v in best.values()})
-    result = [
-        Suggestion(b, names.get(b, f"#{b}"), "cross-sell",
-                   f"{round(confidence * 100)}% of orders with {names.get(a, a)} also had it "
-                   f"(lift {lift:.1f}, in {round(support * 100)}% of orders)",
-                   support.quantize(Decimal("0.001")), confidence.quantize(Decimal("0.001")),
-                   lift.quantize(Decimal("0.01")))
-        for b, (support, confidence, lift, a) in sorted(
-            best.items(), key=lambda kv: (kv[1][1], kv[1][2]), reverse=True)
-    ]
+    rules = await AssociationRule.select().where(
+        AssociationRule.antecedent.is_in(sorted(owned)[:500])).order_by(
+        AssociationRule.confidence, ascending=False).order_by(
+        AssociationRule.lift, ascending=False).limit(200).run()
+    best: dict[int, dict] = {}
+    for rule in rules:
+        if rule["consequent"] not in owned and rule["consequent"] not in best:
+            best[rule["consequent"]] = rule
+    names = await _names(set(best) | {r["antecedent"] for r in best.values()})
+    result = []
+    for b, rule in best.items():
+        support, confidence, lift = (Decimal(str(rule[k])) for k in ("support", "confidence",
+                                                                      "lift"))
+        a = rule["antecedent"]
+        result.append(Suggestion(
+            b, names.get(b, f"#{b}"), "cross-sell",
+            f"{round(confidence * 100)}% of orders with {names.get(a, a)} also had it "
+            f"(lift {lift:.1f}, in {round(support * 100)}% of orders)",
+            support.quantize(Decimal("0.001")), confidence.quantize(Decimal("0.001")),
+            lift.quantize(Decimal("0.01"))))
     found = (result + await _upsell(owned, {s.product_id for s in result}))[:limit]
     return found + await _bundles(owned, {s.product_id for s in found})
 

@@ -309,6 +309,18 @@ class Bundle(Table, tablename="sales_bundle"):
     lift = Numeric(digits=(12, 4), default=Decimal(0))
 
 
+class AssociationRule(Table, tablename="sales_association_rule"):
+    """"Customers who bought ``antecedent`` also bought ``consequent``": the cross-sell rules,
+    mined with the bundles (same run, same orders) so pages never scan order lines."""
+
+    antecedent = Integer(index=True)
+    consequent = Integer()
+    orders = Integer(default=0)  # orders holding both
+    support = Numeric(digits=(9, 6), default=Decimal(0))
+    confidence = Numeric(digits=(9, 6), default=Decimal(0))
+    lift = Numeric(digits=(12, 4), default=Decimal(0))
+
+
 class BundleRun(Table, tablename="sales_bundle_run"):
     """When bundles were last mined, and from how many orders."""
 
@@ -355,7 +367,7 @@ TABLES: list[type[Table]] = [
     Lead, LeadActivity, ScoringRule, AssignmentRule, Pipeline, Stage, Opportunity, StageChange,
     ProductCategory, Product, PriceBook, ProductPrice, RelatedProduct, OpportunityProduct,
     Quote, QuoteLine, SalesOrder, OrderLine, CallList, CallListEntry, Bundle, BundleRun,
-    SalesTarget, ProductDocument,
+    AssociationRule, SalesTarget, ProductDocument,
 ]
 
 PERSONAL_DATA: dict[type[Table], tuple[str, ...]] = {

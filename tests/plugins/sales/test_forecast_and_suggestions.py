@@ -106,8 +106,11 @@ async def test_cross_sell_suggestions_come_with_support_confidence_and_lift(sale
     await order(others[3], [ids["LOCK"]])
     buyer = await new_customer("Buyer")
     await order(buyer, [ids["BIKE"]])
-    from plugins.sales import suggestions
+    from plugins.sales import bundles, suggestions
 
+    assert await suggestions.suggest(await suggestions.bought_by(buyer)) == [
+        s for s in await suggestions.suggest({ids["BIKE"]}) if s.kind == "up-sell"]
+    await bundles.refresh(bundles.Thresholds())  # cross-sell rules come from the mining run
     found = await suggestions.suggest(await suggestions.bought_by(buyer))
     assert [(s.product_name, s.kind) for s in found] == [("Helmet", "cross-sell"),
                                                          ("Bike-Pro", "up-sell")]
