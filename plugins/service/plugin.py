@@ -228,6 +228,12 @@ def register_events():
 
 @hookimpl
 async def on_event(rapport, event):
+    if event.name == "core.interaction.created":
+        from plugins.service import visits
+
+        # A visit report from the field app marks the matching scheduled visit done.
+        await visits.on_interaction_created(rapport, event.payload)
+        return
     if not event.name.startswith("service."):
         return
     from plugins.service import cases_web, email_out

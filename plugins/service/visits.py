@@ -40,7 +40,7 @@ from plugins.service.tables import Case, CaseEvent, Visit
 
 log = logging.getLogger("rapport.service.visits")
 
-VISIT_STATUSES = ("scheduled", "done", "cancelled")
+VISIT_STATUSES = ("scheduled", "done", "cancelled")  # done: the field report came in
 ASSIGNEE_PERMISSIONS = ("service.case.edit", "core.field.view")
 MAX_NOTES = 5000
 MAX_LENGTH = timedelta(hours=24)
@@ -345,6 +345,41 @@ async def case_visits(case: dict[str, Any]) -> list[dict[str, Any]]:
     for visit in visits:
         visit["reported"] = bool(visit["reports"])
     return visits
+
+
+async def on_interaction_created(rapport, payload: dict[str, Any]) -> dict[str, Any] | None:
+    """A visit interaction recorded by a representative (the field app's visit report) marks
+    their nearest scheduled visit of that customer within the report window ``done``. Returns
+    the visit updated, if any. Runs after the report's transaction has committed."""
+    if (payload.get("channel") != "visit" or payload.get("plugin") == "service"
+            or not payload.get("user_id") or not payload.get("customer_id")):
+        return None
+    report = await Interaction.select(Interaction.occurred_at).where(
+        Interaction.id == payload["id"]).first().run()
+    if report is None:
+        return None
+    at = report["occurred_at"]
+    candidates = await Visit.select(
+        Visit.id, Visit.case, Visit.starts_at, Visit.ends_at,
+    ).where(
+        (Visit.assignee == payload["user_id"]) & (Visit.status == "scheduled")
+        & (Visit.case.customer == payload["customer_id"])
+        & (Visit.starts_at >= at - REPORT_AFTER - MAX_LENGTH)
+        & (Visit.starts_at <= at + REPORT_BEFORE)
+    ).limit(20).run()
+    candidates = [v for v in candidates
+                  if v["starts_at"] - REPORT_BEFORE <= at
+                  <= (v["ends_at"] or v["starts_at"]) + REPORT_AFTER]
+    if not candidates:
+        return None
+    nearest = min(candidates, key=lambda v: abs(v["starts_at"] - at))
+    async with Visit._meta.db.transaction():
+        row = await records.update(None, Visit, nearest["id"], {"status": "done"},
+                                   summary="visit report received from the field app")
+        await CaseEvent.insert(CaseEvent(
+            case=nearest["case"], kind="visit", old_value="scheduled", new_value="reported",
+            user=payload["user_id"], at=datetime.now(UTC))).run()
+    return row
 
 
 # --- the field app's agenda ------------------------------------------------------------------

@@ -133,10 +133,16 @@ async def test_the_field_report_with_photo_and_signature_shows_on_the_case(servi
         "photos": [PNG_URL], "signature": PNG_URL,
         "check_in": {"lat": 48.85, "lng": 2.35, "at": "2031-05-06T09:35:00Z"}})
     assert answer["status"] == "created"
+    from plugins.service.tables import CaseEvent, Visit
+
+    visit = await Visit.select().where(Visit.case == case["id"]).first().run()
+    assert visit["status"] == "done"
+    assert await CaseEvent.exists().where((CaseEvent.case == case["id"])
+                                          & (CaseEvent.new_value == "reported")).run()
 
     fragment = await service_client.get(f"/service/cases/{case['id']}/visits")
     assert "Replaced the valve, boiler quiet now" in fragment.text
-    assert "reported" in fragment.text and "Checked in at 09:35" in fragment.text
+    assert "Checked in at 09:35" in fragment.text
     from pwa.tables import FieldAttachment
 
     files = await FieldAttachment.select().order_by(FieldAttachment.id).run()
@@ -186,3 +192,23 @@ async def test_routes_need_the_case_in_reach(service_client):
         response = await post_form(client, f"/service/cases/{case['id']}/visits", {
             "assignee": str(field), "starts_at": "2031-05-06T09:30"})
         assert response.status_code == 403
+
+
+async def test_a_report_days_later_or_by_someone_else_leaves_the_visit_scheduled(service_client):
+    from plugins.service.tables import Visit
+    from pwa import sync
+
+    field, customer, case = await _setup(service_client)
+    other = await make_user("oli@example.test", roles=("administrator",), name="Oli Other")
+    await post_form(service_client, f"/service/cases/{case['id']}/visits", {
+        "assignee": str(field), "starts_at": "2031-05-06T09:30"})
+    for user_id, when in ((field, "2031-05-09T10:00:00Z"), (other, "2031-05-06T10:00:00Z")):
+        actor = await load_actor(service_client.rapport, user_id)
+        answer = await sync.handle(service_client.rapport, actor, {
+            "client_id": str(uuid.uuid4()), "kind": "interaction", "customer_id": customer,
+            "channel": "visit", "occurred_at": when, "notes": "Unrelated visit"})
+        assert answer["status"] == "created"
+    visit = await Visit.select().where(Visit.case == case["id"]).first().run()
+    assert visit["status"] == "scheduled"
+    fragment = await service_client.get(f"/service/cases/{case['id']}/visits")
+    assert "Unrelated visit" not in fragment.text
