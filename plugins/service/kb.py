@@ -308,12 +308,15 @@ async def public_article(slug: str) -> dict[str, Any] | None:
 async def list_articles(user: Actor | None, *, audience: str | None = None,
                         category: int | None = None, kind: str = "", status: str = "",
                         after: int | None = None, limit: int = 50) -> list[dict[str, Any]]:
-    """A keyset page of articles (newest first) ``user`` may read; body left out."""
+    """A keyset page of articles (newest first) ``user`` may read, optionally of one
+    ``audience``; body left out."""
     query = Article.select(
         Article.id, Article.title, Article.slug, Article.audience, Article.kind,
         Article.product, Article.category, Article.published, Article.helpful_yes,
         Article.helpful_no, Article.updated_at,
-    ).where(visibility(user, audience=audience))
+    ).where(visibility(user))
+    if audience in AUDIENCES:  # a filter, not a visibility rule: editors still see drafts
+        query = query.where(Article.audience == audience)
     if category is not None:
         query = query.where(Article.category == category)
     if kind:
@@ -322,8 +325,6 @@ async def list_articles(user: Actor | None, *, audience: str | None = None,
         query = query.where(Article.published == True)  # noqa: E712
     elif status == "draft":
         query = query.where(Article.published == False)  # noqa: E712
-    if audience in AUDIENCES and audience != "public":
-        query = query.where(Article.audience == audience)
     if after is not None:
         query = query.where(Article.id < after)
     return await query.order_by(Article.id, ascending=False).limit(limit).run()

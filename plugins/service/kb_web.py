@@ -17,7 +17,7 @@ from litestar.response import Redirect, Response, Template
 from core.identity.tables import User
 from core.permissions import current_actor, scoped
 from plugins.service import kb
-from plugins.service.tables import Article, ArticleCategory, Case
+from plugins.service.tables import Article, ArticleCategory, ArticleFeedback, Case
 
 VIEW = {"permission": "service.article.view"}
 EDIT = {"permission": "service.article.edit"}
@@ -131,8 +131,6 @@ async def kb_show(request: Request, article_id: FromPath[int]) -> Template:
             User.id == article["author"]).first().run()
     mine = None
     if actor.id is not None:
-        from plugins.service.tables import ArticleFeedback
-
         mine = await ArticleFeedback.select(ArticleFeedback.helpful).where(
             (ArticleFeedback.article == article_id) & (ArticleFeedback.user == actor.id)
             & (ArticleFeedback.deflected == False)).first().run()  # noqa: E712

@@ -103,8 +103,10 @@ def _problem(exc: cases.CaseError | kb.ArticleError) -> dict[str, str]:
     """``CaseError`` messages continue the field's name ("is required"): say which field."""
     message = exc.message
     label = FIELD_LABELS.get(exc.field, exc.field.replace("_", " ").capitalize())
-    if message[:1].islower():
+    if message.split(" ", 1)[0] in ("is", "are", "must", "has"):
         message = f"{label} {message}."
+    elif message[:1].islower():
+        message = message[0].upper() + message[1:] + "."
     return {exc.field: message}
 
 

@@ -119,6 +119,8 @@ async def test_staff_pages_write_publish_and_filter(service_client):
     article_id = int(response.headers["location"].rsplit("/", 1)[1])
     page = await client.get(f"/service/kb/{article_id}")
     assert "Draft" in page.text and "&lt;b&gt;bold&lt;/b&gt;" in page.text
+    drafts = await client.get("/service/kb?audience=public&status=draft")
+    assert "Reading your invoice" in drafts.text
     assert (await post_form(client, f"/service/kb/{article_id}/publish", {})).status_code == 303
     await post_form(client, "/service/kb", {"title": "Other article", "audience": "internal",
                                             "kind": "technical", "published": "1"})
