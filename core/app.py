@@ -35,6 +35,7 @@ log = logging.getLogger("rapport")
 CORE_MODULES: list[str] = [
     "core.instance",
     "core.identity.plugin",
+    "core.identity.housekeeping",
     "core.customers.plugin",
     "core.search.plugin",
     "core.customers.import_plugin",

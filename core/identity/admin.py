@@ -15,6 +15,7 @@ from litestar.params import FromQuery
 from litestar.response import Redirect, Response, Template
 
 from core import audit
+from core.identity import lockout
 from core.identity.roles import expand_grants
 from core.identity.sessions import end_all_sessions
 from core.identity.tables import (
@@ -78,9 +79,11 @@ async def _user_form(user: dict | None, errors: dict | None = None, status: int 
             UserRole.user == user["id"]).run()}
         team_ids = {t["team"] for t in await TeamMember.select(TeamMember.team).where(
             TeamMember.user == user["id"]).run()}
+    locked_until = (user or {}).get("locked_until")
     return Template("admin/user_form.html", status_code=status, context={
         "user": user, "roles": await _roles(), "teams": await _teams(), "role_ids": role_ids,
-        "team_ids": team_ids, "errors": errors or {}, "form": form or {}})
+        "team_ids": team_ids, "errors": errors or {}, "form": form or {},
+        "locked_until": locked_until if locked_until and locked_until > lockout.now() else None})
 
 
 @get("/admin/users/new", opt=USERS)
@@ -162,6 +165,15 @@ async def update_user_page(request: Request, user_id: int) -> Response:
             action = "permission_change" if "roles" in changes else "update"
             await audit.record(actor, action, "core_user", user_id, changes, ip=client_ip(request))
     return Redirect(f"/admin/users/{user_id}?saved=1", status_code=303)
+
+
+@post("/admin/users/{user_id:int}/unlock", opt=USERS, status_code=303)
+async def unlock_user(request: Request, user_id: int) -> Response:
+    """Lift a sign-in lockout now (audited as ``unlock``)."""
+    await _user(user_id)
+    unlocked = await lockout.unlock(current_actor(request), user_id, ip=client_ip(request))
+    return Redirect(f"/admin/users/{user_id}?{'unlocked' if unlocked else 'not_locked'}=1",
+                    status_code=303)
 
 
 # --- teams -----------------------------------------------------------------------------------
@@ -410,6 +422,6 @@ async def save_field_rules(request: Request, role_id: int) -> Response:
     return Redirect(f"/admin/roles/{role_id}?saved=1", status_code=303)
 
 
-ROUTES = [users_page, new_user_page, create_user_page, user_page, update_user_page,
+ROUTES = [users_page, new_user_page, create_user_page, user_page, update_user_page, unlock_user,
           teams_page, create_team_page, roles_page, create_role_page, matrix_page, save_matrix,
           role_page, add_grant, remove_grant, save_field_rules]

@@ -13,6 +13,7 @@ COOKIE = "rapport_session"
 LIFETIME = timedelta(days=14)
 # Between the password and the two-factor code: long enough to open an authenticator app.
 SECOND_FACTOR_LIFETIME = timedelta(minutes=10)
+PURGE_BATCH = 5000  # expired rows deleted per statement
 
 
 def _hash(key: str) -> str:
@@ -67,5 +68,18 @@ async def end_all_sessions(user_id: int) -> None:
     await StaffSession.delete().where(StaffSession.user == user_id).run()
 
 
-async def end_expired_sessions() -> None:
-    await StaffSession.delete().where(StaffSession.expires_at <= datetime.now(UTC)).run()
+async def end_expired_sessions(*, batch: int = PURGE_BATCH, max_batches: int = 20) -> int:
+    """Delete expired session rows in bounded batches (a large backlog never holds one long
+    lock; the next round continues). Returns how many were deleted."""
+    deleted = 0
+    for _ in range(max_batches):
+        expired = await StaffSession.select(StaffSession.id).where(
+            StaffSession.expires_at <= datetime.now(UTC)).limit(batch).run()
+        if not expired:
+            break
+        await StaffSession.delete().where(
+            StaffSession.id.is_in([r["id"] for r in expired])).run()
+        deleted += len(expired)
+        if len(expired) < batch:
+            break
+    return deleted

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from piccolo.columns import (
+    BigInt,
     Boolean,
     ForeignKey,
     Integer,
@@ -28,6 +29,8 @@ class User(Table, tablename="core_user"):
     # TOTP two-factor: the secret is set at enrolment, used only once confirmed with a code.
     totp_secret = Varchar(length=64, null=True, default=None, secret=True)
     totp_enabled = Boolean(default=False)
+    # The last TOTP time step accepted at sign-in: a code is good once (RFC 6238 section 5.2).
+    totp_last_step = BigInt(null=True, default=None)
 
 
 class Team(Table, tablename="core_team"):

@@ -11,7 +11,7 @@ from litestar.params import Body, FromQuery
 from litestar.response import Redirect, Response, Template
 
 from core import audit
-from core.identity import lockout
+from core.identity import lockout, two_factor
 from core.identity.middleware import session_cookie
 from core.identity.passwords import DUMMY_HASH, verify_password
 from core.identity.sessions import (
@@ -21,7 +21,6 @@ from core.identity.sessions import (
     start_session,
 )
 from core.identity.tables import User
-from core.identity.two_factor import code_is_valid
 from core.identity.users import load_actor, normalise_email
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
@@ -128,7 +127,7 @@ async def verify(request: Request, data: Form) -> Response:
     if await lockout.locked_for(user["email"], user) is not None:
         await end_session(key)
         return _login_page(target, user["email"], _locked_message(lockout.LOCKOUT), status=429)
-    if not code_is_valid(user["totp_secret"], data.get("code", "")):
+    if not await two_factor.use_code(user_id, data.get("code", "")):
         # Wrong codes count towards the lockout like wrong passwords: 6 digits are guessable.
         if await lockout.note_failure(user["email"], ip, user_id, "wrong two-factor code"):
             await end_session(key)
