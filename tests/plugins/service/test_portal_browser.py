@@ -1,0 +1,110 @@
+"""The portal request flow in a real browser: suggestions appear while typing, "this answered
+my question" opens no case, and a request sent after all becomes a case."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+
+import pytest
+
+from tests.pwa.conftest import CHROMIUM_FLAGS, LiveServer, chromium_path
+
+pytestmark = pytest.mark.browser
+
+PASSWORD = "tea at four o'clock"
+
+
+@pytest.fixture(scope="module")
+def service_server(tmp_path_factory):
+    root = tmp_path_factory.mktemp("service-live")
+    (root / "plugins.toml").write_text('enabled = ["service"]\n')
+    server = LiveServer(root)
+    server.start()
+    yield server
+    server.stop()
+
+
+def run(server: LiveServer, work):
+    """Run ``work(rapport)`` against the server's database, outside Playwright's loop."""
+    from core import db
+    from core.app import Rapport
+
+    async def main():
+        rapport = Rapport(server.settings())
+        rapport.activate()
+        await db.connect(rapport.engine, pool_size=1)
+        try:
+            return await work(rapport)
+        finally:
+            await db.disconnect(rapport.engine)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, main()).result()
+
+
+async def seed(rapport):
+    from core import records
+    from core.customers.tables import Customer
+    from core.permissions import Actor
+    from core.portal.identities import accept_invitation, invite
+    from plugins.service import kb
+
+    staff = Actor(kind="staff", id=None, name="setup",
+                  grants={"service.article.view": "all", "service.article.edit": "all"})
+    customer = await records.create(staff, Customer, {
+        "kind": "contact", "name": "Ada Lovelace", "first_name": "Ada",
+        "last_name": "Lovelace", "primary_email": "ada@example.test"})
+    _, token = await invite(rapport, staff, customer["id"], "ada@example.test")
+    await accept_invitation(token, PASSWORD, PASSWORD)
+    article = await kb.create_article(staff, {
+        "title": "Resetting your password", "audience": "public", "published": True,
+        "keywords": "password, forgot, sign in",
+        "body": "Use the 'Forgot password' link on the sign-in page."})
+    return customer["id"], article["id"]
+
+
+async def outcome(rapport):
+    from plugins.service.tables import ArticleFeedback, Case
+
+    return {"cases": await Case.select(Case.subject, Case.channel, Case.customer).run(),
+            "deflections": await ArticleFeedback.count().where(
+                ArticleFeedback.deflected == True).run()}  # noqa: E712
+
+
+def test_portal_request_with_deflection_then_a_real_request(service_server, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    customer_id, _ = run(service_server, seed)
+    base = service_server.url
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path(), headless=True,
+                                             args=CHROMIUM_FLAGS)
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(15_000)
+            page.goto(f"{base}/portal/login")
+            page.fill("#email", "ada@example.test")
+            page.fill("#password", PASSWORD)
+            page.click("button:has-text('Sign in')")
+            page.wait_for_url(f"{base}/portal/")
+            page.click("nav >> text=Requests")
+            page.click("text=New request")
+            page.locator("#r-subject").press_sequentially("I forgot my password", delay=20)
+            suggestion = page.locator("#suggestions >> text=Resetting your password")
+            suggestion.wait_for()
+            page.click("#suggestions >> text=This answered my question")
+            page.wait_for_selector("text=No request was sent")
+            assert run(service_server, outcome) == {"cases": [], "deflections": 1}
+
+            page.goto(f"{base}/portal/service/requests/new")
+            page.fill("#r-subject", "The dishwasher leaks")
+            page.fill("#r-description", "Water on the floor after every wash.")
+            page.click("#send-request")
+            page.wait_for_selector("text=we received your request")
+            assert "The dishwasher leaks" in page.inner_text("h1")
+        finally:
+            browser.close()
+    result = run(service_server, outcome)
+    assert result["cases"] == [{"subject": "The dishwasher leaks", "channel": "portal",
+                                "customer": customer_id}]
