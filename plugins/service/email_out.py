@@ -305,6 +305,27 @@ async def _send_and_record(rapport, row_id: int, message: EmailMessage) -> str:
     return "sent"
 
 
+async def _attach_files(rapport, message: EmailMessage, message_row_id: int) -> list[str]:
+    """Attach the reply's customer-visible files; return the names of files not on disk."""
+    from plugins.service import attachments
+    from plugins.service.tables import CaseAttachment
+
+    rows = await CaseAttachment.select().where(
+        (CaseAttachment.message == message_row_id)
+        & (CaseAttachment.visible_to_customer == True)  # noqa: E712
+    ).order_by(CaseAttachment.id).run()
+    missing = []
+    for row in rows:
+        path = attachments.path_of(rapport, row)
+        if path is None:
+            missing.append(row["filename"])
+            continue
+        maintype, _, subtype = (row["content_type"] or "application/octet-stream").partition("/")
+        message.add_attachment(path.read_bytes(), maintype=maintype,
+                               subtype=subtype or "octet-stream", filename=row["filename"])
+    return missing
+
+
 # --- the three kinds of mail -----------------------------------------------------------------
 
 
@@ -393,10 +414,14 @@ async def send_reply(rapport, message_row_id: int) -> dict | None:
         ["", "failed", "suppressed"])).returning(CaseMessage.id).run()
     if not claimed:
         return row
-    await _send_and_record(rapport, row["id"], build(
-        settings, to=to, subject=with_tag(subject, case["number"]), body=body,
-        message_id=message_id, in_reply_to=in_reply_to, references=references,
-        automated=False))
+    message = build(settings, to=to, subject=with_tag(subject, case["number"]), body=body,
+                    message_id=message_id, in_reply_to=in_reply_to, references=references,
+                    automated=False)
+    missing = await _attach_files(rapport, message, row["id"])
+    outcome = await _send_and_record(rapport, row["id"], message)
+    if missing and outcome == "sent":
+        await _finish(row["id"], "sent", "sent without the missing file(s): "
+                      + ", ".join(missing))
     return await CaseMessage.select().where(CaseMessage.id == row["id"]).first().run()
 
 

@@ -155,3 +155,19 @@ async def test_internal_notes_are_never_mailed(mail_rapport, smtp_sink):
     await cases.add_message(mail_rapport, agent, case["id"], kind="note",
                             body="Customer sounds annoyed")
     assert len(smtp_sink.messages) == 1
+
+
+async def test_files_attached_to_a_reply_go_with_the_mail(mail_rapport, smtp_sink):
+    from plugins.service.attachments import NewAttachment
+    from tests.plugins.service.cases_helpers import PNG
+
+    customer = await new_customer("Ada Lovelace", email="ada@example.test")
+    case = await cases.open_case(mail_rapport, None, customer_id=customer, subject="Jam")
+    agent = await staff_actor(mail_rapport, "grace@example.test")
+    await cases.add_message(mail_rapport, agent, case["id"], kind="reply",
+                            body="See the picture.",
+                            attachments=[NewAttachment("tray.png", "image/png", PNG)])
+    mail = smtp_sink.messages[-1]["message"]
+    [attached] = list(mail.iter_attachments())
+    assert attached.get_filename() == "tray.png"
+    assert attached.get_content_type() == "image/png" and attached.get_content() == PNG

@@ -52,3 +52,57 @@ async def test_message_stays_in_new_when_storing_fails(mail_rapport, tmp_path, m
     [result] = await mailpoll.poll_maildir(mail_rapport, tmp_path / "Maildir")
     assert result["status"] == "created"
     assert list((tmp_path / "Maildir" / "new").iterdir()) == []
+
+
+async def test_cli_fetch_mail_runs_one_pass_and_says_what_it_did(mail_rapport, tmp_path):
+    import asyncio
+
+    from click.testing import CliRunner
+
+    from core.app import Rapport
+    from core.cli import cli
+
+    _maildir(tmp_path, eml("plain.eml"), eml("auto_reply.eml", NUMBER="CS-000001"))
+    cli_rapport = Rapport(mail_rapport.settings, plugins=["service"], plugin_settings={
+        "service": {"maildir": str(tmp_path / "Maildir")}})
+    cli_rapport.pm.hook.register_commands(cli=cli)
+    result = await asyncio.to_thread(CliRunner().invoke, cli, ["service", "fetch-mail"],
+                                     obj={"rapport": cli_rapport})
+    mail_rapport.activate()
+    assert result.exit_code == 0, result.output
+    assert "new case" in result.output and "ignored" in result.output
+    assert "2 message(s) handled." in result.output
+    assert await Case.count().run() == 1
+
+
+async def test_cli_fetch_mail_needs_a_source(mail_rapport):
+    import asyncio
+
+    from click.testing import CliRunner
+
+    from core.app import Rapport
+    from core.cli import cli
+
+    cli_rapport = Rapport(mail_rapport.settings, plugins=["service"])
+    cli_rapport.pm.hook.register_commands(cli=cli)
+    result = await asyncio.to_thread(CliRunner().invoke, cli, ["service", "fetch-mail"],
+                                     obj={"rapport": cli_rapport})
+    mail_rapport.activate()
+    assert result.exit_code != 0 and "neither maildir nor imap_host" in result.output
+
+
+async def test_poll_loop_runs_while_the_server_runs(make_rapport, tmp_path):
+    import asyncio
+
+    from tests.conftest import app_client
+
+    _maildir(tmp_path, eml("plain.eml"))
+    rapport = await make_rapport(["service"], {"service": {
+        "maildir": str(tmp_path / "Maildir"), "mail_poll_seconds": 1}})
+    async with app_client(rapport):
+        for _ in range(400):
+            if not list((tmp_path / "Maildir" / "new").iterdir()):
+                break
+            await asyncio.sleep(0.05)
+        assert await Case.count().run() == 1
+    assert mailpoll._loops == {}
