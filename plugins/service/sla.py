@@ -135,6 +135,17 @@ def _open_target(target: str):
     return where & (Case.status != "waiting")
 
 
+async def _lock_free(ids: list[int], condition) -> list[int]:
+    """On PostgreSQL, lock the still-matching rows in id order, skipping rows another worker
+    holds (so concurrent sweepers split the work instead of deadlocking). SQLite has one
+    writer at a time: nothing to do."""
+    if not ids or getattr(Case._meta.db, "engine_type", "") != "postgres":
+        return ids
+    rows = await Case.select(Case.id).where(Case.id.is_in(ids) & condition).order_by(
+        Case.id).lock_rows("UPDATE", skip_locked=True).run()
+    return [r["id"] for r in rows]
+
+
 async def _warn_batch(policy: dict[str, Any], target: str, now: datetime,
                       result: SweepResult, events: list[tuple[str, dict]]) -> int:
     warn = timedelta(minutes=max(0, policy["warn_before_minutes"]))
@@ -149,8 +160,9 @@ async def _warn_batch(policy: dict[str, Any], target: str, now: datetime,
     if not rows:
         return 0
     async with Case._meta.db.transaction():
+        ids = await _lock_free([r["id"] for r in rows], not_warned)
         claimed = {r["id"] for r in await Case.update({Case.warned_at: now}).where(
-            Case.id.is_in([r["id"] for r in rows]) & not_warned).returning(Case.id).run()}
+            Case.id.is_in(ids or [0]) & not_warned).returning(Case.id).run()}
         mine = [r for r in rows if r["id"] in claimed]
         if mine:
             await CaseEvent.insert(*[CaseEvent(
@@ -204,10 +216,17 @@ async def _breach_batch(target: str, now: datetime, result: SweepResult,
         Queue.id.is_in(queue_ids)).run()} if queue_ids else {}
     async with Case._meta.db.transaction():
         # Whoever flips the flag first owns the breach; a second worker gets no rows back.
+        ids = await _lock_free([r["id"] for r in rows], breached == False)  # noqa: E712
         claimed = {r["id"] for r in await Case.update({breached: True}).where(
-            Case.id.is_in([r["id"] for r in rows]) & (breached == False)  # noqa: E712
+            Case.id.is_in(ids or [0]) & (breached == False)  # noqa: E712
         ).returning(Case.id).run()}
-        mine = [r for r in rows if r["id"] in claimed]
+
+        def lock_order(row: dict[str, Any]) -> tuple[int, int]:
+            # Escalation locks the target queue's row: take queue locks in one order.
+            source = queues.get(row["queue"]) if row["queue"] else None
+            return ((source or {}).get("escalation_queue") or 0, row["id"])
+
+        mine = sorted((r for r in rows if r["id"] in claimed), key=lock_order)
         escalating = {r["id"] for r in await Case.update({Case.escalated_at: now}).where(
             Case.id.is_in(sorted(claimed) or [0]) & Case.escalated_at.is_null()
         ).returning(Case.id).run()}
