@@ -512,3 +512,13 @@ async def feedback_of(customer_id: int | None, article_id: int) -> dict[str, Any
     return await ArticleFeedback.select(ArticleFeedback.helpful).where(
         (ArticleFeedback.article == article_id) & (ArticleFeedback.customer == customer_id)
         & (ArticleFeedback.deflected == False)).first().run()  # noqa: E712
+
+
+async def recent_comments(article_id: int, limit: int = 20) -> list[dict[str, Any]]:
+    """What readers wrote with their answer, newest first (for the article's editors)."""
+    return await ArticleFeedback.select(
+        ArticleFeedback.helpful, ArticleFeedback.comment, ArticleFeedback.deflected,
+        ArticleFeedback.created_at, ArticleFeedback.customer,
+        ArticleFeedback.user.name.as_alias("user_name"),
+    ).where((ArticleFeedback.article == article_id) & (ArticleFeedback.comment != "")).order_by(
+        ArticleFeedback.id, ascending=False).limit(limit).run()

@@ -139,6 +139,7 @@ async def kb_show(request: Request, article_id: FromPath[int]) -> Template:
         "paragraphs": [p for p in article["body"].split("\n\n") if p.strip()],
         "stats": (await kb.helpfulness([article_id])).get(article_id, {"deflections": 0}),
         "mine": mine, "can_edit": actor.can("service.article.edit"),
+        "comments": await kb.recent_comments(article_id),
         "flash": request.query_params.get("flash", ""),
     })
 

@@ -129,8 +129,10 @@ async def test_staff_pages_write_publish_and_filter(service_client):
     found = await client.get("/service/kb?q=invoice")
     assert "Reading your invoice" in found.text and "Other article" not in found.text
     await post_form(client, f"/service/kb/{article_id}/feedback", {"helpful": "yes"})
+    await kb.feedback(article_id, False, customer_id=await new_customer("Critic"),
+                      comment="Which line is the VAT?")
     page = await client.get(f"/service/kb/{article_id}")
-    assert "1 said yes, 0 said no" in page.text
+    assert "1 said yes, 1 said no" in page.text and "Which line is the VAT?" in page.text
     edited = await post_form(client, f"/service/kb/{article_id}", {
         "title": "Reading your invoice", "audience": "public", "kind": "poem"})
     assert edited.status_code == 400 and "Choose FAQ" in edited.text

@@ -150,6 +150,8 @@ async def test_help_pages_show_public_articles_only_with_feedback(portal):
     assert voted.status_code == 303
     row = await Article.select().where(Article.id == manual["id"]).first().run()
     assert (row["helpful_yes"], row["helpful_no"]) == (0, 1)
+    staff_view = [c["comment"] for c in await kb.recent_comments(manual["id"])]
+    assert staff_view == ["Missing the filter"]
     assert (await form(portal, f"/portal/service/help/{internal['slug']}/feedback",
                        {"helpful": "yes"})).status_code == 404
     home = await portal.get("/portal/")
