@@ -149,12 +149,13 @@ async def help_index(request: Request, q: FromQuery[str] = "", kind: FromQuery[s
         where = where & (Article.category == chosen["id"])
     if q.strip():
         rows = [r.article for r in await kb.rank(q, where, 30, phrase=True)]
+        for row in rows:
+            row["snippet"] = kb.snippet(row.pop("body", ""))
     else:
+        # The index lists titles only: no article bodies are read for it.
         rows = await Article.select(
             Article.id, Article.title, Article.slug, Article.kind, Article.product,
-            Article.category, Article.body).where(where).order_by(Article.title).limit(500).run()
-    for row in rows:
-        row["snippet"] = kb.snippet(row.pop("body", ""))
+            Article.category).where(where).order_by(Article.title).limit(500).run()
     groups: dict[int | None, list[dict[str, Any]]] = {}
     for row in rows:
         groups.setdefault(row["category"], []).append(row)

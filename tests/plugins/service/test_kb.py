@@ -61,6 +61,8 @@ async def test_internal_and_draft_articles_never_reach_customers(service_client)
     customer = Actor(kind="portal", id=1, customer_id=1,
                      grants={"service.portal.view": "customer"})
     assert await kb.search_articles(None, customer, "router", 10) == []
+    page = await service_client.get("/search", params={"q": "router reset"})
+    assert page.status_code == 200 and "Router reset: agent checklist" in page.text
     public_titles = {r.article["title"] for r in await kb.search(customer, "router")}
     assert public_titles == {public["title"]}
     suggested = await kb.suggest("my router needs a reset", audience="public")
