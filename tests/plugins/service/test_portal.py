@@ -168,12 +168,18 @@ async def test_a_reply_reopens_and_a_rating_is_recorded_once(portal):
     early = await form(portal, f"/portal/service/requests/{case['id']}/rate", {"score": "5"})
     assert early.status_code == 400 and "resolved" in early.text
     await cases.change_status(rapport, None, case["id"], "resolved")
+    empty = await form(portal, f"/portal/service/requests/{case['id']}/reply", {"body": " "})
+    assert empty.status_code == 400 and "write a message or attach a file" in empty.text.lower()
     reply = await form(portal, f"/portal/service/requests/{case['id']}/reply",
-                       {"body": "It went out again."})
+                       {"body": "It went out again."},
+                       files=[("attachments", ("bulb.txt", b"40 W bulb", "text/plain"))])
     assert reply.status_code == 303
+    assert "bulb.txt" in (await portal.get(f"/portal/service/requests/{case['id']}")).text
     row = await Case.select().where(Case.id == case["id"]).first().run()
     assert row["status"] not in ("resolved", "closed") and row["reopened_count"] == 1
     await cases.change_status(rapport, None, case["id"], "resolved")
+    wrong = await form(portal, f"/portal/service/requests/{case['id']}/rate", {"score": "7"})
+    assert wrong.status_code == 400 and "Rating must be from 1 to 5." in wrong.text
     rated = await form(portal, f"/portal/service/requests/{case['id']}/rate",
                        {"score": "4", "comment": "Quick and kind"})
     assert rated.status_code == 303
