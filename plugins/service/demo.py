@@ -259,6 +259,12 @@ async def seed(rapport, customers: int) -> None:
         Customer.id).limit(60).run()
     if not contacts:
         return
+    # Repairs go to the field representative's own customers where there are some, so the
+    # visit's customer card is on their phone too (the field app keeps "my customers").
+    field_contacts = await Customer.select(
+        Customer.id, Customer.name, Customer.primary_email).where(
+        (Customer.owner == field) & Customer.erased_at.is_null()).order_by(
+        Customer.id).limit(10).run() if field else []
     gold = [c["id"] for c in contacts[:4]]
     have_gold = {r["customer"] for r in await CustomerTag.select(CustomerTag.customer).where(
         CustomerTag.customer.is_in(gold) & (CustomerTag.tag == "gold")).run()}
@@ -275,6 +281,8 @@ async def seed(rapport, customers: int) -> None:
         kind, channel, priority, subject, opening, product = CASE_TEMPLATES[
             i % len(CASE_TEMPLATES)]
         customer = contacts[i % len(contacts)]
+        if kind == "maintenance" and field_contacts:
+            customer = field_contacts[i % len(field_contacts)]
         if customer["id"] in gold and priority in ("low", "normal"):
             priority = "high"
         status = STATUS_CYCLE[i % len(STATUS_CYCLE)]

@@ -60,6 +60,13 @@ async def test_demo_seeds_a_help_desk_and_a_second_run_changes_nothing(make_rapp
                                            )["assignee"])
         today = datetime.now(UTC).date()
         assert [i for i in await agenda(rapport, field, today) if i.kind == "visit"]
+        # The visited customers are the representative's own, so their cards are offline too.
+        from core.customers.tables import Customer
+
+        visited = await Visit.select(Visit.case.customer).run()
+        owners = {r["owner"] for r in await Customer.select(Customer.owner).where(
+            Customer.id.is_in([v["case.customer"] for v in visited])).run()}
+        assert owners == {field.id}
 
         before = (await Case.count().run(), await Article.count().run(),
                   await Queue.count().run(), await Visit.count().run())
