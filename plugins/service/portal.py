@@ -24,6 +24,7 @@ from litestar.response import File, Redirect, Response, Template
 from core.permissions import Actor, current_actor, scoped
 from core.plugin import NavItem, Panel
 from core.portal.pages import render
+from core.portal.web import touch_point
 from plugins.service import attachments as files
 from plugins.service import cases, kb
 from plugins.service.attachments import NewAttachment
@@ -287,6 +288,8 @@ async def request_deflect(request: Request) -> Template:
         raise NotFoundException("not found")
     text = f"{_text(form, 'subject')}\n\n{_text(form, 'description')}".strip()
     await kb.deflect(article_id, customer_id=actor.customer_id, text=text)
+    # A portal touch point: staff see on the 360° view that the customer helped themselves.
+    await touch_point(request, f"Found an answer in the help: {article['title']}"[:300])
     return await render(request, "service/portal/deflected.html", {"article": article})
 
 

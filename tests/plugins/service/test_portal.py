@@ -120,6 +120,12 @@ async def test_typing_suggests_public_articles_and_deflection_opens_no_case(port
     assert [(r["deflected"], r["helpful"], r["customer"]) for r in rows] == [
         (True, True, portal.ada.customer_id)]
     assert "I forgot my password" in rows[0]["comment"]
+    from core.interactions.tables import Interaction
+
+    touch = await Interaction.select(Interaction.channel, Interaction.subject).where(
+        Interaction.customer == portal.ada.customer_id).run()
+    assert touch == [{"channel": "portal",
+                      "subject": "Found an answer in the help: Resetting your password"}]
     assert (await Article.select(Article.helpful_yes).where(
         Article.id == answer["id"]).first().run())["helpful_yes"] == 1
     internal = await Article.select(Article.id).where(Article.audience == "internal").first().run()
