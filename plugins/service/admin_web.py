@@ -197,6 +197,19 @@ def check_holiday(data: dict) -> dict[str, Any]:
 # --- pages -----------------------------------------------------------------------------------
 
 
+def describe_conditions(rule: dict[str, Any]) -> str:
+    parts = []
+    if rule["case_type"]:
+        parts.append(f"type {rule['case_type'].replace('_', ' ')}")
+    if rule["priority"]:
+        parts.append(f"priority {rule['priority']}")
+    if rule["channel"]:
+        parts.append(f"channel {rule['channel']}")
+    if rule["customer_tag"]:
+        parts.append(f"tag “{rule['customer_tag']}”")
+    return ", ".join(parts) or "every case"
+
+
 async def _choices() -> dict[str, Any]:
     users = await User.select(User.id, User.name).where(User.is_active == True).order_by(  # noqa: E712
         User.name).limit(MAX_ROWS).run()
@@ -233,6 +246,7 @@ async def _admin_page(errors: dict[str, str] | None = None, values: dict[str, An
         by_queue.setdefault(m["queue"], []).append(m)
     return Template("service/admin/index.html", status_code=status, context={
         **context, "rules": rules, "policies": policies, "members": by_queue,
+        "describe": describe_conditions,
         "errors": errors or {}, "values": values or {}, "form": form,
     })
 
