@@ -260,10 +260,10 @@ async def _breach_batch(target: str, now: datetime, result: SweepResult,
         result.breached.append((row["id"], target))
         if escalated:
             result.escalated.append(row["id"])
-        owner = changes.get("owner", row["owner"])
+        # The agent who had the case hears of the breach; a new owner gets "assigned".
         events.append(("service.case.sla_breached", {
-            "case_id": row["id"], "number": row["number"], "owner_id": owner,
-            "previous_owner_id": row["owner"],
+            "case_id": row["id"], "number": row["number"], "owner_id": row["owner"],
+            "new_owner_id": changes.get("owner", row["owner"]),
             "manager_id": source["manager"] if source else None,
             "target": target, "due_at": row[target + "_due"].isoformat(),
             "escalated": escalated, "queue_id": changes.get("queue", row["queue"]),

@@ -196,7 +196,7 @@ async def test_complaint_escalates_when_its_sla_breaches(service_rapport):
         breach = next(e for e in events if e.name == "service.case.sla_breached")
         assert breach.payload["manager_id"] == manager
         pushed = await notifications.push_messages(service_rapport, breach)
-        assert {m.user_id for m in pushed} == {senior, manager}
+        assert {m.user_id for m in pushed} == {ann, manager}  # the new owner: "assigned"
         assert all(m.topic == "service.case.sla_breached" for m in pushed)
         assert any(e.name == "service.case.assigned" and e.payload["owner_id"] == senior
                    for e in events)

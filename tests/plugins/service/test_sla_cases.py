@@ -82,7 +82,7 @@ async def test_opened_complaint_is_routed_and_escalates_when_its_sla_breaches(se
         breach = next(e for e in events if e.name == "service.case.sla_breached"
                       and e.payload["case_id"] == case["id"])
         pushed = await notifications.push_messages(service_rapport, breach)
-        assert [m.user_id for m in pushed] == [manager]  # owner and manager are one person
+        assert [m.user_id for m in pushed] == [ann, manager]
         assert "escalated" in pushed[0].title
         kinds = {r["kind"] for r in await CaseEvent.select(CaseEvent.kind).where(
             CaseEvent.case == case["id"]).run()}
