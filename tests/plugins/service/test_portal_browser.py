@@ -108,3 +108,52 @@ def test_portal_request_with_deflection_then_a_real_request(service_server, tmp_
     result = run(service_server, outcome)
     assert result["cases"] == [{"subject": "The dishwasher leaks", "channel": "portal",
                                 "customer": customer_id}]
+
+
+async def seed_case(rapport):
+    from core.customers.tables import Customer
+    from plugins.service import cases
+    from tests.conftest import make_user
+
+    await make_user("agent@example.test")
+    customer = await Customer.select(Customer.id).where(
+        Customer.primary_email == "ada@example.test").first().run()
+    case = await cases.open_case(rapport, None, customer_id=customer["id"],
+                                 subject="Cannot sign in: forgot password",
+                                 description="I forgot my password again.")
+    return case["id"]
+
+
+def test_agent_inserts_a_suggested_article_into_the_reply(service_server):
+    from playwright.sync_api import sync_playwright
+
+    from tests.conftest import DEMO_PASSWORD
+
+    if not run(service_server, _has_customer):
+        run(service_server, seed)
+    case_id = run(service_server, seed_case)
+    base = service_server.url
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path(), headless=True,
+                                             args=CHROMIUM_FLAGS)
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(15_000)
+            page.goto(f"{base}/login?next=/service/cases/{case_id}")
+            page.fill("#email", "agent@example.test")
+            page.fill("#password", DEMO_PASSWORD)
+            page.click("button[type=submit]")
+            page.wait_for_url(f"{base}/service/cases/{case_id}")
+            page.fill("#body", "Hello Ada,")
+            page.click(".case-kb >> text=Insert link in reply")
+            value = page.input_value("#body")
+            assert value.startswith("Hello Ada,\n\nResetting your password: ")
+            assert value.endswith("/portal/service/help/resetting-your-password")
+        finally:
+            browser.close()
+
+
+async def _has_customer(rapport):
+    from core.customers.tables import Customer
+
+    return await Customer.exists().where(Customer.primary_email == "ada@example.test").run()
