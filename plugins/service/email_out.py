@@ -130,7 +130,7 @@ def sample_context(base_url: str = "http://127.0.0.1:8000") -> dict[str, Any]:
         "message": {"body": "Please try the paper tray on the left; it should feed again.",
                     "author": "Grace Hopper", "created_at": datetime(2026, 1, 5, 10, 0,
                                                                     tzinfo=UTC)},
-        "portal_url": f"{base_url}/portal/service/cases/123",
+        "portal_url": f"{base_url}/portal/service/requests/123",
     }
 
 
@@ -271,7 +271,7 @@ async def _recipient(case: dict, customer: dict) -> str:
 
 
 def portal_url(rapport, case: dict) -> str:
-    return f"{rapport.settings.base_url}/portal/service/cases/{case['id']}"
+    return f"{rapport.settings.base_url}/portal/service/requests/{case['id']}"
 
 
 def _context(rapport, case: dict, customer: dict, to: str, message: dict | None) -> dict:

@@ -59,9 +59,14 @@ async def poll_maildir(rapport, path: str | Path) -> list[dict]:
     return results
 
 
+def imap_ssl_context() -> ssl.SSLContext:
+    """Certificates are verified against the system's trust store (tests swap this)."""
+    return ssl.create_default_context()
+
+
 def _imap_fetch(settings) -> tuple[imaplib.IMAP4, list[tuple[bytes, bytes]]]:
     client = imaplib.IMAP4_SSL(settings.imap_host, settings.imap_port,
-                               ssl_context=ssl.create_default_context(), timeout=30)
+                               ssl_context=imap_ssl_context(), timeout=30)
     client.login(settings.imap_user, settings.imap_password)
     status, _ = client.select(settings.imap_folder)
     if status != "OK":
