@@ -265,7 +265,8 @@ async def kb_suggest(request: Request, case: FromQuery[int | None] = None,
         product = row["product"]
     articles = await kb.suggest(text, audience="internal", user=actor, product=product,
                                 limit=5) if text.strip() else []
-    base = str(request.base_url).rstrip("/")
+    # The address customers reach (behind a proxy the request's own host may be internal).
+    base = request.app.state.rapport.settings.base_url.rstrip("/")
     return Template("service/kb/_suggest.html", context={
         "articles": articles, "case": case, "portal_base": f"{base}/portal/service/help/",
     })
