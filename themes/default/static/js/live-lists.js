@@ -36,6 +36,7 @@
     }
 
     var source = new EventSource(box.dataset.liveList);
+    source.addEventListener("ready", function () { box.dataset.liveReady = "1"; });
     source.addEventListener("change", function (event) {
       var message;
       try { message = JSON.parse(event.data); } catch (e) { return; }

@@ -10,6 +10,8 @@
     }
     element.dataset.liveConnected = "1";
     var source = new EventSource(element.dataset.live);
+    // Marks the element once subscribed, so a test (or a style) knows updates will arrive.
+    source.addEventListener("ready", function () { element.dataset.liveReady = "1"; });
     source.addEventListener("change", function () {
       if (!document.body.contains(element)) {
         source.close();
