@@ -249,3 +249,38 @@ async def test_live_stream_needs_the_view_permission(service_rapport):
         await sign_in(client, "nobody@example.test")
         assert (await client.get("/service/live/cases")).status_code == 403
         assert (await client.get("/service/cases")).status_code == 403
+
+
+async def test_live_stream_tells_an_agent_only_about_cases_in_their_scope(service_client):
+    import asyncio
+    import json
+    from types import SimpleNamespace
+
+    from core.live import live_plugin
+    from plugins.service import cases
+    from plugins.service.cases_web import _scoped_stream, live_channel
+    from tests.plugins.service.cases_helpers import staff_actor
+
+    rapport = service_client.rapport
+    agent = await staff_actor(rapport, "own@example.test", roles=["field_representative"])
+    customer = await new_customer()
+    mine = await cases.open_case(rapport, None, customer_id=customer, subject="Mine")
+    other = await cases.open_case(rapport, None, customer_id=customer, subject="Other")
+    await cases.assign(rapport, None, mine["id"], owner_id=agent.id)
+    request = SimpleNamespace(scope={"user": agent},
+                              app=SimpleNamespace(state=SimpleNamespace(rapport=rapport)))
+    stream = _scoped_stream(request, live_plugin(rapport), live_channel(rapport))
+    try:
+        ready = await asyncio.wait_for(stream.__anext__(), 10)
+        assert ready.event == "ready"
+        waiting = asyncio.ensure_future(stream.__anext__())
+        await asyncio.sleep(0)
+        await cases.change_status(rapport, None, other["id"], "open")
+        await cases.change_status(rapport, None, mine["id"], "open")
+        heard = [json.loads((await asyncio.wait_for(waiting, 10)).data)]
+        # (Announcements published just before subscribing may still arrive first.)
+        while heard[-1]["event"] != "service.case.status_changed":
+            heard.append(json.loads((await asyncio.wait_for(stream.__anext__(), 10)).data))
+        assert {m["case_id"] for m in heard} == {mine["id"]}
+    finally:
+        await stream.aclose()
