@@ -227,16 +227,18 @@ async def api_case(request: Request, case_id: FromPath[int]) -> dict[str, Any]:
       **API, summary="Reply or add an internal note")
 async def api_case_message(request: Request, case_id: FromPath[int],
                            data: JSONBody[dict[str, Any]]) -> Response:
-    """Body: ``kind`` ("reply" to the customer or "note", internal), ``body``, optional
-    ``status`` after a reply (default: waiting on the customer), ``attachments``."""
+    """Body: ``kind`` ("reply" to the customer, "note", internal, or "inbound": what the
+    customer told an agent, with ``channel``), ``body``, optional ``status`` after a reply
+    (default: waiting on the customer), ``attachments``."""
     data = _object(data)
     await _visible(request, case_id, "service.case.edit")
     kind = data.get("kind", "reply")
-    if kind not in ("reply", "note"):
-        raise service.CaseError("kind", "must be reply or note")
+    if kind not in ("reply", "note", "inbound"):
+        raise service.CaseError("kind", "must be reply, note or inbound")
     message = await service.add_message(
         request.app.state.rapport, current_actor(request), case_id, kind=kind,
         body=str(data.get("body") or ""), attachments=_uploads(data),
+        channel=str(data.get("channel") or "") if kind == "inbound" else "",
         status=str(data["status"]) if data.get("status") and kind == "reply" else None,
         ip=client_ip(request))
     return Response(_message(case_id, message), status_code=201)

@@ -361,7 +361,8 @@ async def add_message(rapport: Rapport, actor: Actor | None, case_id: int, *, ki
     channel = channel or ("" if kind == "note" else case["channel"])
 
     now = datetime.now(UTC)
-    user_id = _staff_id(actor) if kind != "inbound" else None
+    # For a customer's message this is the agent who took it down (a phone call, a letter).
+    user_id = _staff_id(actor)
     old_status = case["status"]
     reopened = False
     saved: list[dict[str, Any]] = []

@@ -399,11 +399,12 @@ async def case_message(request: Request, case_id: FromPath[int]) -> Response:
     values, uploads = await read_form(request)
     kind = values.get("kind", "reply")
     status = values.get("then_status") or None
+    channel = values.get("channel", "") if kind == "inbound" else ""
     try:
         await service.add_message(request.app.state.rapport, current_actor(request), case_id,
-                                  kind=kind if kind in ("reply", "note") else "",
+                                  kind=kind if kind in ("reply", "note", "inbound") else "",
                                   body=values.get("body", ""), attachments=uploads,
-                                  status=status if kind == "reply" else None,
+                                  channel=channel, status=status if kind == "reply" else None,
                                   ip=client_ip(request))
     except service.CaseError as exc:
         field = "body" if exc.field in ("kind", "status") else exc.field

@@ -284,3 +284,25 @@ async def test_live_stream_tells_an_agent_only_about_cases_in_their_scope(servic
         assert {m["case_id"] for m in heard} == {mine["id"]}
     finally:
         await stream.aclose()
+
+
+async def test_agent_takes_down_a_customers_phone_message_which_reopens_the_case(
+        service_client):
+    from plugins.service import cases
+
+    rapport = service_client.rapport
+    customer = await new_customer("Caller")
+    case = await cases.open_case(rapport, None, customer_id=customer, subject="Fridge warm")
+    await cases.change_status(rapport, None, case["id"], "resolved")
+    response = await post_form(service_client, f"/service/cases/{case['id']}/messages",
+                               {"kind": "inbound", "channel": "phone",
+                                "body": "Called: it is warm again"})
+    assert response.status_code == 303
+    after = await cases.get_case(case["id"])
+    assert after["status"] == "open" and after["reopened_count"] == 1
+    messages = await cases.conversation(case["id"], include_notes=True)
+    said = messages[-1]
+    assert (said["kind"], said["channel"], said["author_customer"], said["author_user"]) == (
+        "inbound", "phone", customer, service_client.user_id)
+    page = await service_client.get(f"/service/cases/{case['id']}")
+    assert "taken down by" in page.text
