@@ -36,27 +36,38 @@ def build_message(sender: str, to: str, subject: str, text: str, html: str | Non
 
 async def send_mail(rapport, to: str, subject: str, text: str, html: str | None = None,
                     headers: dict[str, str] | None = None) -> EmailMessage:
-    """Send one message; return it (with its Message-ID, for threading replies)."""
+    """Send one message from ``RAPPORT_MAIL_FROM``; return it (with its Message-ID, for
+    threading replies)."""
     sender = os.environ.get("RAPPORT_MAIL_FROM", "rapport@localhost")
     message = build_message(sender, to, subject, text, html, headers)
+    await deliver(rapport, message)
+    return message
+
+
+async def deliver(rapport, message: EmailMessage) -> str:
+    """Hand a fully built ``message`` (its own From, Message-ID, threading headers) to the
+    SMTP server named by ``RAPPORT_SMTP_URL``; without it, write it to the outbox. Returns
+    where it went, for the record; raises when the server refuses or cannot be reached."""
     url = os.environ.get("RAPPORT_SMTP_URL")
     if not url:
         outbox = Path(rapport.settings.data_dir) / "outbox"
         outbox.mkdir(parents=True, exist_ok=True)
         path = outbox / f"{uuid.uuid4().hex}.eml"
         path.write_bytes(bytes(message))
-        log.info("RAPPORT_SMTP_URL is not set: wrote mail to %s into %s", to, path)
-        return message
+        log.info("RAPPORT_SMTP_URL is not set: wrote mail to %s into %s", message["To"], path)
+        return f"written to {path} (RAPPORT_SMTP_URL is not set)"
     parsed = urlparse(url)
     options = parse_qs(parsed.query)
+    host = parsed.hostname or "127.0.0.1"
+    port = parsed.port or (465 if parsed.scheme == "smtps" else 25)
     await aiosmtplib.send(
         message,
-        hostname=parsed.hostname or "127.0.0.1",
-        port=parsed.port or (465 if parsed.scheme == "smtps" else 25),
+        hostname=host,
+        port=port,
         username=unquote(parsed.username) if parsed.username else None,
         password=unquote(parsed.password) if parsed.password else None,
         use_tls=parsed.scheme == "smtps",
         start_tls=options.get("starttls", ["0"])[0] in {"1", "true"},
         timeout=20,
     )
-    return message
+    return f"accepted by {host}:{port}"

@@ -29,20 +29,17 @@ must not stop the SLA clock or move the case to "waiting".
 from __future__ import annotations
 
 import logging
-import os
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate, make_msgid
-from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlparse
 
-import aiosmtplib
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
+from core import mail
 from core.customers.tables import Customer
 from plugins.service.tables import Case, CaseMessage, EmailTemplate
 
@@ -186,31 +183,8 @@ def new_message_id(settings) -> str:
 
 
 async def deliver(rapport, message: EmailMessage) -> str:
-    """Hand ``message`` to the SMTP server named by ``RAPPORT_SMTP_URL`` (like core/mail.py,
-    which cannot set our own From and Message-ID); without it, write it to the outbox.
-    Returns a short description of where it went; raises on failure."""
-    url = os.environ.get("RAPPORT_SMTP_URL")
-    if not url:
-        outbox = Path(rapport.settings.data_dir) / "outbox"
-        outbox.mkdir(parents=True, exist_ok=True)
-        path = outbox / f"{uuid.uuid4().hex}.eml"
-        path.write_bytes(bytes(message))
-        return f"written to {path} (RAPPORT_SMTP_URL is not set)"
-    parsed = urlparse(url)
-    options = parse_qs(parsed.query)
-    host = parsed.hostname or "127.0.0.1"
-    port = parsed.port or (465 if parsed.scheme == "smtps" else 25)
-    await aiosmtplib.send(
-        message,
-        hostname=host,
-        port=port,
-        username=unquote(parsed.username) if parsed.username else None,
-        password=unquote(parsed.password) if parsed.password else None,
-        use_tls=parsed.scheme == "smtps",
-        start_tls=options.get("starttls", ["0"])[0] in {"1", "true"},
-        timeout=20,
-    )
-    return f"accepted by {host}:{port}"
+    """Send through core's transport (SMTP, or the outbox when no server is configured)."""
+    return await mail.deliver(rapport, message)
 
 
 def build(settings, *, to: str, subject: str, body: str, message_id: str,
