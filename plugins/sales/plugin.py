@@ -44,6 +44,7 @@ class SalesSettings:
     bundle_min_lift: float = 1.2
     bundle_refresh_minutes: int = 60  # re-mine after a new order at most this often; 0: CLI only
     document_max_mb: int = 20  # largest product document accepted
+    target_period: str = "quarter"  # the period the forecast vs target widget shows
 
     def __post_init__(self) -> None:
         if len(self.default_currency) != 3 or not self.default_currency.isalpha():
@@ -52,6 +53,8 @@ class SalesSettings:
             raise ValueError("stale_after_days must be at least 1")
         if self.bundle_orders < 1 or self.bundle_min_orders < 1:
             raise ValueError("bundle_orders and bundle_min_orders must be at least 1")
+        if self.target_period not in ("month", "quarter"):
+            raise ValueError("target_period must be month or quarter")
         if self.document_max_mb < 1:
             raise ValueError("document_max_mb must be at least 1")
 
@@ -70,9 +73,9 @@ def register_piccolo_apps():
 
 @hookimpl
 def register_routes():
-    from plugins.sales import api, controllers
+    from plugins.sales import api, controllers, targets
 
-    return controllers.ROUTES + api.ROUTES
+    return controllers.ROUTES + api.ROUTES + targets.ROUTES
 
 
 @hookimpl
@@ -104,6 +107,8 @@ def register_permissions():
         Permission("sales.opportunity.create", "Create opportunities"),
         Permission("sales.opportunity.edit", "Change opportunities and move them between stages"),
         Permission("sales.opportunity.export", "Export the forecast"),
+        Permission("sales.target.manage", "Set sales targets per period, representative and "
+                   "team", scoped=False),
         Permission("sales.product.view", "See the product catalogue", scoped=False),
         Permission("sales.product.create", "Add products and prices", scoped=False),
         Permission("sales.product.edit", "Change products and prices", scoped=False),
@@ -138,6 +143,9 @@ def dashboard_widgets():
                permission="sales.opportunity.view", order=21),
         Widget("sales-win-rate", "Win rate (90 days)", url="/sales/widgets/win-rate",
                permission="sales.opportunity.view", order=22),
+        Widget("sales-forecast-target", "Forecast vs target",
+               url="/sales/widgets/forecast-target", permission="sales.opportunity.view",
+               order=23),
     ]
 
 
