@@ -146,3 +146,17 @@ async def test_staff_pages_write_publish_and_filter(service_client):
     assert (await client.get("/service/kb/new")).status_code == 403
     refused = await post_form(client, f"/service/kb/{article_id}/unpublish", {})
     assert refused.status_code == 403
+
+
+async def test_simultaneous_answers_all_count(service_client):
+    """Counters move in SQL (n = n + 1), so answers given at the same moment are not lost."""
+    import asyncio
+
+    if Article._meta.db.engine_type == "sqlite":
+        pytest.skip("SQLite runs one writer at a time: simultaneous writes are PostgreSQL's")
+    a = await article("Warranty terms", audience="public")
+    customers = [await new_customer(f"Reader {n}") for n in range(8)]
+    await asyncio.gather(*(kb.feedback(a["id"], n % 2 == 0, customer_id=c)
+                           for n, c in enumerate(customers)))
+    row = await Article.select().where(Article.id == a["id"]).first().run()
+    assert (row["helpful_yes"], row["helpful_no"]) == (4, 4)
