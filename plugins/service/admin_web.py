@@ -397,6 +397,20 @@ async def rule_move(request: Request, rule_id: FromPath[int]) -> Response:
     return Redirect("/service/admin#rules", status_code=303)
 
 
+@post("/service/admin/rules/{rule_id:int}/active", opt=PERM)
+async def rule_active(request: Request, rule_id: FromPath[int]) -> Response:
+    """Switch a rule off (routing skips it) or back on, keeping its place in the order."""
+    data = await form_data(request)
+    active = data.get("active") in ("on", "true", "1")
+    try:
+        await records.update(current_actor(request), RoutingRule, rule_id, {"active": active},
+                             ip=client_ip(request),
+                             summary="routing rule on" if active else "routing rule off")
+    except records.RecordNotFound:
+        raise NotFoundException("no such rule") from None
+    return Redirect("/service/admin#rules", status_code=303)
+
+
 @post("/service/admin/rules/{rule_id:int}/delete", opt=PERM)
 async def rule_delete(request: Request, rule_id: FromPath[int]) -> Response:
     try:
@@ -517,6 +531,6 @@ async def holiday_delete(request: Request, calendar_id: FromPath[int],
 
 ROUTES: list = [
     admin_page, queue_create, queue_page, queue_update, member_add, member_availability,
-    member_remove, rule_create, rule_move, rule_delete, policy_save, policy_delete,
+    member_remove, rule_create, rule_move, rule_active, rule_delete, policy_save, policy_delete,
     calendar_create, calendar_page, calendar_update, holiday_add, holiday_delete,
 ]

@@ -198,3 +198,28 @@ async def test_overview_lists_queues_rules_and_policies(service_client):
     page = await service_client.get("/service/admin")
     assert "Support" in page.text and "Named agent: Ann" in page.text
     assert "Gold complaints" in page.text and "tag “gold”" in page.text
+
+
+async def test_switched_off_rule_stops_routing_and_keeps_its_place(service_client):
+    from plugins.service import routing
+    from plugins.service.tables import RoutingRule
+    from tests.plugins.service.conftest import new_customer
+
+    vip = await queue("VIP", "none")
+    general = await queue("General", "none")
+    first = await rule(vip, position=10)
+    await rule(general, position=20)
+    customer = await new_customer()
+    case = {"customer": customer, "case_type": "complaint", "priority": "normal",
+            "channel": "phone"}
+    assert (await routing.route(service_client.rapport, case))["queue"] == vip
+    off = await post_form(service_client, f"/service/admin/rules/{first}/active", {})
+    assert off.status_code == 303
+    assert (await routing.route(service_client.rapport, case))["queue"] == general
+    page = await service_client.get("/service/admin")
+    assert "Switch on rule 1" in page.text
+    await post_form(service_client, f"/service/admin/rules/{first}/active", {"active": "on"})
+    assert (await routing.route(service_client.rapport, case))["queue"] == vip
+    row = await RoutingRule.select(RoutingRule.position).where(RoutingRule.id == first).first().run()
+    assert row["position"] == 10
+    assert await AuditEntry.exists().where(AuditEntry.summary == "routing rule off").run()
