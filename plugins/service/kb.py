@@ -307,9 +307,11 @@ async def public_article(slug: str) -> dict[str, Any] | None:
 
 async def list_articles(user: Actor | None, *, audience: str | None = None,
                         category: int | None = None, kind: str = "", status: str = "",
-                        after: int | None = None, limit: int = 50) -> list[dict[str, Any]]:
+                        after: int | None = None, limit: int = 50,
+                        unhelpful_first: bool = False) -> list[dict[str, Any]]:
     """A keyset page of articles (newest first) ``user`` may read, optionally of one
-    ``audience``; body left out."""
+    ``audience``; body left out. ``unhelpful_first``: the articles most readers said did not
+    help come first (one bounded page, for editors looking for what to improve)."""
     query = Article.select(
         Article.id, Article.title, Article.slug, Article.audience, Article.kind,
         Article.product, Article.category, Article.published, Article.helpful_yes,
@@ -325,6 +327,10 @@ async def list_articles(user: Actor | None, *, audience: str | None = None,
         query = query.where(Article.published == True)  # noqa: E712
     elif status == "draft":
         query = query.where(Article.published == False)  # noqa: E712
+    if unhelpful_first:
+        return await query.where(Article.helpful_no > 0).order_by(
+            Article.helpful_no, ascending=False).order_by(Article.helpful_yes).order_by(
+            Article.id, ascending=False).limit(limit).run()
     if after is not None:
         query = query.where(Article.id < after)
     return await query.order_by(Article.id, ascending=False).limit(limit).run()

@@ -55,7 +55,8 @@ def _common() -> dict[str, Any]:
 @get("/service/kb", opt=VIEW, name="service-kb")
 async def kb_list(request: Request, q: FromQuery[str] = "", category: FromQuery[str] = "",
                   kind: FromQuery[str] = "", audience: FromQuery[str] = "",
-                  status: FromQuery[str] = "", after: FromQuery[str] = "") -> Template:
+                  status: FromQuery[str] = "", after: FromQuery[str] = "",
+                  sort: FromQuery[str] = "") -> Template:
     actor = current_actor(request)
     categories = await kb.categories()
     category_id = _int(category)
@@ -77,10 +78,14 @@ async def kb_list(request: Request, q: FromQuery[str] = "", category: FromQuery[
             where = where & (Article.published == (status == "published"))
         rows = [r.article for r in await kb.rank(q, where, PAGE, phrase=True)]
     else:
+        sort = sort if sort == "unhelpful" else ""
         rows = await kb.list_articles(actor, category=category_id, kind=kind,
                                       audience=audience or None, status=status,
-                                      after=_int(after), limit=PAGE + 1)
-        if len(rows) > PAGE:
+                                      after=_int(after), limit=PAGE + 1,
+                                      unhelpful_first=sort == "unhelpful")
+        if sort:
+            rows = rows[:PAGE]
+        elif len(rows) > PAGE:
             rows = rows[:PAGE]
             next_after = rows[-1]["id"]
     stats = await kb.helpfulness([r["id"] for r in rows])
@@ -89,6 +94,7 @@ async def kb_list(request: Request, q: FromQuery[str] = "", category: FromQuery[
         "category_names": {c["id"]: c["name"] for c in categories}, "stats": stats,
         "q": q, "category": category_id, "kind": kind, "audience": audience, "status": status,
         "next_after": next_after, "can_edit": actor.can("service.article.edit"),
+        "sort": sort if not q.strip() else "",
     })
 
 

@@ -135,6 +135,8 @@ async def test_staff_pages_write_publish_and_filter(service_client):
                       comment="Which line is the VAT?")
     page = await client.get(f"/service/kb/{article_id}")
     assert "1 said yes, 1 said no" in page.text and "Which line is the VAT?" in page.text
+    worst = await client.get("/service/kb?sort=unhelpful")
+    assert "Reading your invoice" in worst.text and "Other article" not in worst.text
     edited = await post_form(client, f"/service/kb/{article_id}", {
         "title": "Reading your invoice", "audience": "public", "kind": "poem"})
     assert edited.status_code == 400 and "Choose FAQ" in edited.text
