@@ -40,12 +40,31 @@ async def policy_for(priority: str) -> dict[str, Any] | None:
     ).first().run()
 
 
+async def _schedule(calendar_id: int | None) -> business_hours.Schedule:
+    """The calendar's schedule; a broken calendar (e.g. an unknown time zone written straight
+    to the database) must not stop cases from being opened: count every minute, and say so."""
+    try:
+        return await business_hours.load_schedule(calendar_id)
+    except business_hours.CalendarError as exc:
+        log.warning("business calendar %s is unusable (%s); counting every minute",
+                    calendar_id, exc)
+        return business_hours.ALWAYS
+
+
+def _add(schedule: business_hours.Schedule, start: datetime, amount) -> datetime:
+    try:
+        return business_hours.add(schedule, start, amount)
+    except business_hours.CalendarError as exc:  # no working time within ten years
+        log.warning("SLA deadline cannot be counted (%s); counting every minute", exc)
+        return business_hours.add(business_hours.ALWAYS, start, amount)
+
+
 async def _schedule_of_case(case: dict[str, Any]) -> business_hours.Schedule:
     policy_id = case.get("sla_policy")
     if policy_id is None:
         return business_hours.ALWAYS
     row = await SlaPolicy.select(SlaPolicy.calendar).where(SlaPolicy.id == policy_id).first().run()
-    return await business_hours.load_schedule(row["calendar"] if row else None)
+    return await _schedule(row["calendar"] if row else None)
 
 
 async def targets(rapport, case: dict[str, Any], now: datetime) -> dict[str, Any]:
@@ -54,12 +73,11 @@ async def targets(rapport, case: dict[str, Any], now: datetime) -> dict[str, Any
     policy = await policy_for(case.get("priority") or "normal")
     if policy is None:
         return {"sla_policy": None, "first_response_due": None, "resolution_due": None}
-    schedule = await business_hours.load_schedule(policy["calendar"])
+    schedule = await _schedule(policy["calendar"])
     changes: dict[str, Any] = {
         "sla_policy": policy["id"],
-        "first_response_due": business_hours.add_minutes(
-            schedule, now, policy["first_response_minutes"]),
-        "resolution_due": business_hours.add_minutes(schedule, now, policy["resolution_minutes"]),
+        "first_response_due": _add(schedule, now, policy["first_response_minutes"]),
+        "resolution_due": _add(schedule, now, policy["resolution_minutes"]),
     }
     if case.get("first_responded_at") is not None:
         changes.pop("first_response_due")  # already answered: that target is settled
@@ -92,7 +110,7 @@ async def on_status_change(rapport, case: dict[str, Any], old: str, new: str,
             changes["paused_minutes"] = (case.get("paused_minutes") or 0) + round(
                 paused.total_seconds() / 60)
             if isinstance(resolution_due, datetime) and paused:
-                resolution_due = business_hours.add(schedule, resolution_due, paused)
+                resolution_due = _add(schedule, resolution_due, paused)
                 changes["resolution_due"] = resolution_due
         changes["waiting_since"] = None
     if new in ("resolved", "closed"):

@@ -329,3 +329,27 @@ async def test_sweeper_off_when_interval_is_zero(make_rapport):
     rapport = await make_rapport(["service"], {"service": {"sla_check_seconds": 0}})
     async with app_client(rapport):
         assert rapport._service_sla_task is None
+
+
+async def test_broken_calendar_does_not_stop_cases_from_being_opened(service_rapport):
+    """A calendar written straight to the database with an unknown time zone (or with no
+    working time at all) counts every minute instead of failing the case's creation."""
+    from plugins.service import sla
+    from plugins.service.tables import BusinessCalendar
+
+    async with connected(service_rapport):
+        broken = await calendar("Broken", timezone="Mars/Olympus")
+        await policy("normal", first_response=60, resolution=120, calendar_id=broken)
+        got = await sla.targets(service_rapport, {"priority": "normal"}, TUESDAY_10)
+        assert got["first_response_due"] == TUESDAY_10 + timedelta(minutes=60)
+        await BusinessCalendar.update({BusinessCalendar.timezone: "UTC"}).where(
+            BusinessCalendar.id == broken).run()
+        holidays = [date(2026, 1, 1) + timedelta(days=i) for i in range(4100)]
+        from plugins.service.tables import Holiday
+
+        await BusinessCalendar.update({BusinessCalendar.work_days: "0"}).where(
+            BusinessCalendar.id == broken).run()
+        await Holiday.insert(*[Holiday(calendar=broken, day=d) for d in holidays
+                               if d.weekday() == 0]).run()
+        got = await sla.targets(service_rapport, {"priority": "normal"}, TUESDAY_10)
+        assert got["resolution_due"] == TUESDAY_10 + timedelta(minutes=120)
