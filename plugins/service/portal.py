@@ -140,8 +140,12 @@ async def help_index(request: Request, q: FromQuery[str] = "", kind: FromQuery[s
                      category: FromQuery[str] = "") -> Template:
     _actor(request)
     kind = kind if kind in kb.KINDS else ""
-    categories = await ArticleCategory.select().order_by(ArticleCategory.position).order_by(
-        ArticleCategory.name).limit(200).run()
+    # Only topics with something public in them: a category of internal articles is not
+    # even named to customers.
+    public_categories = ArticleCategory.id.is_in(Article.select(Article.category).where(
+        kb.visibility(None, audience="public") & Article.category.is_not_null()))
+    categories = await ArticleCategory.select().where(public_categories).order_by(
+        ArticleCategory.position).order_by(ArticleCategory.name).limit(200).run()
     chosen = next((c for c in categories if c["slug"] == category), None)
     where = kb.visibility(None, audience="public")
     if kind:

@@ -138,12 +138,14 @@ async def test_help_pages_show_public_articles_only_with_feedback(portal):
     category = await kb.create_category(AGENT, {"name": "Dishwashers"})
     manual = await public_article("DW-300 user manual", kind="manual", category=category["id"],
                                   product="DW-300", body="Chapter one.\n\nChapter two.")
+    hidden = await kb.create_category(AGENT, {"name": "SECRET escalations"})
     internal = await kb.create_article(AGENT, {"title": "DW-300 known SECRET defects",
-                                               "audience": "internal", "published": True})
+                                               "audience": "internal", "published": True,
+                                               "category": hidden["id"]})
     draft = await kb.create_article(AGENT, {"title": "DW-400 DRAFT manual",
                                             "audience": "public", "kind": "manual"})
     index = await portal.get("/portal/service/help?kind=manual")
-    assert "DW-300 user manual" in index.text
+    assert "DW-300 user manual" in index.text and "Dishwashers" in index.text
     assert "SECRET" not in index.text and "DRAFT" not in index.text
     found = await portal.get("/portal/service/help?q=DW-300")
     assert "DW-300 user manual" in found.text and "SECRET" not in found.text
