@@ -13,7 +13,7 @@ from typing import Any
 
 from litestar import Request, get, post
 from litestar.exceptions import NotFoundException
-from litestar.params import FromPath
+from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Response, Template
 
 from core import records
@@ -252,7 +252,16 @@ async def _admin_page(errors: dict[str, str] | None = None, values: dict[str, An
 
 
 @get("/service/admin", opt=PERM, name="service-admin")
-async def admin_page() -> Template:
+async def admin_page(policy: FromQuery[str] = "") -> Template:
+    """``?policy=<priority>`` opens the policy form filled in with that priority's targets."""
+    if policy in PRIORITIES:
+        row = await SlaPolicy.select().where(SlaPolicy.priority == policy).first().run()
+        values = {"priority": policy}
+        if row is not None:
+            values.update({k: "" if row[k] is None else str(row[k]) for k in (
+                "name", "first_response_minutes", "resolution_minutes",
+                "warn_before_minutes", "calendar")})
+        return await _admin_page(values=values, form="policy")
     return await _admin_page()
 
 

@@ -223,3 +223,15 @@ async def test_switched_off_rule_stops_routing_and_keeps_its_place(service_clien
     row = await RoutingRule.select(RoutingRule.position).where(RoutingRule.id == first).first().run()
     assert row["position"] == 10
     assert await AuditEntry.exists().where(AuditEntry.summary == "routing rule off").run()
+
+
+async def test_policy_form_opens_filled_in_for_a_priority(service_client):
+    from tests.plugins.service.routing_helpers import policy
+
+    await policy("urgent", first_response=15, resolution=240, warn=5)
+    page = await service_client.get("/service/admin?policy=urgent")
+    assert page.status_code == 200
+    assert 'id="policy-first_response_minutes" name="first_response_minutes" type="text" ' \
+        'value="15"' in page.text
+    assert '<option value="urgent" selected>' in page.text
+    assert (await service_client.get("/service/admin?policy=bogus")).status_code == 200
