@@ -373,19 +373,46 @@ async def _page(request: Request, case: dict[str, Any], errors: dict[str, str] |
     if case["queue"]:
         queue = await Queue.select(Queue.id, Queue.name).where(
             Queue.id == case["queue"]).first().run()
+    events = await service.events_of(case["id"])
     users, queues = await staff_choices() if actor.can("service.case.assign") else ([], [])
     can_edit = actor.can("service.case.edit") and await service.visible_case(
         request.app.state.rapport, actor, case["id"], "service.case.edit") is not None
     return Template("service/cases/show.html", status_code=status, context={
         "case": case, "customer": customer, "names": names, "queue": queue,
         "messages": await service.conversation(case["id"], include_notes=True),
-        "events": await service.events_of(case["id"]), "labels": service.LABELS,
+        "events": await describe_events(events), "labels": service.LABELS,
         "sla": sla_state(case), "statuses": STATUSES, "priorities": PRIORITIES,
         "next_statuses": service.TRANSITIONS[case["status"]], "users": users,
         "queues": queues, "can_edit": can_edit,
         "can_assign": actor.can("service.case.assign"), "errors": errors or {},
         "values": values or {}, "kb": actor.can("service.article.view"),
     })
+
+
+async def describe_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Events with readable old/new values: labels for statuses and priorities, names for
+    agents and queues (one query each for all events)."""
+    ids = {"assigned": set(), "queued": set()}
+    for event in events:
+        if event["kind"] in ids:
+            ids[event["kind"]].update(int(v) for v in (event["old_value"], event["new_value"])
+                                      if v.isdigit())
+    names: dict[str, dict[str, str]] = {"assigned": {}, "queued": {}}
+    if ids["assigned"]:
+        names["assigned"] = {str(u["id"]): u["name"] for u in await User.select(
+            User.id, User.name).where(User.id.is_in(sorted(ids["assigned"]))).run()}
+    if ids["queued"]:
+        names["queued"] = {str(q["id"]): q["name"] for q in await Queue.select(
+            Queue.id, Queue.name).where(Queue.id.is_in(sorted(ids["queued"]))).run()}
+    labels = {"status": service.LABELS["status"], "reopened": service.LABELS["status"],
+              "priority": service.LABELS["priority"], **names}
+    described = []
+    for event in events:
+        lookup = labels.get(event["kind"], {})
+        described.append({**event, "old_label": lookup.get(event["old_value"],
+                                                           event["old_value"]),
+                          "new_label": lookup.get(event["new_value"], event["new_value"])})
+    return described
 
 
 @get("/service/cases/{case_id:int}", opt=perm("service.case.view"))

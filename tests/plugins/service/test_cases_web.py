@@ -306,3 +306,19 @@ async def test_agent_takes_down_a_customers_phone_message_which_reopens_the_case
         "inbound", "phone", customer, service_client.user_id)
     page = await service_client.get(f"/service/cases/{case['id']}")
     assert "taken down by" in page.text
+
+
+async def test_case_history_reads_as_names_and_labels(service_client):
+    from plugins.service import cases
+    from plugins.service.tables import Queue
+
+    rapport = service_client.rapport
+    agent = await make_user("helen@example.test", name="Helen Agent", roles=["service_agent"])
+    queue = (await Queue.insert(Queue(name="Repairs desk")).returning(Queue.id).run())[0]["id"]
+    case = await cases.open_case(rapport, None, customer_id=await new_customer(), subject="x")
+    await cases.assign(rapport, None, case["id"], owner_id=agent, queue_id=queue)
+    await cases.change_status(rapport, None, case["id"], "waiting")
+    page = (await service_client.get(f"/service/cases/{case['id']}")).text
+    history = page[page.index("<h2>History</h2>"):]
+    assert "Owner: — → Helen Agent" in history and "Queue: — → Repairs desk" in history
+    assert "Status: New → Waiting on customer" in history
