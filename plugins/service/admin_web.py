@@ -381,6 +381,41 @@ async def rule_create(request: Request) -> Response:
     return Redirect("/service/admin#rules", status_code=303)
 
 
+async def _rule_page(rule: dict[str, Any], errors: dict[str, str] | None = None,
+                     values: dict[str, Any] | None = None, status: int = 200) -> Template:
+    context = await _choices()
+    return Template("service/admin/rule.html", status_code=status, context={
+        **context, "rule": rule, "errors": errors or {}, "form": "rule",
+        "values": values if values is not None else {
+            k: "" if v is None else v for k, v in rule.items()},
+    })
+
+
+async def _rule_or_404(rule_id: int) -> dict[str, Any]:
+    row = await RoutingRule.select().where(RoutingRule.id == rule_id).first().run()
+    if row is None:
+        raise NotFoundException("no such rule")
+    return row
+
+
+@get("/service/admin/rules/{rule_id:int}", opt=PERM)
+async def rule_page(rule_id: FromPath[int]) -> Template:
+    return await _rule_page(await _rule_or_404(rule_id))
+
+
+@post("/service/admin/rules/{rule_id:int}", opt=PERM)
+async def rule_update(request: Request, rule_id: FromPath[int]) -> Response:
+    rule = await _rule_or_404(rule_id)
+    data = await form_data(request)
+    try:
+        values = await check_rule(data)
+    except FormError as exc:
+        return await _rule_page(rule, {exc.field: exc.message}, data, 400)
+    await records.update(current_actor(request), RoutingRule, rule_id, values,
+                         ip=client_ip(request), summary=f"routing rule {values['name']}")
+    return Redirect("/service/admin#rules", status_code=303)
+
+
 @post("/service/admin/rules/{rule_id:int}/move", opt=PERM)
 async def rule_move(request: Request, rule_id: FromPath[int]) -> Response:
     """Swap the rule with its neighbour above (``direction=up``) or below, in one
@@ -540,6 +575,7 @@ async def holiday_delete(request: Request, calendar_id: FromPath[int],
 
 ROUTES: list = [
     admin_page, queue_create, queue_page, queue_update, member_add, member_availability,
-    member_remove, rule_create, rule_move, rule_active, rule_delete, policy_save, policy_delete,
+    member_remove, rule_create, rule_page, rule_update, rule_move, rule_active,
+    rule_delete, policy_save, policy_delete,
     calendar_create, calendar_page, calendar_update, holiday_add, holiday_delete,
 ]

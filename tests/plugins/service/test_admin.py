@@ -235,3 +235,24 @@ async def test_policy_form_opens_filled_in_for_a_priority(service_client):
         'value="15"' in page.text
     assert '<option value="urgent" selected>' in page.text
     assert (await service_client.get("/service/admin?policy=bogus")).status_code == 200
+
+
+async def test_rule_is_changed_in_place(service_client):
+    from plugins.service.tables import RoutingRule
+
+    vip = await queue("VIP", "none")
+    general = await queue("General", "none")
+    rid = await rule(general, position=30, name="Everything")
+    page = await service_client.get(f"/service/admin/rules/{rid}")
+    assert page.status_code == 200 and 'value="Everything"' in page.text
+    bad = await post_form(service_client, f"/service/admin/rules/{rid}",
+                          {"name": "Gold", "queue": "", "customer_tag": "gold"})
+    assert bad.status_code == 400 and 'id="rule-queue-error"' in bad.text
+    assert 'value="gold"' in bad.text
+    saved = await post_form(service_client, f"/service/admin/rules/{rid}", {
+        "name": "Gold", "queue": str(vip), "customer_tag": "Gold", "set_priority": "high"})
+    assert saved.status_code == 303
+    row = await RoutingRule.select().where(RoutingRule.id == rid).first().run()
+    assert (row["queue"], row["customer_tag"], row["set_priority"], row["position"]) == (
+        vip, "gold", "high", 30)
+    assert (await service_client.get("/service/admin/rules/999")).status_code == 404
