@@ -40,6 +40,10 @@ from plugins.service.tables import (
 PERMISSION = "service.portal.view"
 PORTAL = {"permission": PERMISSION}
 PAGE = 25
+# A request may carry several files; each is checked against ``attachment_max_bytes`` by the
+# case service, which explains a refusal next to the field. Litestar's default limit (10 MB
+# for the whole body) would answer a bare 413 before that, so the forms allow more.
+MAX_REQUEST_BYTES = 64 * 1024 * 1024
 # What a customer may ask for; priority is the team's call (routing rules may raise it).
 REQUEST_TYPES = {
     "service_request": "I need help with something",
@@ -106,8 +110,11 @@ def _problem(exc: cases.CaseError | kb.ArticleError) -> dict[str, str]:
     label = FIELD_LABELS.get(exc.field, exc.field.replace("_", " ").capitalize())
     if message.split(" ", 1)[0] in ("is", "are", "must", "has"):
         message = f"{label} {message}."
-    elif message[:1].islower():
+    elif exc.field != "attachments" and message[:1].islower():
+        # Attachment messages start with the file's name, which keeps its own case.
         message = message[0].upper() + message[1:] + "."
+    elif not message.endswith("."):
+        message += "."
     return {exc.field: message}
 
 
@@ -297,7 +304,7 @@ async def request_deflect(request: Request) -> Template:
     return await render(request, "service/portal/deflected.html", {"article": article})
 
 
-@post("/service/requests", opt=PORTAL, status_code=303)
+@post("/service/requests", opt=PORTAL, status_code=303, request_max_body_size=MAX_REQUEST_BYTES)
 async def request_create(request: Request) -> Response:
     actor = _actor(request)
     form = await request.form()
@@ -338,7 +345,8 @@ async def request_detail(request: Request, case_id: FromPath[int]) -> Template:
     return await _detail(request, await _own_case(request, case_id))
 
 
-@post("/service/requests/{case_id:int}/reply", opt=PORTAL, status_code=303)
+@post("/service/requests/{case_id:int}/reply", opt=PORTAL, status_code=303,
+      request_max_body_size=MAX_REQUEST_BYTES)
 async def request_reply(request: Request, case_id: FromPath[int]) -> Response:
     actor = _actor(request)
     case = await _own_case(request, case_id)

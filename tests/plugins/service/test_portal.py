@@ -99,6 +99,11 @@ async def test_requests_are_validated_with_the_field_named(portal):
         "case_type": "service_request", "subject": "Broken", "description": "x"},
         files=[("attachments", ("run.exe", b"MZ\x90\x00binary", "text/plain"))])
     assert response.status_code == 400 and "not accepted" in response.text
+    big = b"x" * (10 * 1024 * 1024 + 1)  # one byte over the default attachment_max_bytes
+    response = await form(portal, "/portal/service/requests", {
+        "case_type": "service_request", "subject": "Broken", "description": "x"},
+        files=[("attachments", ("log.txt", big, "text/plain"))])
+    assert response.status_code == 400 and "log.txt" in response.text
     assert await Case.count().run() == 0
 
 
