@@ -66,7 +66,7 @@ def interaction_create(seeded: Seeded) -> list[Request]:
     return [
         Request("/api/v1/interactions", method="POST",
                 headers={"content-type": "application/json", "accept": "application/json"},
-                body=json.dumps({"customer": customer, "channel": "call", "direction": "outbound",
+                body=json.dumps({"customer_id": customer, "channel": "call", "direction": "outbound",
                                  "subject": "Benchmark call"}))
         for customer in seeded.customer_ids[1:51]
     ]
