@@ -115,6 +115,8 @@ async def on_status_change(rapport, case: dict[str, Any], old: str, new: str,
         changes["waiting_since"] = None
     if new in ("resolved", "closed"):
         changes["waiting_since"] = None
+    # Closing a case resolved in time is not a late resolution: judge when work stopped.
+    if new in ("resolved", "closed") and old not in ("resolved", "closed"):
         if isinstance(resolution_due, datetime) and now > resolution_due:
             changes["resolution_breached"] = True
         first_due = case.get("first_response_due")

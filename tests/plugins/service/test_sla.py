@@ -99,6 +99,11 @@ async def test_resolving_late_marks_breaches(service_rapport):
             TUESDAY_10 + timedelta(hours=1))
         assert "resolution_breached" not in on_time
         assert "first_response_breached" not in on_time
+        # Closing it days later does not turn a timely resolution into a breach.
+        closed = await sla.on_status_change(
+            service_rapport, {**case, "first_responded_at": TUESDAY_10}, "resolved", "closed",
+            TUESDAY_10 + timedelta(days=3))
+        assert "resolution_breached" not in closed
 
 
 async def test_reopened_case_does_not_count_time_spent_resolved(service_rapport):
