@@ -17,12 +17,12 @@ from litestar.params import FromPath, JSONBody, Parameter
 from litestar.response import File
 
 from core.customers.tables import Customer
-from core.permissions import current_actor, scoped
+from core.permissions import current_actor, redact, scoped
 from plugins.service import attachments as files
 from plugins.service import cases as service
 from plugins.service.attachments import NewAttachment
 from plugins.service.cases_web import client_ip, list_query, parse_cursor
-from plugins.service.tables import CASE_TYPES, PRIORITIES, STATUSES, CaseAttachment
+from plugins.service.tables import CASE_TYPES, PRIORITIES, STATUSES, Case, CaseAttachment
 
 PROBLEM = "application/problem+json"
 MAX_LIMIT = 200
@@ -79,7 +79,10 @@ CASE_FIELDS = ("id", "number", "subject", "description", "case_type", "priority"
                "rated_at", "created_at", "updated_at")
 
 
-def _case(row: dict[str, Any]) -> dict[str, Any]:
+def _case(row: dict[str, Any], actor) -> dict[str, Any]:
+    """A case as the API shows it; fields hidden from the caller by field rules are left
+    out altogether."""
+    row = redact(actor, Case._meta.tablename, row)
     out = {k: row.get(k) for k in CASE_FIELDS if k in row}
     for name in ("customer_name", "owner_name", "queue_name"):
         if name in row:
@@ -173,7 +176,7 @@ async def api_cases(
                             customer=customer, after=cursor, limit=limit + 1).run()
     more = len(rows) > limit
     rows = rows[:limit]
-    return {"data": [_case(r) for r in rows],
+    return {"data": [_case(r, current_actor(request)) for r in rows],
             "next": f"{rows[-1]['priority_rank']}-{rows[-1]['id']}" if more else None}
 
 
@@ -206,7 +209,7 @@ async def api_case_create(request: Request, data: JSONBody[dict[str, Any]]) -> R
         channel=str(data.get("channel") or "phone"), product=str(data.get("product") or ""),
         product_ref=str(data.get("product_ref") or ""), attachments=_uploads(data),
         ip=client_ip(request))
-    return Response(_case(case), status_code=201,
+    return Response(_case(case, actor), status_code=201,
                     headers={"location": f"/api/v1/service/cases/{case['id']}"})
 
 
@@ -218,7 +221,8 @@ async def api_case(request: Request, case_id: FromPath[int]) -> dict[str, Any]:
     case = await _visible(request, case_id)
     messages = await service.conversation(case_id, include_notes=True)
     events = await service.events_of(case_id)
-    return {**_case(case), "messages": [_message(case_id, m) for m in messages],
+    return {**_case(case, current_actor(request)),
+            "messages": [_message(case_id, m) for m in messages],
             "events": [{"kind": e["kind"], "old": e["old_value"], "new": e["new_value"],
                         "user": e["user"], "at": e["at"]} for e in events]}
 
@@ -255,7 +259,7 @@ async def api_case_status(request: Request, case_id: FromPath[int],
     case = await service.change_status(request.app.state.rapport, current_actor(request),
                                        case_id, str(data.get("status") or ""),
                                        ip=client_ip(request))
-    return _case(case)
+    return _case(case, current_actor(request))
 
 
 @post("/api/v1/service/cases/{case_id:int}/priority", opt={"permission": "service.case.edit"},
@@ -268,7 +272,7 @@ async def api_case_priority(request: Request, case_id: FromPath[int],
     case = await service.set_priority(request.app.state.rapport, current_actor(request),
                                       case_id, str(data.get("priority") or ""),
                                       ip=client_ip(request))
-    return _case(case)
+    return _case(case, current_actor(request))
 
 
 @post("/api/v1/service/cases/{case_id:int}/assign", opt={"permission": "service.case.assign"},
@@ -287,7 +291,7 @@ async def api_case_assign(request: Request, case_id: FromPath[int],
         owner_id=data["owner_id"] if "owner_id" in data else service.UNCHANGED,
         queue_id=data["queue_id"] if "queue_id" in data else service.UNCHANGED,
         ip=client_ip(request))
-    return _case(case)
+    return _case(case, current_actor(request))
 
 
 @get("/api/v1/service/cases/{case_id:int}/attachments/{attachment_id:int}",

@@ -116,3 +116,25 @@ async def test_api_is_in_the_openapi_document(service_client):
     schema = (await service_client.get("/schema/openapi.json")).json()
     assert {"get", "post"} <= set(schema["paths"]["/api/v1/service/cases"])
     assert "post" in schema["paths"]["/api/v1/service/cases/{case_id}/messages"]
+
+
+async def test_api_leaves_out_fields_hidden_from_the_callers_role(service_rapport):
+    from core.identity.tables import FieldRule, Role
+    from plugins.service import cases
+
+    async with app_client(service_rapport) as client:
+        agent = await make_user("agent@example.test", roles=["service_agent"])
+        role = await Role.select(Role.id).where(Role.key == "service_agent").first().run()
+        await FieldRule.insert(FieldRule(role=role["id"], record_type="service_case",
+                                         field="satisfaction_comment")).run()
+        customer = await new_customer()
+        case = await cases.open_case(service_rapport, None, customer_id=customer, subject="x")
+        await cases.assign(service_rapport, None, case["id"], owner_id=agent)
+        await cases.change_status(service_rapport, None, case["id"], "resolved")
+        await cases.rate(service_rapport, case["id"], customer_id=customer, score=2,
+                         comment="The agent was rude")
+        await sign_in(client, "agent@example.test")
+        detail = (await client.get(f"/api/v1/service/cases/{case['id']}")).json()
+        assert detail["satisfaction"] == 2 and "satisfaction_comment" not in detail
+        listed = (await client.get("/api/v1/service/cases?view=all")).json()["data"]
+        assert "satisfaction_comment" not in listed[0]
