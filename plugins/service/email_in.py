@@ -7,7 +7,10 @@
    ``Precedence: bulk/junk/list/auto_reply``, ``X-Autoreply``, delivery reports, mail from
    MAILER-DAEMON/postmaster or from our own support address), so two autoresponders never
    write to each other forever.
-2. The same Message-ID delivered twice is recognised and not stored twice.
+2. The same Message-ID delivered twice is recognised and not stored twice: looked up first,
+   and guaranteed by the unique index on ``service_message.message_id`` for two deliveries
+   stored at the same moment (the loser's transaction rolls back whole; it reports
+   "duplicate").
 3. Threading: ``In-Reply-To``/``References`` against the Message-IDs of the case messages
    (ours included) and of the cases' opening mails; then a ``[CS-000123]`` tag in the subject,
    but only when the sender is that case's customer (a guessed number must not let a stranger
@@ -251,6 +254,43 @@ def _result(status: str, **values: Any) -> dict:
             "dropped": [], **values}
 
 
+UNIQUE_MESSAGE_ID_INDEX = "service_message_message_id_unique_idx"
+
+
+def is_duplicate_message_id(exc: BaseException) -> bool:
+    """Whether ``exc`` is the unique index on ``service_message.message_id`` refusing a row
+    (asyncpg names the index; SQLite names the column)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if getattr(current, "constraint_name", None) == UNIQUE_MESSAGE_ID_INDEX:
+            return True
+        if (type(current).__name__ == "IntegrityError"
+                and "UNIQUE constraint failed: service_message.message_id" in str(current)):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+async def _stored(mid: str) -> dict | None:
+    existing = await CaseMessage.select(CaseMessage.id, CaseMessage.case).where(
+        CaseMessage.message_id == mid).first().run()
+    if existing is None:
+        return None
+    return _result("duplicate", case_id=existing["case"], message_id=existing["id"],
+                   reason="this message was already received")
+
+
+async def _stored_meanwhile(mid: str, exc: BaseException) -> dict:
+    """The answer when another process stored the same message while this one was at it."""
+    log.info("support mail %s was stored concurrently by another delivery", mid)
+    result = await _stored(mid)
+    if result is None:  # the other one rolled back after all: let the caller retry it
+        raise exc
+    return result
+
+
 async def _save_attachments(rapport, case_id: int, message_row_id: int, customer_id: int | None,
                             files: list[tuple[str, str, bytes]]) -> list[dict]:
     from plugins.service import attachments
@@ -300,11 +340,9 @@ async def receive(rapport, raw: bytes) -> dict:
         # Without a Message-ID the bytes identify the message, so a re-delivery is still seen.
         mid = f"<{hashlib.sha256(raw).hexdigest()[:40]}@inbound.rapport>"
     mid = mid[:300]
-    existing = await CaseMessage.select(CaseMessage.id, CaseMessage.case).where(
-        CaseMessage.message_id == mid).first().run()
-    if existing is not None:
-        return _result("duplicate", case_id=existing["case"], message_id=existing["id"],
-                       reason="this message was already received")
+    stored = await _stored(mid)
+    if stored is not None:
+        return stored
     raw_subject = str(message.get("Subject", "") or "")
     text = body_text(message)
     files = attachments_of(message)
@@ -326,18 +364,35 @@ async def receive(rapport, raw: bytes) -> dict:
         case = await Case.select(Case.customer).where(Case.id == case_id).first().run()
         author = case["customer"] if case["customer"] in senders else (
             senders[0] if senders else None)
-        row = await cases.add_message(
-            rapport, None, case_id, kind="inbound", body=text or "(empty message)",
-            channel="email", author_customer_id=author, author_email=sender,
-            message_id=mid, in_reply_to=in_reply_to)
+        try:
+            row = await cases.add_message(
+                rapport, None, case_id, kind="inbound", body=text or "(empty message)",
+                channel="email", author_customer_id=author, author_email=sender,
+                message_id=mid, in_reply_to=in_reply_to)
+        except Exception as exc:
+            if not is_duplicate_message_id(exc):
+                raise
+            return await _stored_meanwhile(mid, exc)
         dropped = await _save_attachments(rapport, case_id, row["id"], author, files)
         return _result("threaded", case_id=case_id, message_id=row["id"], dropped=dropped)
 
+    if not senders:
+        # Looked up again right before a contact is created: a concurrent delivery of the same
+        # message that got here first would otherwise leave a second, unused contact.
+        stored = await _stored(mid)
+        if stored is not None:
+            return stored
     customer_id = senders[0] if senders else await _new_contact(rapport, name, sender)
-    case = await cases.open_case(
-        rapport, None, customer_id=customer_id, subject=clean_subject(raw_subject),
-        description=text or "(empty message)", channel="email", message_id=mid,
-        author_email=sender, from_customer=True)
+    try:
+        case = await cases.open_case(
+            rapport, None, customer_id=customer_id, subject=clean_subject(raw_subject),
+            description=text or "(empty message)", channel="email", message_id=mid,
+            author_email=sender, from_customer=True)
+    except Exception as exc:
+        if not is_duplicate_message_id(exc):
+            raise
+        # open_case's transaction rolled back whole: no case without its opening message.
+        return await _stored_meanwhile(mid, exc)
     case_id = case["id"]
     opening = await CaseMessage.select(CaseMessage.id).where(
         (CaseMessage.case == case_id) & (CaseMessage.kind == "inbound")).order_by(

@@ -4,12 +4,21 @@ Each message goes through ``email_in.receive``; it is marked done only afterward
 or a database outage leaves it to be fetched again (and ``receive`` recognises a Message-ID it
 already stored, so the retry does not duplicate it):
 
-- Maildir (stdlib ``mailbox.Maildir``): messages in ``new/`` are processed and then moved to
-  ``cur/`` with the Seen flag. A message that ``receive`` rejected or ignored is moved too
-  (it would never succeed), flagged ``F`` when rejected so an administrator can find it.
+- Maildir: files in ``new/`` are read and, once handled, renamed into ``cur/`` with the Seen
+  flag (an atomic rename: of two pollers only one moves a file). A message that ``receive``
+  rejected or ignored is moved too (it would never succeed), flagged ``F`` when rejected so an
+  administrator can find it.
 - IMAP over SSL (stdlib ``imaplib`` in a worker thread): UNSEEN messages of
   ``settings.imap_folder`` are fetched with ``BODY.PEEK[]`` (which does not mark them read) and
   flagged ``\\Seen`` after they were stored.
+
+Only one process polls at a time: a pass first claims the row ``mail`` of
+``service_mail_lease`` with a conditional UPDATE (free, expired, or already ours), renews it
+before each message, and stops when it lost it. The server loop keeps the lease between its
+passes (so the other workers' loops skip), and a worker that dies stops renewing it, so another
+takes over once it expires. Should two passes overlap anyway (a lease lost in the middle of a
+message, the inbound endpoint receiving the same mail), the unique index on
+``service_message.message_id`` still stores the message once.
 
 ``startup`` starts a loop running one pass every ``settings.mail_poll_seconds`` when a Maildir
 or an IMAP host is configured; ``rapport service fetch-mail`` runs one pass by hand.
@@ -21,41 +30,142 @@ import asyncio
 import imaplib
 import logging
 import mailbox
+import os
+import socket
 import ssl
+import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 log = logging.getLogger("rapport.service.mail")
 
 DONE = ("created", "threaded", "duplicate", "ignored", "rejected")
 IMAP_BATCH = 50  # messages per pass; the next pass takes the rest
-_loops: dict[int, asyncio.Task] = {}
+LEASE = "mail"
+MIN_LEASE_SECONDS = 300  # how long a dead poller blocks the others, at least
+_loops: dict[int, tuple[asyncio.Task, str]] = {}
+
+Renew = Callable[[], Awaitable[bool]]
 
 
-async def poll_maildir(rapport, path: str | Path) -> list[dict]:
-    """One pass over ``path/new``; returns one result per message handled."""
+# --- the lease -------------------------------------------------------------------------------
+
+
+class LeaseHeld(RuntimeError):
+    """Another process is polling the mailboxes."""
+
+    def __init__(self, holder: str, seconds_left: float) -> None:
+        self.holder, self.seconds_left = holder, seconds_left
+        super().__init__(f"another process ({holder}) is fetching mail; its lease runs "
+                         f"{max(0, round(seconds_left))} s more unless it renews it")
+
+
+def new_holder() -> str:
+    """Names this process in the lease row, for an administrator reading it."""
+    return f"{socket.gethostname()[:120]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def lease_seconds(settings) -> int:
+    """Outlives the pause between two passes of the holder, so it keeps the lease."""
+    return max(MIN_LEASE_SECONDS, 3 * settings.mail_poll_seconds)
+
+
+def _now_sql() -> str:
+    """Unix seconds by the database's clock: the processes may run on several hosts."""
+    from plugins.service.tables import CaseMessage
+
+    if CaseMessage._meta.db.engine_type == "postgres":
+        return "extract(epoch from clock_timestamp())::float8"
+    return "((julianday('now') - 2440587.5) * 86400.0)"
+
+
+async def claim_lease(holder: str, seconds: int) -> bool:
+    """Take or renew the lease for ``seconds``; False while another holder has it."""
+    from plugins.service.tables import CaseMessage
+
+    now = _now_sql()
+    # One statement, so two claimers never both win: PostgreSQL re-checks the WHERE on the
+    # row the other one just updated, SQLite runs one writer at a time.
+    async with CaseMessage._meta.db.transaction():
+        rows = await CaseMessage.raw(
+            f"UPDATE service_mail_lease SET holder = {{}}, expires_at = {now} + {{}} "
+            f"WHERE name = {{}} AND (holder = {{}} OR expires_at < {now}) RETURNING holder",
+            holder, float(seconds), LEASE, holder).run()
+    return bool(rows)
+
+
+async def lease_state() -> dict:
+    """``holder`` ('' when free) and ``seconds_left`` (negative once expired)."""
+    from plugins.service.tables import CaseMessage
+
+    rows = await CaseMessage.raw(
+        f"SELECT holder, expires_at - {_now_sql()} AS seconds_left FROM service_mail_lease "
+        "WHERE name = {}", LEASE).run()
+    if not rows:
+        return {"holder": "", "seconds_left": 0.0}
+    return {"holder": rows[0]["holder"], "seconds_left": float(rows[0]["seconds_left"])}
+
+
+async def release_lease(holder: str) -> None:
+    """Give the lease up at once (shutdown, end of the command) if it is still ours."""
+    from plugins.service.tables import CaseMessage
+
+    async with CaseMessage._meta.db.transaction():
+        await CaseMessage.raw(
+            "UPDATE service_mail_lease SET holder = '', expires_at = 0 "
+            "WHERE name = {} AND holder = {}", LEASE, holder).run()
+
+
+# --- Maildir ---------------------------------------------------------------------------------
+
+
+async def _always() -> bool:
+    return True
+
+
+def _read_new(path: Path, name: str) -> bytes | None:
+    try:
+        return (path / "new" / name).read_bytes()
+    except FileNotFoundError:
+        return None  # taken by another poller
+
+
+def _move_to_cur(path: Path, name: str, flags: str) -> None:
+    key = name.split(":", 1)[0]
+    try:
+        os.rename(path / "new" / name, path / "cur" / f"{key}:2,{flags}")
+    except FileNotFoundError:
+        pass  # another poller moved it first; the message is stored once either way
+
+
+async def poll_maildir(rapport, path: str | Path, renew: Renew = _always) -> list[dict]:
+    """One pass over ``path/new``; returns one result per message handled.
+
+    ``renew`` is called before each message; the pass stops when it returns False.
+    """
     from plugins.service import email_in
 
-    box = mailbox.Maildir(str(path), factory=None, create=False)
+    mailbox.Maildir(str(path), factory=None, create=False)  # not a Maildir: NoSuchMailboxError
+    path = Path(path)
     results = []
-    for key in sorted(box.iterkeys()):
-        try:
-            entry = box.get_message(key)
-        except KeyError:
-            continue  # taken by a concurrent poller
-        if entry.get_subdir() != "new":
+    names = sorted(n for n in os.listdir(path / "new") if not n.startswith("."))
+    for name in names:
+        raw = _read_new(path, name)
+        if raw is None:
             continue
+        if not await renew():
+            log.warning("the mail poll lease was taken over; stopping this pass")
+            break
+        source = f"maildir:{name.split(':', 1)[0]}"
         try:
-            raw = box.get_bytes(key)
             result = await email_in.receive(rapport, raw)
         except Exception as exc:  # noqa: BLE001 - keep it in new/ and try again next pass
-            log.exception("support mail %s could not be stored; it stays in new/", key)
-            results.append({"source": f"maildir:{key}", "status": "error",
+            log.exception("support mail %s could not be stored; it stays in new/", name)
+            results.append({"source": source, "status": "error",
                             "reason": f"{type(exc).__name__}: {exc}"})
             continue
-        entry.set_subdir("cur")
-        entry.add_flag("S" if result["status"] != "rejected" else "FS")
-        box[key] = entry  # moves the file to cur/ with its flags
-        results.append({"source": f"maildir:{key}", **result})
+        _move_to_cur(path, name, "FS" if result["status"] == "rejected" else "S")
+        results.append({"source": source, **result})
     return results
 
 
@@ -96,8 +206,8 @@ def _imap_close(client: imaplib.IMAP4) -> None:
         pass
 
 
-async def poll_imap(rapport) -> list[dict]:
-    """One pass over the IMAP folder's unseen messages."""
+async def poll_imap(rapport, renew: Renew = _always) -> list[dict]:
+    """One pass over the IMAP folder's unseen messages (``renew`` as for the Maildir)."""
     from plugins.service import email_in
 
     settings = rapport.plugin_settings("service")
@@ -105,6 +215,9 @@ async def poll_imap(rapport) -> list[dict]:
     results = []
     try:
         for uid, raw in messages:
+            if not await renew():
+                log.warning("the mail poll lease was taken over; stopping this pass")
+                break
             try:
                 result = await email_in.receive(rapport, raw)
             except Exception as exc:  # noqa: BLE001 - stays unseen, fetched again next pass
@@ -119,25 +232,44 @@ async def poll_imap(rapport) -> list[dict]:
     return results
 
 
-async def fetch_once(rapport) -> list[dict]:
-    """One pass over every configured source."""
+async def fetch_once(rapport, holder: str | None = None, *, keep: bool = False) -> list[dict]:
+    """One pass over every configured source, under the lease.
+
+    Raises ``LeaseHeld`` when another process holds it. ``keep``: hold the lease after the
+    pass (the server loop, which renews it next pass); otherwise it is given up at once.
+    """
     settings = rapport.plugin_settings("service")
+    holder = holder or new_holder()
+    seconds = lease_seconds(settings)
+    if not await claim_lease(holder, seconds):
+        state = await lease_state()
+        raise LeaseHeld(state["holder"], state["seconds_left"])
+
+    async def renew() -> bool:
+        return await claim_lease(holder, seconds)
+
     results: list[dict] = []
-    if settings.maildir:
-        results += await poll_maildir(rapport, settings.maildir)
-    if settings.imap_host:
-        results += await poll_imap(rapport)
+    try:
+        if settings.maildir:
+            results += await poll_maildir(rapport, settings.maildir, renew)
+        if settings.imap_host and await renew():
+            results += await poll_imap(rapport, renew)
+    finally:
+        if not keep:
+            await release_lease(holder)
     return results
 
 
-async def _loop(rapport, seconds: int) -> None:
+async def _loop(rapport, seconds: int, holder: str) -> None:
     while True:
         try:
-            results = await fetch_once(rapport)
+            results = await fetch_once(rapport, holder, keep=True)
             if results:
                 log.info("support mail: %d message(s) handled", len(results))
         except asyncio.CancelledError:
             raise
+        except LeaseHeld as held:
+            log.debug("support mail: %s", held)  # the normal state of all workers but one
         except Exception:  # noqa: BLE001 - a mailbox that is down must not stop the loop
             log.exception("fetching support mail failed; trying again in %s s", seconds)
         await asyncio.sleep(seconds)
@@ -148,18 +280,25 @@ async def startup(rapport) -> None:
     if not (settings.maildir or settings.imap_host) or settings.mail_poll_seconds <= 0:
         return
     if id(rapport) not in _loops:
-        _loops[id(rapport)] = asyncio.create_task(_loop(rapport, settings.mail_poll_seconds),
-                                                  name="service-mail-poll")
+        holder = new_holder()
+        task = asyncio.create_task(_loop(rapport, settings.mail_poll_seconds, holder),
+                                   name="service-mail-poll")
+        _loops[id(rapport)] = (task, holder)
 
 
 async def shutdown(rapport) -> None:
-    task = _loops.pop(id(rapport), None)
+    task, holder = _loops.pop(id(rapport), (None, ""))
     if task is not None:
         task.cancel()
         try:
             await task
         except asyncio.CancelledError:
             pass
+        try:
+            # Another worker takes over at its next pass instead of after the expiry.
+            await release_lease(holder)
+        except Exception:  # noqa: BLE001 - the lease then simply expires
+            log.warning("could not give up the mail poll lease; it expires by itself")
 
 
 def describe(result: dict) -> str:
@@ -182,7 +321,10 @@ def register_commands(group) -> None:
     @group.command(name="fetch-mail")
     @click.pass_context
     def fetch_mail(ctx: click.Context) -> None:
-        """Fetch support mail once from the configured Maildir and IMAP mailbox."""
+        """Fetch support mail once from the configured Maildir and IMAP mailbox.
+
+        Takes the same lease as the server's poll loop: refused while another process polls.
+        """
         from core import db
         from core.cli import get_rapport
 
@@ -203,6 +345,8 @@ def register_commands(group) -> None:
 
         try:
             results = asyncio.run(main())
+        except LeaseHeld as held:
+            raise click.ClickException(f"nothing fetched: {held}") from None
         except (OSError, imaplib.IMAP4.error, mailbox.Error, RuntimeError) as exc:
             raise click.ClickException(f"fetching mail failed: {exc}") from None
         for result in results:
