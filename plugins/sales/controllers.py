@@ -466,19 +466,36 @@ async def opportunity_create(request: Request) -> Response:
 @get("/sales/opportunities/{opportunity_id:int}", opt=perm("sales.opportunity.view"))
 async def opportunity_detail(request: Request, opportunity_id: FromPath[int]) -> Template:
     deal = await visible_one(request, Opportunity, "sales.opportunity.view", opportunity_id)
+    return await opportunity_page(request, deal)
+
+
+async def opportunity_page(request: Request, deal: dict[str, Any],
+                           errors: dict[str, str] | None = None,
+                           values: dict[str, str] | None = None, status: int = 200) -> Template:
+    """The deal page; forms on it re-render it with ``errors`` (by field) when refused."""
+    from plugins.sales import deals_ui
+
+    opportunity_id = deal["id"]
     stages = await deals.stages_of(deal["pipeline"])
     history = await StageChange.select().where(StageChange.opportunity == opportunity_id).order_by(
         StageChange.changed_at).order_by(StageChange.id).limit(500).run()
     names = {s["id"]: s["name"] for s in stages}
+    # Stage history can name stages of a pipeline the deal was moved out of.
+    missing = {h[k] for h in history for k in ("from_stage", "to_stage")} - set(names) - {None}
+    if missing:
+        names |= {s["id"]: s["name"] for s in await Stage.select(Stage.id, Stage.name).where(
+            Stage.id.is_in(sorted(missing))).run()}
     quotes = await Quote.select(Quote.id, Quote.number, Quote.version, Quote.status,
                                 Quote.total_amount, Quote.currency).where(
         Quote.opportunity == opportunity_id).order_by(Quote.id, ascending=False).limit(50).run()
     context = await _card_context(request, [deal])
     users = await lead_service.users_by_id({h["user"] for h in history})
-    return Template("sales/opportunity_detail.html", context={
+    return Template("sales/opportunity_detail.html", status_code=status, context={
         "deal": deal, "stages": stages, "stage_names": names, "history": history,
         "quotes": quotes, "history_users": users, **context,
         "can_edit": current_actor(request).can("sales.opportunity.edit"),
+        **await deals_ui.products_context(deal, errors or {}, values or {}),
+        "pipelines": await deals_ui.pipeline_choices(),
     })
 
 

@@ -73,9 +73,9 @@ def register_piccolo_apps():
 
 @hookimpl
 def register_routes():
-    from plugins.sales import api, controllers, targets
+    from plugins.sales import api, controllers, deals_ui, targets
 
-    return controllers.ROUTES + api.ROUTES + targets.ROUTES
+    return controllers.ROUTES + api.ROUTES + targets.ROUTES + deals_ui.ROUTES
 
 
 @hookimpl

@@ -197,6 +197,7 @@ class OpportunityProduct(Table, tablename="sales_opportunity_product"):
     opportunity = ForeignKey(Opportunity, index=True)
     product = ForeignKey(Product)
     quantity = Numeric(digits=(12, 3), default=Decimal(1))
+    unit_price = Numeric(digits=MONEY, default=Decimal(0))  # in the deal's currency
 
 
 # --- Quotes and orders -----------------------------------------------------------------------
