@@ -113,7 +113,8 @@ def fan_out(rapport: Rapport, plugin: ChannelsPlugin):
     async def listener(event: Event) -> None:
         if event.name in CUSTOMER_EVENTS:
             try:
-                plugin.publish(customer_message(event), [names.customers])
+                for message in split_message(customer_message(event)):
+                    plugin.publish(message, [names.customers])
             except Exception:  # live updates are a convenience; never fail the write
                 log.exception("could not publish %s to live channels", event.name)
             return
@@ -162,6 +163,21 @@ def customer_message(event: Event) -> dict[str, Any]:
                                               payload.get("merged_team")]
     return {"event": event.name, "kind": payload.get("kind"), "ids": ids, "gone": gone,
             "was": was}
+
+
+def split_message(message: dict[str, Any], size: int = 100) -> list[dict[str, Any]]:
+    """A bulk change in pieces of ``size`` ids: PostgreSQL's NOTIFY refuses payloads over
+    8,000 bytes, and 1,000 ids with their owners would exceed that."""
+    if len(message["ids"]) + len(message["gone"]) <= size:
+        return [message]
+    pieces = []
+    for key in ("ids", "gone"):
+        for start in range(0, len(message[key]), size):
+            part = message[key][start:start + size]
+            pieces.append({**message, "ids": [], "gone": [], key: part,
+                           "was": {str(i): message["was"][str(i)] for i in part
+                                   if str(i) in message["was"]}})
+    return pieces
 
 
 # The server's lifespan starts and stops the channels through core's own startup/shutdown
