@@ -21,7 +21,12 @@ from core.permissions import current_actor, redact, scoped
 from plugins.service import attachments as files
 from plugins.service import cases as service
 from plugins.service.attachments import NewAttachment
-from plugins.service.cases_web import client_ip, list_query, parse_cursor
+from plugins.service.cases_web import (
+    client_ip,
+    creator_default_owner,
+    list_query,
+    parse_cursor,
+)
 from plugins.service.tables import CASE_TYPES, PRIORITIES, STATUSES, Case, CaseAttachment
 
 PROBLEM = "application/problem+json"
@@ -208,7 +213,7 @@ async def api_case_create(request: Request, data: JSONBody[dict[str, Any]]) -> R
         priority=str(data.get("priority") or "normal"),
         channel=str(data.get("channel") or "phone"), product=str(data.get("product") or ""),
         product_ref=str(data.get("product_ref") or ""), attachments=_uploads(data),
-        ip=client_ip(request))
+        ip=client_ip(request), default_owner_id=creator_default_owner(actor))
     return Response(_case(case, actor), status_code=201,
                     headers={"location": f"/api/v1/service/cases/{case['id']}"})
 

@@ -215,8 +215,11 @@ async def open_case(rapport: Rapport, actor: Actor | None, *, customer_id: int, 
                     priority: str = "normal", channel: str = "phone", product: str = "",
                     product_ref: str = "", message_id: str = "", author_email: str = "",
                     from_customer: bool = False, attachments: Sequence[NewAttachment] = (),
-                    ip: str = "") -> dict[str, Any]:
-    """Open a case for a customer; return the case row (after routing and SLA)."""
+                    ip: str = "", default_owner_id: int | None = None) -> dict[str, Any]:
+    """Open a case for a customer; return the case row (after routing and SLA).
+
+    ``default_owner_id`` owns the case when routing gives it to nobody (staff pages pass the
+    agent who took it, so an agent who sees only their own cases keeps sight of it)."""
     from plugins.service import routing, sla
 
     subject = _text("subject", subject, SUBJECT_MAX, required=True)
@@ -265,6 +268,8 @@ async def open_case(rapport: Rapport, actor: Actor | None, *, customer_id: int, 
             if "priority" in changes:
                 changes["priority"] = _choice("priority", changes["priority"], PRIORITIES)
                 changes["priority_rank"] = PRIORITY_RANK[changes["priority"]]
+            if not changes.get("owner") and default_owner_id is not None:
+                changes["owner"] = default_owner_id
             case.update(changes)
             targets = await sla.targets(rapport, dict(case), now) or {}
             for key in ("sla_policy", "first_response_due", "resolution_due"):

@@ -322,6 +322,12 @@ async def customer_options(request: Request) -> Template:
     return Template("interactions/_customer_options.html", context={"rows": rows})
 
 
+def creator_default_owner(actor: Actor) -> int | None:
+    """An agent who sees only their own (or their team's) cases owns the cases they open when
+    routing gives them to nobody; otherwise the case would vanish from their sight."""
+    return actor.id if actor.grants.get("service.case.view") in ("own", "team") else None
+
+
 async def read_form(request: Request) -> tuple[dict[str, str], list[NewAttachment]]:
     """Text fields and uploaded files of a (multipart) form."""
     form = await request.form()
@@ -350,7 +356,8 @@ async def case_create(request: Request) -> Response:
             description=values.get("description", ""),
             case_type=values.get("case_type", ""), priority=values.get("priority", ""),
             channel=values.get("channel", ""), product=values.get("product", ""),
-            attachments=uploads, ip=client_ip(request))
+            attachments=uploads, ip=client_ip(request),
+            default_owner_id=creator_default_owner(actor))
     except service.CaseError as exc:
         return _new_form(values, {exc.field: exc.message}, customer, status=400)
     return Redirect(f"/service/cases/{case['id']}", status_code=303)

@@ -322,3 +322,20 @@ async def test_case_history_reads_as_names_and_labels(service_client):
     history = page[page.index("<h2>History</h2>"):]
     assert "Owner: — → Helen Agent" in history and "Queue: — → Repairs desk" in history
     assert "Status: New → Waiting on customer" in history
+
+
+async def test_an_agent_with_own_scope_keeps_the_case_they_open(service_rapport):
+    from plugins.service import cases
+
+    async with app_client(service_rapport) as client:
+        agent = await make_user("field@example.test", roles=["field_representative"])
+        customer = await new_customer(owner=agent)  # a customer the agent may see
+        await sign_in(client, "field@example.test")
+        response = await post_form(client, "/service/cases", {
+            "customer": str(customer), "subject": "Taken on a visit", "priority": "normal",
+            "case_type": "maintenance", "channel": "visit"})
+        assert response.status_code == 303, response.text
+        page = await client.get(response.headers["location"])
+        assert page.status_code == 200 and "Taken on a visit" in page.text
+        case_id = int(response.headers["location"].rsplit("/", 1)[1])
+        assert (await cases.get_case(case_id))["owner"] == agent
