@@ -123,6 +123,19 @@ async def mark_all_read(rapport: Rapport | None, user_id: int) -> int:
     return len(rows)
 
 
+async def erase_customer(customer_id: int) -> int:
+    """Delete notifications linking to one customer (``…/customers/<id>`` in their URL): their
+    titles and bodies often name the customer. Notifications without such a link cannot be
+    told apart and stay until read and purged."""
+    path = f"/customers/{int(customer_id)}"
+    link = Notification.url
+    rows = await Notification.delete().where(
+        link.like(f"%{path}") | link.like(f"%{path}/%") | link.like(f"%{path}?%")
+        | link.like(f"%{path}#%")
+    ).returning(Notification.id).run()
+    return len(rows)
+
+
 async def purge(now: datetime | None = None) -> int:
     """Delete read notifications older than :data:`RETENTION`, in bounded batches; unread
     ones are kept however old. Returns how many were deleted."""

@@ -27,3 +27,8 @@ async def startup(rapport):
 @hookimpl
 async def shutdown(rapport):
     await inbox.stop_purging(rapport)
+
+
+@hookimpl
+async def privacy_erase(rapport, customer_id):
+    await inbox.erase_customer(customer_id)

@@ -160,3 +160,13 @@ async def test_purge_removes_only_old_read_notifications(rapport):
     assert await inbox.purge() == 1
     left = {r["title"] for r in await Notification.select(Notification.title).run()}
     assert left == {"old unread", "recent read"}
+
+
+async def test_erasing_a_customer_removes_notifications_that_link_to_them(rapport):
+    user = await make_user("erase@example.test")
+    for url in ("/customers/7", "/field/#/customers/7", "/customers/7/edit", "/customers/70",
+                "/customers/17", "/contacts"):
+        await _message(user, f"About {url}", url=url)
+    await rapport.acollect("privacy_erase", rapport=rapport, customer_id=7)
+    left = sorted(r["url"] for r in await Notification.select(Notification.url).run())
+    assert left == ["/contacts", "/customers/17", "/customers/70"]
