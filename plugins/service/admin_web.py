@@ -294,8 +294,11 @@ async def _queue_page(queue: dict[str, Any], errors: dict[str, str] | None = Non
         QueueMember.user.is_active.as_alias("user_active"),
     ).where(QueueMember.queue == queue["id"]).order_by(QueueMember.user.name).limit(
         MAX_ROWS).run()
+    from plugins.service.routing import open_case_counts
+
+    load = await open_case_counts([m["user"] for m in members])
     return Template("service/admin/queue.html", status_code=status, context={
-        **context, "queue": queue, "members": members, "errors": errors or {},
+        **context, "queue": queue, "members": members, "load": load, "errors": errors or {},
         "values": values if values is not None else queue, "form": form,
     })
 

@@ -45,6 +45,15 @@ async def test_create_queue_with_members_and_availability(service_client):
         QueueMember.id == member["id"]).first().run())["available"] is False
     page = await service_client.get(f"/service/admin/queues/{queue_id}")
     assert "Away" in page.text and "Mark Ann available" in page.text
+    assert "<td>0</td>" in page.text  # Ann's open cases
+    from plugins.service.tables import Case
+    from tests.plugins.service.conftest import new_customer
+    from tests.plugins.service.routing_helpers import insert_case
+
+    case = await insert_case(service_client.rapport, await new_customer())
+    await Case.update({Case.owner: ann}).where(Case.id == case["id"]).run()
+    page = await service_client.get(f"/service/admin/queues/{queue_id}")
+    assert "<td>1</td>" in page.text
     assert await AuditEntry.exists().where(
         (AuditEntry.record_type == "service_queue_member") & (AuditEntry.action == "update")).run()
     assert await AuditEntry.exists().where(
