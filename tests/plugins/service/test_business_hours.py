@@ -183,3 +183,23 @@ def test_parsed_calendar_matches_its_row():
     cal = office(opens="08:30", closes="24:00", days="5,6")
     assert cal.opens == time(8, 30) and cal.closes is None
     assert cal.work_days == frozenset({5, 6})
+
+
+@pytest.mark.parametrize("tz", [PARIS, NEW_YORK, ZoneInfo("Australia/Sydney")])
+def test_add_and_between_agree_all_year_round(tz):
+    """Random starts through a year with two DST changes: counting back the business time to
+    a deadline gives the minutes added, and a longer target never ends earlier."""
+    import random
+
+    rng = random.Random(20261124)
+    cal = office(tz, holidays=[date(2026, 5, 1), date(2026, 12, 25)], opens="08:30",
+                 closes="18:15", days="0,1,2,3,4,5")
+    for _ in range(150):
+        start = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=rng.randrange(525600))
+        minutes = rng.randrange(0, 5000)
+        due = bh.add_minutes(cal, start, minutes)
+        assert bh.minutes_between(cal, start, due) == minutes
+        assert bh.add_minutes(cal, start, minutes + 1) > due
+        local_due = due.astimezone(tz)
+        assert local_due.weekday() != 6 and local_due.date() not in cal.holidays
+        assert time(8, 30) <= local_due.time() <= time(18, 15)
