@@ -33,6 +33,7 @@ from plugins.sales.tables import (
     LeadActivity,
     Opportunity,
     OrderLine,
+    Pipeline,
     PriceBook,
     Product,
     ProductCategory,
@@ -364,27 +365,62 @@ async def _card_context(request: Request, rows: list[dict[str, Any]]) -> dict[st
     }
 
 
+BOARD_OPEN_CARDS = 30  # cards per open column; the column header counts them all
+BOARD_CLOSED_CARDS = 15  # won / lost columns: the latest closed in the last 30 days
+
+
+async def _pipeline_of(pipeline_id: int | None) -> dict[str, Any]:
+    if pipeline_id:
+        found = await Pipeline.select().where(Pipeline.id == pipeline_id).first().run()
+        if found is None:
+            raise NotFoundException("no such pipeline")
+        return found
+    return await deals.default_pipeline()
+
+
 @get("/sales/board", opt=perm("sales.opportunity.view"))
-async def board(request: Request) -> Template:
+async def board(request: Request, pipeline: FromQuery[int | None] = None) -> Template:
+    from piccolo.query.functions.aggregate import Count, Sum
+
     rapport = request.app.state.rapport
     actor = current_actor(request)
-    pipeline = await deals.default_pipeline()
-    stages = await deals.stages_of(pipeline["id"])
+    chosen = await _pipeline_of(pipeline)
+    stages = await deals.stages_of(chosen["id"])
+    since = datetime.now(UTC) - timedelta(days=30)
+    # Column headers: one grouped query for every open stage's count and total (on the
+    # (status, stage, id) index), instead of loading the deals.
+    totals: dict[int, list[dict[str, Any]]] = {}
+    grouped = scoped(Opportunity.select(
+        Opportunity.stage, Opportunity.amount_currency, Count(alias="deals"),
+        Sum(Opportunity.amount_amount, alias="total")).where(
+        (Opportunity.status == "open") & (Opportunity.pipeline == chosen["id"])),
+        rapport, actor, "sales.opportunity.view", Opportunity)
+    for row in await grouped.group_by(Opportunity.stage, Opportunity.amount_currency).run():
+        totals.setdefault(row["stage"], []).append(
+            {"deals": row["deals"], "total": Money(Decimal(str(row["total"] or 0)),
+                                                   row["amount_currency"])})
     columns = []
     all_rows = []
     for stage in stages:
-        # Each column shows its first 50 deals by id: bounded, indexed, no COUNT(*).
-        query = scoped(Opportunity.select().where(Opportunity.stage == stage["id"]), rapport,
-                       actor, "sales.opportunity.view", Opportunity)
+        # Each column: its latest deals by id, bounded, on the (status, stage, id) index.
+        query = scoped(Opportunity.select().where(
+            (Opportunity.stage == stage["id"]) & (Opportunity.status == stage["outcome"])),
+            rapport, actor, "sales.opportunity.view", Opportunity)
+        limit = BOARD_OPEN_CARDS
         if stage["outcome"] != "open":
-            since = datetime.now(UTC) - timedelta(days=30)
             query = query.where(Opportunity.closed_at >= since)
-        rows = await query.order_by(Opportunity.id, ascending=False).limit(PAGE).run()
-        columns.append({"stage": stage, "deals": rows})
+            limit = BOARD_CLOSED_CARDS
+        rows = await query.order_by(Opportunity.id, ascending=False).limit(limit).run()
+        counted = totals.get(stage["id"], [])
+        columns.append({"stage": stage, "deals": rows, "totals": counted,
+                        "more": sum(t["deals"] for t in counted) > len(rows)})
         all_rows.extend(rows)
     context = await _card_context(request, all_rows)
-    return Template("sales/board.html", context={"pipeline": pipeline, "stages": stages,
-                                                 "columns": columns, **context,
+    pipelines = await Pipeline.select(Pipeline.id, Pipeline.name).order_by(Pipeline.name).limit(
+        100).run()
+    return Template("sales/board.html", context={"pipeline": chosen, "stages": stages,
+                                                 "columns": columns, "pipelines": pipelines,
+                                                 **context,
                                                  "can_edit": actor.can("sales.opportunity.edit")})
 
 
@@ -413,12 +449,18 @@ async def opportunity_move(request: Request, opportunity_id: FromPath[int]) -> R
 
 @get("/sales/opportunities", opt=perm("sales.opportunity.view"))
 async def opportunity_list(request: Request, status: FromQuery[str] = "open",
-                           after: FromQuery[int | None] = None) -> Template:
+                           after: FromQuery[int | None] = None,
+                           pipeline: FromQuery[int | None] = None,
+                           stage: FromQuery[int | None] = None) -> Template:
     rapport = request.app.state.rapport
     query = scoped(Opportunity.select(), rapport, current_actor(request),
                    "sales.opportunity.view", Opportunity)
     if status in ("open", "won", "lost"):
         query = query.where(Opportunity.status == status)
+    if pipeline:
+        query = query.where(Opportunity.pipeline == pipeline)
+    if stage:
+        query = query.where(Opportunity.stage == stage)
     if after:
         query = query.where(Opportunity.id < after)
     rows = await query.order_by(Opportunity.id, ascending=False).limit(PAGE + 1).run()
@@ -426,9 +468,12 @@ async def opportunity_list(request: Request, status: FromQuery[str] = "open",
     rows = rows[:PAGE]
     stages = {s["id"]: s for s in await Stage.select().where(
         Stage.id.is_in(sorted({r["stage"] for r in rows}) or [0])).run()}
+    pipelines = await Pipeline.select(Pipeline.id, Pipeline.name).order_by(Pipeline.name).limit(
+        100).run()
     context = await _card_context(request, rows)
     return Template("sales/opportunities.html", context={
-        "deals": rows, "stages": stages, "status": status,
+        "deals": rows, "stages": stages, "status": status, "pipelines": pipelines,
+        "pipeline": pipeline, "stage": stage,
         "next_after": rows[-1]["id"] if more else None, **context})
 
 
