@@ -421,7 +421,8 @@ async def board(request: Request, pipeline: FromQuery[int | None] = None) -> Tem
     return Template("sales/board.html", context={"pipeline": chosen, "stages": stages,
                                                  "columns": columns, "pipelines": pipelines,
                                                  **context,
-                                                 "can_edit": actor.can("sales.opportunity.edit")})
+                                                 "can_edit": actor.can("sales.opportunity.edit"),
+                                                 "can_manage": actor.can("sales.pipeline.manage")})
 
 
 @post("/sales/opportunities/{opportunity_id:int}/stage", opt=perm("sales.opportunity.edit"))
@@ -885,7 +886,8 @@ async def forecast_page(request: Request, period: FromQuery[str] = "quarter",
         ("Statistical", result.statistical or Decimal(0)))]
     return Template("sales/forecast.html", context={
         "f": result, "kind": kind, "offset": offset, "owners": owners, "teams": teams,
-        "bars": bars, "money": lambda a: str(Money(a, result.currency))})
+        "bars": bars, "money": lambda a: str(Money(a, result.currency)),
+        "can_manage_targets": current_actor(request).can("sales.target.manage")})
 
 
 @get("/sales/forecast.csv", opt=perm("sales.opportunity.export"), include_in_schema=False)

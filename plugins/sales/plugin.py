@@ -73,9 +73,10 @@ def register_piccolo_apps():
 
 @hookimpl
 def register_routes():
-    from plugins.sales import api, controllers, deals_ui, targets
+    from plugins.sales import api, controllers, deals_ui, pipelines_ui, targets
 
-    return controllers.ROUTES + api.ROUTES + targets.ROUTES + deals_ui.ROUTES
+    return (controllers.ROUTES + api.ROUTES + targets.ROUTES + deals_ui.ROUTES
+            + pipelines_ui.ROUTES)
 
 
 @hookimpl
@@ -107,6 +108,8 @@ def register_permissions():
         Permission("sales.opportunity.create", "Create opportunities"),
         Permission("sales.opportunity.edit", "Change opportunities and move them between stages"),
         Permission("sales.opportunity.export", "Export the forecast"),
+        Permission("sales.pipeline.manage", "Create and edit pipelines and their stages",
+                   scoped=False),
         Permission("sales.target.manage", "Set sales targets per period, representative and "
                    "team", scoped=False),
         Permission("sales.product.view", "See the product catalogue", scoped=False),
