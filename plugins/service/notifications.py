@@ -1,7 +1,8 @@
 """Push (and, through core, in-app) notifications for service events.
 
 * ``service.case.assigned``: to the agent the case was given to.
-* ``service.case.sla_warning``: to the case's owner, before a deadline.
+* ``service.case.sla_warning``: to the case's owner before a deadline (to the queue's
+  manager while nobody owns it).
 * ``service.case.sla_breached``: to the owner and the queue's manager.
 * ``service.case.customer_replied``: to the case's owner.
 
@@ -45,7 +46,10 @@ async def push_messages(rapport, event: Event) -> list[PushMessage] | None:
     name = event.name
     if name == "service.case.assigned":
         recipients = [payload.get("owner_id")]
-    elif name in ("service.case.sla_warning", "service.case.customer_replied"):
+    elif name == "service.case.sla_warning":
+        # The owner; for a case nobody owns yet, the queue's manager (sent as manager_id).
+        recipients = [payload.get("owner_id") or payload.get("manager_id")]
+    elif name == "service.case.customer_replied":
         recipients = [payload.get("owner_id")]
     elif name == "service.case.sla_breached":
         recipients = [payload.get("owner_id"), payload.get("manager_id")]

@@ -188,10 +188,15 @@ async def _warn_batch(policy: dict[str, Any], target: str, now: datetime,
             await CaseEvent.insert(*[CaseEvent(
                 case=r["id"], kind="warned", old_value=target,
                 new_value=r[target + "_due"].isoformat()) for r in mine]).run()
+    # An unassigned case has nobody to warn but its queue's manager.
+    unowned = sorted({r["queue"] for r in mine if r["owner"] is None and r["queue"]})
+    managers = {q["id"]: q["manager"] for q in await Queue.select(Queue.id, Queue.manager).where(
+        Queue.id.is_in(unowned)).run()} if unowned else {}
     for row in mine:
         result.warned.append(row["id"])
         events.append(("service.case.sla_warning", {
             "case_id": row["id"], "number": row["number"], "owner_id": row["owner"],
+            "manager_id": managers.get(row["queue"]) if row["owner"] is None else None,
             "target": target, "due_at": row[target + "_due"].isoformat(),
             "subject": row["subject"]}))
     return len(rows)

@@ -358,3 +358,21 @@ async def test_broken_calendar_does_not_stop_cases_from_being_opened(service_rap
                                if d.weekday() == 0]).run()
         got = await sla.targets(service_rapport, {"priority": "normal"}, TUESDAY_10)
         assert got["resolution_due"] == TUESDAY_10 + timedelta(minutes=120)
+
+
+async def test_unassigned_case_warning_goes_to_the_queue_manager(service_rapport):
+    from plugins.service import notifications, sla
+
+    async with connected(service_rapport):
+        manager = await agent("manager@example.test")
+        waiting_room = await queue("Waiting room", "none", manager=manager)
+        await rule(waiting_room)
+        await policy("normal", first_response=60, resolution=600, warn=30)
+        opened = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+        case = await insert_case(service_rapport, await new_customer(), now=opened)
+        assert case["owner"] is None
+        events = collect_events(service_rapport)
+        await sla.sweep(service_rapport, opened + timedelta(minutes=45))
+        [warning] = [e for e in events if e.name == "service.case.sla_warning"]
+        [message] = await notifications.push_messages(service_rapport, warning)
+        assert message.user_id == manager
