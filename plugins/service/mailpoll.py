@@ -84,14 +84,24 @@ async def claim_lease(holder: str, seconds: int) -> bool:
     from plugins.service.tables import CaseMessage
 
     now = _now_sql()
-    # One statement, so two claimers never both win: PostgreSQL re-checks the WHERE on the
-    # row the other one just updated, SQLite runs one writer at a time.
-    async with CaseMessage._meta.db.transaction():
-        rows = await CaseMessage.raw(
-            f"UPDATE service_mail_lease SET holder = {{}}, expires_at = {now} + {{}} "
-            f"WHERE name = {{}} AND (holder = {{}} OR expires_at < {now}) RETURNING holder",
-            holder, float(seconds), LEASE, holder).run()
-    return bool(rows)
+    for _ in range(2):
+        # One statement, so two claimers never both win: PostgreSQL re-checks the WHERE on
+        # the row the other one just updated, SQLite runs one writer at a time.
+        async with CaseMessage._meta.db.transaction():
+            rows = await CaseMessage.raw(
+                f"UPDATE service_mail_lease SET holder = {{}}, expires_at = {now} + {{}} "
+                f"WHERE name = {{}} AND (holder = {{}} OR expires_at < {now}) RETURNING holder",
+                holder, float(seconds), LEASE, holder).run()
+        if rows:
+            return True
+        # The migration made the row; should someone have deleted it, make it again.
+        async with CaseMessage._meta.db.transaction():
+            made = await CaseMessage.raw(
+                "INSERT INTO service_mail_lease (name, holder, expires_at) VALUES ({}, '', 0) "
+                "ON CONFLICT (name) DO NOTHING RETURNING name", LEASE).run()
+        if not made:
+            return False
+    return False
 
 
 async def lease_state() -> dict:

@@ -225,3 +225,12 @@ async def test_server_loop_holds_the_lease_and_gives_it_up_on_shutdown(make_rapp
             await mailpoll.fetch_once(rapport, "other-worker")
     async with connected(rapport):
         assert (await mailpoll.lease_state())["holder"] == ""
+
+
+async def test_a_missing_lease_row_is_made_again(poll_rapport, tmp_path):
+    _deliver(tmp_path, eml("plain.eml"))
+    await CaseMessage.raw("DELETE FROM service_mail_lease").run()
+    [result] = await mailpoll.fetch_once(poll_rapport, "worker-a")
+    assert result["status"] == "created"
+    assert await mailpoll.claim_lease("worker-b", 300)  # given up after the pass
+    assert (await mailpoll.lease_state())["holder"] == "worker-b"
