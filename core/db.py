@@ -25,7 +25,7 @@ from piccolo.apps.migrations.tables import Migration
 from piccolo.conf.apps import AppConfig
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
-from piccolo.engine.sqlite import SQLiteEngine, dict_factory
+from piccolo.engine.sqlite import SQLiteEngine, TransactionType, dict_factory
 from piccolo.table import Table
 
 
@@ -46,6 +46,11 @@ class RapportSQLiteEngine(SQLiteEngine):
 
     Transactions still get their own connection (SQLite serialises writers anyway, and WAL lets
     readers carry on meanwhile). Every connection gets WAL, foreign keys and a busy timeout.
+
+    Transactions begin IMMEDIATE: a deferred one that reads and then writes while another
+    connection writes fails at once with "database is locked" (SQLite cannot wait for a lock
+    upgrade from a stale snapshot), whereas an immediate one takes the write lock up front and
+    waits its turn under the busy timeout. Writers queue instead of failing.
     """
 
     def __init__(self, path: str, **kwargs: Any) -> None:
@@ -54,6 +59,13 @@ class RapportSQLiteEngine(SQLiteEngine):
         self._shared: aiosqlite.Connection | None = None
         self._shared_loop: asyncio.AbstractEventLoop | None = None
         self._opening = asyncio.Lock()
+
+    def transaction(self, transaction_type: TransactionType = TransactionType.immediate,
+                    allow_nested: bool = True):
+        return super().transaction(transaction_type=transaction_type, allow_nested=allow_nested)
+
+    def atomic(self, transaction_type: TransactionType = TransactionType.immediate):
+        return super().atomic(transaction_type=transaction_type)
 
     async def get_connection(self) -> aiosqlite.Connection:
         connection = await aiosqlite.connect(**self.connection_kwargs)

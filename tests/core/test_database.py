@@ -77,3 +77,32 @@ async def test_sqlite_reuses_one_connection_outside_transactions(make_rapport, b
         first = rapport.engine._shared
         await InstanceSetting.select().run()
         assert rapport.engine._shared is first is not None
+
+
+async def test_concurrent_read_then_write_transactions_wait_instead_of_failing(make_rapport):
+    """Two requests that each read a row and then write (the shape of most updates) at the
+    same moment: both commit, on SQLite too, where deferred transactions would fail with
+    "database is locked"."""
+    import asyncio
+
+    rapport = await make_rapport()
+    async with connected(rapport):
+        await InstanceSetting.insert(InstanceSetting(key="counter", value="0")).run()
+
+        async def increment(n: int) -> None:
+            async with InstanceSetting._meta.db.transaction():
+                row = await InstanceSetting.select(InstanceSetting.value).where(
+                    InstanceSetting.key == "counter").first().run()
+                await asyncio.sleep(0.01)  # let the other transaction read meanwhile
+                await InstanceSetting.update({InstanceSetting.value: str(int(row["value"]) + 1)}
+                                             ).where(InstanceSetting.key == "counter").run()
+                await InstanceSetting.insert(InstanceSetting(key=f"writer.{n}", value="1")).run()
+
+        await asyncio.gather(*(increment(n) for n in range(5)))
+        written = await InstanceSetting.count().where(InstanceSetting.key.like("writer.%")).run()
+        assert written == 5
+        if rapport.engine.__class__.__name__ == "RapportSQLiteEngine":
+            # Immediate transactions serialise: no increment is lost either.
+            final = await InstanceSetting.select(InstanceSetting.value).where(
+                InstanceSetting.key == "counter").first().run()
+            assert final["value"] == "5"
