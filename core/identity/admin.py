@@ -66,7 +66,7 @@ async def users_page(after: FromQuery[int] = 0, q: FromQuery[str] = "") -> Templ
                 UserRole.user.is_in([r["id"] for r in rows])).run():
             roles_of[link["user"]].append(link["role.name"])
     return Template("admin/users.html", context={
-        "users": rows, "roles_of": roles_of, "q": q,
+        "users": rows, "roles_of": roles_of, "q": q, "now": lockout.now(),
         "next_after": rows[-1]["id"] if more else None, "after": after})
 
 

@@ -79,6 +79,8 @@ async def test_administrator_unlocks_a_locked_out_user_and_it_is_audited(admin_c
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=admin_client.rapport.asgi),
                                  base_url="http://testserver.local") as other:
         await _lock(other, "ada@example.test")
+        listing = await admin_client.get("/admin/users")
+        assert f'<a href="/admin/users/{ada}">locked</a>' in listing.text
         page = await admin_client.get(f"/admin/users/{ada}")
         assert "Unlock now" in page.text
         done = await admin_client.post(f"/admin/users/{ada}/unlock",
