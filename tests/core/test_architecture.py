@@ -28,15 +28,19 @@ def test_core_never_imports_a_plugin():
     assert "Core never imports a plugin" in done.stdout and "KEPT" in done.stdout
 
 
-def test_the_contract_catches_core_importing_a_plugin(tmp_path):
-    """A planted violation fails the check, so a green run means something."""
+def test_the_contracts_catch_core_importing_a_plugin_and_plugins_importing_each_other(tmp_path):
+    """Planted violations fail the check, so a green run means something."""
     (tmp_path / "core").mkdir()
     (tmp_path / "core" / "__init__.py").write_text("")
     (tmp_path / "core" / "app.py").write_text("from plugins.sales import plugin\n")
-    (tmp_path / "plugins" / "sales").mkdir(parents=True)
+    (tmp_path / "plugins").mkdir()
     (tmp_path / "plugins" / "__init__.py").write_text("")
-    (tmp_path / "plugins" / "sales" / "__init__.py").write_text("")
+    for name in ("sales", "service"):
+        (tmp_path / "plugins" / name).mkdir()
+        (tmp_path / "plugins" / name / "__init__.py").write_text("")
     (tmp_path / "plugins" / "sales" / "plugin.py").write_text("import core\n")
+    (tmp_path / "plugins" / "service" / "plugin.py").write_text(
+        "import core\nfrom plugins.sales import plugin\n")
     (tmp_path / "pwa").mkdir()
     (tmp_path / "pwa" / "__init__.py").write_text("import core\n")
     contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
@@ -45,6 +49,7 @@ def test_the_contract_catches_core_importing_a_plugin(tmp_path):
     done = lint_imports(tmp_path, config)
     assert done.returncode != 0, done.stdout + done.stderr
     assert "core.app -> plugins.sales" in done.stdout
+    assert "plugins.service.plugin -> plugins.sales" in done.stdout
 
 
 def _as_toml(section: dict) -> str:
