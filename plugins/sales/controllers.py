@@ -593,7 +593,15 @@ async def product_create(request: Request) -> Response:
 
 
 @get("/sales/products/{product_id:int}", opt=perm("sales.product.view"))
-async def product_detail(product_id: FromPath[int]) -> Template:
+async def product_detail(request: Request, product_id: FromPath[int]) -> Template:
+    return await product_detail_page(request, product_id)
+
+
+async def product_detail_page(request: Request, product_id: int,
+                              errors: dict[str, str] | None = None, status: int = 200
+                              ) -> Template:
+    from plugins.sales.catalog import product_documents
+
     product = await Product.select().where(Product.id == product_id).first().run()
     if product is None:
         raise NotFoundException("not found")
@@ -612,9 +620,11 @@ async def product_detail(product_id: FromPath[int]) -> Template:
     specs = [line.partition(":") for line in product["specifications"].splitlines()
              if line.strip()]
     books = await PriceBook.select().where(PriceBook.active == True).run()  # noqa: E712
-    return Template("sales/product_detail.html", context={
+    actor = current_actor(request)
+    return Template("sales/product_detail.html", status_code=status, context={
         "product": product, "prices": prices, "related": related, "category": category,
-        "specs": specs, "books": books,
+        "specs": specs, "books": books, "documents": await product_documents(product_id),
+        "errors": errors or {}, "can_edit": actor.can("sales.product.edit"),
         "money": lambda amount, currency: str(Money(Decimal(str(amount)), currency))})
 
 

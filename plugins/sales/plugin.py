@@ -73,17 +73,17 @@ def register_piccolo_apps():
 
 @hookimpl
 def register_routes():
-    from plugins.sales import api, controllers, deals_ui, pipelines_ui, targets
+    from plugins.sales import api, catalog, controllers, deals_ui, pipelines_ui, targets
 
     return (controllers.ROUTES + api.ROUTES + targets.ROUTES + deals_ui.ROUTES
-            + pipelines_ui.ROUTES)
+            + pipelines_ui.ROUTES + catalog.ROUTES)
 
 
 @hookimpl
 def register_portal_routes():
-    from plugins.sales import portal
+    from plugins.sales import catalog, portal
 
-    return portal.ROUTES
+    return portal.ROUTES + catalog.PORTAL_ROUTES
 
 
 @hookimpl

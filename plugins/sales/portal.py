@@ -20,7 +20,14 @@ from core.permissions import Actor, current_actor
 from core.plugin import NavItem
 from plugins.sales import quotes as quote_service
 from plugins.sales.controllers import client_ip
-from plugins.sales.tables import OrderLine, Product, ProductPrice, Quote, SalesOrder
+from plugins.sales.tables import (
+    OrderLine,
+    Product,
+    ProductDocument,
+    ProductPrice,
+    Quote,
+    SalesOrder,
+)
 
 # Portal customers hold ``<id>.portal.<verb>`` permissions at scope "customer".
 PORTAL = {"permission": "sales.portal.view"}
@@ -144,7 +151,17 @@ async def portal_products(request: Request, q: FromQuery[str] = "") -> Template:
     if q.strip():
         query = query.where(Product.name.ilike(f"%{q.strip()}%"))
     rows = await query.order_by(Product.name).limit(200).run()
-    return await _page(request, "sales/portal_products.html", {"products": rows, "q": q})
+    documents: dict[int, list[dict[str, Any]]] = {}
+    if rows:
+        for doc in await ProductDocument.select(
+                ProductDocument.id, ProductDocument.product, ProductDocument.title,
+                ProductDocument.size).where(
+                ProductDocument.product.is_in([r["id"] for r in rows])
+                & (ProductDocument.public == True)).order_by(  # noqa: E712
+                ProductDocument.title).limit(1000).run():
+            documents.setdefault(doc["product"], []).append(doc)
+    return await _page(request, "sales/portal_products.html", {"products": rows, "q": q,
+                                                               "documents": documents})
 
 
 @get("/sales/products/compare", opt=PORTAL)
