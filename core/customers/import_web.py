@@ -357,7 +357,7 @@ def _version(request: Request) -> str:
 
 @get("/contacts/{customer_id:int}/vcard", opt={"permission": "core.customer.view"},
      include_in_schema=False)
-async def contact_vcard(request: Request, customer_id: int) -> Response:
+async def contact_vcard(request: Request, customer_id: FromPath[int]) -> Response:
     """One contact as a vCard (``?version=4.0`` for vCard 4.0), for a phone's address book."""
     from core.customers.vcard import one_contact
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from litestar import Request, get, post
 from litestar.exceptions import NotFoundException
-from litestar.params import FromQuery
+from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Response, Template
 
 from core import audit
@@ -118,12 +118,12 @@ async def _user(user_id: int) -> dict:
 
 
 @get("/admin/users/{user_id:int}", opt=USERS)
-async def user_page(user_id: int) -> Template:
+async def user_page(user_id: FromPath[int]) -> Template:
     return await _user_form(await _user(user_id))
 
 
 @post("/admin/users/{user_id:int}", opt=USERS, status_code=303)
-async def update_user_page(request: Request, user_id: int) -> Response:
+async def update_user_page(request: Request, user_id: FromPath[int]) -> Response:
     actor = current_actor(request)
     user = await _user(user_id)
     form = await request.form()
@@ -168,7 +168,7 @@ async def update_user_page(request: Request, user_id: int) -> Response:
 
 
 @post("/admin/users/{user_id:int}/unlock", opt=USERS, status_code=303)
-async def unlock_user(request: Request, user_id: int) -> Response:
+async def unlock_user(request: Request, user_id: FromPath[int]) -> Response:
     """Lift a sign-in lockout now (audited as ``unlock``)."""
     await _user(user_id)
     unlocked = await lockout.unlock(current_actor(request), user_id, ip=client_ip(request))
@@ -352,12 +352,12 @@ async def _role_page(request: Request, role: dict, errors: dict | None = None,
 
 
 @get("/admin/roles/{role_id:int}", opt=ROLES)
-async def role_page(request: Request, role_id: int) -> Template:
+async def role_page(request: Request, role_id: FromPath[int]) -> Template:
     return await _role_page(request, await _role(role_id))
 
 
 @post("/admin/roles/{role_id:int}/grants", opt=ROLES, status_code=303)
-async def add_grant(request: Request, role_id: int) -> Response:
+async def add_grant(request: Request, role_id: FromPath[int]) -> Response:
     """Add (or widen/narrow) a grant by name or pattern, e.g. ``sales.*`` at ``team``."""
     from fnmatch import fnmatchcase
 
@@ -384,7 +384,7 @@ async def add_grant(request: Request, role_id: int) -> Response:
 
 
 @post("/admin/roles/{role_id:int}/grants/{grant_id:int}/delete", opt=ROLES, status_code=303)
-async def remove_grant(request: Request, role_id: int, grant_id: int) -> Response:
+async def remove_grant(request: Request, role_id: FromPath[int], grant_id: FromPath[int]) -> Response:
     async with RolePermission._meta.db.transaction():
         old = await RolePermission.select().where((RolePermission.id == grant_id) & (
             RolePermission.role == role_id)).first().run()
@@ -397,7 +397,7 @@ async def remove_grant(request: Request, role_id: int, grant_id: int) -> Respons
 
 
 @post("/admin/roles/{role_id:int}/fields", opt=ROLES, status_code=303)
-async def save_field_rules(request: Request, role_id: int) -> Response:
+async def save_field_rules(request: Request, role_id: FromPath[int]) -> Response:
     """The checked ``table.field`` boxes are the fields this role must not see."""
     rapport = request.app.state.rapport
     await _role(role_id)

@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 
 from litestar import Request, Response, get, post
 from litestar.exceptions import ClientException, NotFoundException
-from litestar.params import FromPath, Parameter
+from litestar.params import FromPath, FromQuery, Parameter
 from litestar.response import Redirect, ServerSentEvent, Template
 
 from core.customers.api import bad_request, problem
@@ -33,7 +33,7 @@ def _is_unread_filter(value: str | None) -> bool:
 async def notifications_page(
     request: Request,
     before: Annotated[int | None, Parameter(gt=0)] = None,
-    unread: str | None = None,
+    unread: FromQuery[str | None] = None,
 ) -> Template:
     """Newest first, 30 a page (keyset: ``?before=<id>``); ``?unread=1`` hides read ones."""
     actor = current_actor(request)

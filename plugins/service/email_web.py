@@ -18,6 +18,7 @@ from typing import Any
 
 from litestar import Request, get, post
 from litestar.exceptions import NotFoundException
+from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Response, Template
 
 from core import records
@@ -112,12 +113,12 @@ async def _form(request: Request) -> dict[str, str]:
 
 
 @get("/service/admin/email-templates", opt=MANAGE, name="service-email-templates")
-async def templates_page(request: Request, saved: str = "") -> Template:
+async def templates_page(request: Request, saved: FromQuery[str] = "") -> Template:
     return _page(await _templates(), saved=saved if saved in EDITABLE else "")
 
 
 @post("/service/admin/email-templates/{key:str}", opt=MANAGE, status_code=303)
-async def save_template(request: Request, key: str) -> Any:
+async def save_template(request: Request, key: FromPath[str]) -> Any:
     key = _key_or_404(key)
     values = await _form(request)
     subject = values.get("subject", "").strip()
@@ -145,7 +146,7 @@ async def save_template(request: Request, key: str) -> Any:
 
 
 @post("/service/admin/email-templates/{key:str}/reset", opt=MANAGE, status_code=303)
-async def reset_template(request: Request, key: str) -> Redirect:
+async def reset_template(request: Request, key: FromPath[str]) -> Redirect:
     """Back to the built-in text (an optional template stops being sent)."""
     key = _key_or_404(key)
     row = await EmailTemplate.select(EmailTemplate.id).where(EmailTemplate.key == key).first().run()
@@ -157,7 +158,7 @@ async def reset_template(request: Request, key: str) -> Redirect:
 
 
 @post("/service/admin/email-templates/{key:str}/preview", opt=MANAGE)
-async def preview_template(request: Request, key: str) -> Template:
+async def preview_template(request: Request, key: FromPath[str]) -> Template:
     """The template rendered with sample data (an htmx fragment), or why it does not render."""
     key = _key_or_404(key)
     values = await _form(request)
