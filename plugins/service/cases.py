@@ -280,9 +280,10 @@ async def open_case(rapport: Rapport, actor: Actor | None, *, customer_id: int, 
             opening = None
             if description or attachments or message_id:
                 rows = await CaseMessage.insert(CaseMessage(
+                    # The customer's words; author_user is the agent who took them down.
                     case=case_id, kind="inbound", body=description, channel=channel,
                     author_user=None if from_customer else user_id,
-                    author_customer=customer_id if from_customer else None,
+                    author_customer=customer_id,
                     author_email=author_email, message_id=message_id, created_at=now,
                 )).returning(*CaseMessage._meta.columns).run()
                 opening = rows[0]

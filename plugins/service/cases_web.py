@@ -19,7 +19,7 @@ from piccolo.columns.combination import WhereRaw
 
 from core.customers.tables import Customer
 from core.identity.tables import User
-from core.permissions import Actor, current_actor, row_filter, scoped
+from core.permissions import Actor, current_actor, redact, row_filter, scoped
 from plugins.service import attachments as files
 from plugins.service import cases as service
 from plugins.service.attachments import NewAttachment
@@ -69,6 +69,14 @@ async def case_for(request: Request, case_id: int, permission: str = "service.ca
                 rapport, actor, case_id, permission) is None:
             raise PermissionDeniedException("You may not change this case")
     return case
+
+
+def _shown(actor: Actor, row: dict[str, Any]) -> dict[str, Any]:
+    """A case row without the fields hidden from the user by field rules (the id, number and
+    what the page's logic needs stay)."""
+    kept = {k: row[k] for k in ("id", "number", "status", "priority", "priority_rank",
+                                "is_open", "customer", "owner", "queue") if k in row}
+    return {**redact(actor, Case._meta.tablename, row), **kept}
 
 
 def parse_cursor(raw: str) -> tuple[int, int] | None:
@@ -192,7 +200,7 @@ async def case_list(request: Request, after: FromQuery[str] = "") -> Template:
     next_cursor = f"{rows[-1]['priority_rank']}-{rows[-1]['id']}" if more else ""
     now = datetime.now(UTC)
     context = {
-        "cases": rows, "filters": filters, "views": VIEWS, "labels": service.LABELS,
+        "cases": [_shown(actor, r) for r in rows], "filters": filters, "views": VIEWS, "labels": service.LABELS,
         "statuses": STATUSES, "priorities": PRIORITIES, "case_types": CASE_TYPES,
         "sla": {r["id"]: sla_state(r, now) for r in rows}, "after": after,
         "next_url": f"/service/cases?{_query_string(filters, after=next_cursor)}"
@@ -385,7 +393,7 @@ async def _page(request: Request, case: dict[str, Any], errors: dict[str, str] |
     can_edit = actor.can("service.case.edit") and await service.visible_case(
         request.app.state.rapport, actor, case["id"], "service.case.edit") is not None
     return Template("service/cases/show.html", status_code=status, context={
-        "case": case, "customer": customer, "names": names, "queue": queue,
+        "case": _shown(actor, case), "customer": customer, "names": names, "queue": queue,
         "messages": await service.conversation(case["id"], include_notes=True),
         "events": await describe_events(events), "labels": service.LABELS,
         "sla": sla_state(case), "statuses": STATUSES, "priorities": PRIORITIES,
@@ -529,7 +537,7 @@ async def panel_cases(request: Request, customer_id: FromPath[int]) -> Template:
         Case.id, ascending=False).limit(200).run()]
     average = round(sum(scores) / len(scores), 1) if scores else None
     return Template("service/cases/panel.html", context={
-        "cases": rows, "customer_id": customer_id, "average": average, "ratings": len(scores),
+        "cases": [_shown(actor, r) for r in rows], "customer_id": customer_id, "average": average, "ratings": len(scores),
         "labels": service.LABELS, "sla": {r["id"]: sla_state(r) for r in rows},
         "can_create": actor.can("service.case.create")})
 

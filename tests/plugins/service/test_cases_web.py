@@ -339,3 +339,25 @@ async def test_an_agent_with_own_scope_keeps_the_case_they_open(service_rapport)
         assert page.status_code == 200 and "Taken on a visit" in page.text
         case_id = int(response.headers["location"].rsplit("/", 1)[1])
         assert (await cases.get_case(case_id))["owner"] == agent
+
+
+async def test_pages_leave_out_fields_hidden_from_the_users_role(service_rapport):
+    from core.identity.tables import FieldRule, Role
+    from plugins.service import cases
+
+    async with app_client(service_rapport) as client:
+        agent = await make_user("agent@example.test", roles=["service_agent"])
+        role = await Role.select(Role.id).where(Role.key == "service_agent").first().run()
+        await FieldRule.insert(FieldRule(role=role["id"], record_type="service_case",
+                                         field="satisfaction_comment")).run()
+        customer = await new_customer()
+        case = await cases.open_case(service_rapport, None, customer_id=customer,
+                                     subject="Rude agent?")
+        await cases.assign(service_rapport, None, case["id"], owner_id=agent)
+        await cases.change_status(service_rapport, None, case["id"], "resolved")
+        await cases.rate(service_rapport, case["id"], customer_id=customer, score=1,
+                         comment="HIDDEN-COMMENT")
+        await sign_in(client, "agent@example.test")
+        page = await client.get(f"/service/cases/{case['id']}")
+        assert page.status_code == 200 and "1 / 5" in page.text
+        assert "HIDDEN-COMMENT" not in page.text
