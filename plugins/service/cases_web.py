@@ -33,6 +33,7 @@ from plugins.service.tables import (
 )
 
 PAGE = 50
+PANEL = 10  # open cases shown on the 360° panel; the rest through the filtered queue
 VIEWS = {"mine": "My cases", "team": "My team", "open": "All open", "unassigned": "Unassigned",
          "all": "All cases"}
 LIVE_EVENTS = ("service.case.created", "service.case.assigned", "service.case.replied",
@@ -180,7 +181,8 @@ def _filters(request: Request) -> dict[str, Any]:
     view = q.get("view") or "open"
     return {"view": view if view in VIEWS else "open", "status": q.get("status") or "",
             "priority": q.get("priority") or "", "case_type": q.get("case_type") or "",
-            "queue": _int(q.get("queue")), "owner": _int(q.get("owner"))}
+            "queue": _int(q.get("queue")), "owner": _int(q.get("owner")),
+            "customer": _int(q.get("customer"))}
 
 
 def _query_string(filters: dict[str, Any], **extra: Any) -> str:
@@ -527,7 +529,10 @@ async def panel_cases(request: Request, customer_id: FromPath[int]) -> Template:
     actor = current_actor(request)
     if await _customer(request, customer_id) is None:
         raise NotFoundException("No such customer")
-    rows = await list_query(rapport, actor, view="open", customer=customer_id, limit=20).run()
+    rows = await list_query(rapport, actor, view="open", customer=customer_id,
+                            limit=PANEL + 1).run()
+    more = len(rows) > PANEL
+    rows = rows[:PANEL]
     rated = Case.select(Case.satisfaction).where(
         (Case.customer == customer_id) & Case.satisfaction.is_not_null())
     where = row_filter(rapport, actor, "service.case.view", Case)
@@ -537,7 +542,7 @@ async def panel_cases(request: Request, customer_id: FromPath[int]) -> Template:
         Case.id, ascending=False).limit(200).run()]
     average = round(sum(scores) / len(scores), 1) if scores else None
     return Template("service/cases/panel.html", context={
-        "cases": [_shown(actor, r) for r in rows], "customer_id": customer_id, "average": average, "ratings": len(scores),
+        "cases": [_shown(actor, r) for r in rows], "customer_id": customer_id, "more": more, "average": average, "ratings": len(scores),
         "labels": service.LABELS, "sla": {r["id"]: sla_state(r) for r in rows},
         "can_create": actor.can("service.case.create")})
 

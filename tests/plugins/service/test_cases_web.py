@@ -361,3 +361,19 @@ async def test_pages_leave_out_fields_hidden_from_the_users_role(service_rapport
         page = await client.get(f"/service/cases/{case['id']}")
         assert page.status_code == 200 and "1 / 5" in page.text
         assert "HIDDEN-COMMENT" not in page.text
+
+
+async def test_panel_links_to_the_customers_queue_when_there_are_many(service_client):
+    from plugins.service.tables import Case
+
+    customer = await new_customer("Busy Customer")
+    someone_else = await new_customer("Quiet Customer")
+    await Case.insert(*[Case(number=f"CS-P{i:04d}", subject=f"Busy {i}", customer=customer)
+                        for i in range(12)],
+                      Case(number="CS-Q0001", subject="Quiet one", customer=someone_else)).run()
+    panel = await service_client.get(f"/service/panels/customer/{customer}/cases")
+    assert panel.text.count("Busy ") == 10
+    link = f"/service/cases?view=open&amp;customer={customer}"
+    assert link in panel.text
+    queue = await service_client.get(link.replace("&amp;", "&"))
+    assert queue.text.count(">CS-P") == 12 and "Quiet one" not in queue.text
