@@ -81,9 +81,12 @@ def register_piccolo_apps():
 @hookimpl
 def register_routes():
     from plugins.service import admin_web, api, cases_web, email_web, kb_web, visits, widgets
+    from plugins.service import kb_api as kb_api  # the REST API of the knowledge base
+    from plugins.service import visits_api as visits_api  # and of repair visits
 
     return (cases_web.ROUTES + api.ROUTES + admin_web.ROUTES + widgets.ROUTES
-            + email_web.ROUTES + kb_web.ROUTES + visits.ROUTES)
+            + email_web.ROUTES + kb_web.ROUTES + visits.ROUTES
+            + kb_api.ROUTES + visits_api.ROUTES)
 
 
 @hookimpl
