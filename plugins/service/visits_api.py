@@ -12,7 +12,7 @@ case event move with every change exactly as from the pages.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 
 from litestar import Request, Response, get, patch, post
@@ -170,6 +170,15 @@ async def api_visit_cancel(request: Request, visit_id: FromPath[int]) -> dict[st
     return _visit(await _reload(visit_id))
 
 
+def _bound(value: str, field: str, errors: dict[str, str]) -> datetime | None:
+    """A range bound: a date alone is midnight UTC (``as_utc`` would make it 09:00, the
+    default time of a visit, which would drop the morning's visits from a day's range)."""
+    try:
+        return datetime.combine(date.fromisoformat(value.strip()), time(0), tzinfo=UTC)
+    except ValueError:
+        return as_utc(value, field, errors)
+
+
 def _parse_cursor(after: str) -> tuple[datetime, int] | None:
     """``<starts_at as microseconds since the epoch>-<id>``."""
     stamp, _, visit_id = after.partition("-")
@@ -195,10 +204,11 @@ async def api_visits(
     assignee: Annotated[int | None, Parameter(
         description="The representative's user id (default: the caller)")] = None,
     from_: Annotated[str | None, Parameter(
-        query="from", description="Visits starting at or after (ISO 8601; default: now)")
-    ] = None,
+        query="from", description="Visits starting at or after (ISO 8601; a date alone is "
+                                  "midnight UTC; default: now)")] = None,
     to: Annotated[str | None, Parameter(
-        description="Visits starting before (ISO 8601; default: 31 days after from)")] = None,
+        description="Visits starting before (ISO 8601; a date alone is midnight UTC; "
+                    "default: 31 days after from)")] = None,
     status: Annotated[str | None, Parameter(
         description=f"One of {visits.VISIT_STATUSES}")] = None,
     after: Annotated[str | None, Parameter(description="Cursor from the previous page")] = None,
@@ -210,8 +220,8 @@ async def api_visits(
     rapport = request.app.state.rapport
     actor = current_actor(request)
     errors: dict[str, str] = {}
-    start = as_utc(from_, "from", errors) if from_ else datetime.now(UTC)
-    end = as_utc(to, "to", errors) if to else None
+    start = _bound(from_, "from", errors) if from_ else datetime.now(UTC)
+    end = _bound(to, "to", errors) if to else None
     if status and status not in visits.VISIT_STATUSES:
         errors["status"] = f"must be one of {', '.join(visits.VISIT_STATUSES)}"
     if start is not None and end is None and "to" not in errors:

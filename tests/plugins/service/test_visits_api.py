@@ -102,10 +102,18 @@ async def test_a_representatives_visits_page_by_keyset_in_time_order(service_cli
         f"{VISITS}?assignee={field}&from=2031-05-01&to=2031-06-01&status=scheduled")).json()
     assert [v["id"] for v in scheduled["data"]] == [ids[0], ids[3], ids[2]]
 
+    # A date alone is midnight: an early visit belongs to its day's range.
+    early = await visits.schedule(service_client.rapport, None, case["id"], assignee=field,
+                                  starts_at="2031-05-06T07:00")
+    day = (await service_client.get(
+        f"{VISITS}?assignee={field}&from=2031-05-06&to=2031-05-07")).json()
+    assert [v["id"] for v in day["data"]] == [early["id"], ids[0], ids[1]]
+    await visits.cancel(service_client.rapport, None, early["id"])
+
     # The representative's own list (no assignee: the caller) shows the same visits.
     await login(service_client, "fei@example.test")
     own = (await service_client.get(f"{VISITS}?from=2031-05-01&to=2031-06-01")).json()
-    assert [v["id"] for v in own["data"]] == [ids[0], ids[1], ids[3], ids[2]]
+    assert [v["id"] for v in own["data"]] == [early["id"], ids[0], ids[1], ids[3], ids[2]]
 
 
 async def test_errors_are_problems_naming_the_field(service_client):
