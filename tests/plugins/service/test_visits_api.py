@@ -215,3 +215,26 @@ async def test_paths_are_in_the_openapi_document(service_client):
     assert listing["summary"] == "List a representative's visits"
     assert {"assignee", "from", "to", "after", "limit"} <= {
         p["name"] for p in listing["parameters"]}
+
+
+async def test_a_case_seen_but_not_changeable_refuses_changes_with_403(service_rapport):
+    """A sales representative sees their team's cases but changes only their own."""
+    from core.identity.tables import Team
+    from plugins.service import visits
+
+    async with app_client(service_rapport) as client:
+        field, customer, _ = await _setup()
+        await make_user("sam@example.test", roles=("sales_representative",), teams=("North",))
+        team = await Team.select(Team.id).where(Team.name == "North").first().run()
+        case = await new_case(customer, subject="Team case", team=team["id"])
+        visit = await visits.schedule(service_rapport, None, case["id"], assignee=field,
+                                      starts_at="2031-05-06T10:00")
+        await login(client, "sam@example.test")
+        url = f"/api/v1/service/cases/{case['id']}/visits"
+        assert [v["id"] for v in (await client.get(url)).json()["data"]] == [visit["id"]]
+        for response in (
+                await client.post(url, json={"assignee": field,
+                                             "starts_at": "2031-05-07T10:00"}),
+                await client.patch(f"{VISITS}/{visit['id']}", json={"notes": "x"}),
+                await client.post(f"{VISITS}/{visit['id']}/cancel")):
+            assert response.status_code == 403, response.text
