@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 from litestar import Request, Response, get, post
 from litestar.exceptions import ClientException, NotFoundException, PermissionDeniedException
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.params import FromPath, JSONBody, Parameter
 from litestar.response import File
 
@@ -32,6 +33,11 @@ from plugins.service.tables import CASE_TYPES, PRIORITIES, STATUSES, Case, CaseA
 PROBLEM = "application/problem+json"
 MAX_LIMIT = 200
 MAX_ATTACHMENTS = 10
+# Files travel base64-encoded (4/3 of their size). Litestar's default body limit (10 MB) would
+# refuse a legitimate request with a bare 413 before the attachment check names the field; the
+# bound is a little above 5 files of the default 10 MB attachment_max_bytes, and a larger body
+# gets a problem document naming "attachments".
+API_MAX_BODY_BYTES = 5 * 10 * 1024 * 1024 * 4 // 3 + 1024 * 1024
 
 
 class CaseNotFound(LookupError):
@@ -46,6 +52,13 @@ def problem(status: int, title: str, detail: str, *, field: str | None = None) -
         body["field"] = field
         body["errors"] = [{"field": field, "message": detail}]
     return Response(body, status_code=status, media_type=PROBLEM)
+
+
+def too_large(request: Request, exc: Exception) -> Response:
+    return problem(413, "Request too large",
+                   f"attachments: the request is larger than "
+                   f"{API_MAX_BODY_BYTES // (1024 * 1024)} MB; send fewer or smaller files",
+                   field="attachments")
 
 
 def case_error(request: Request, exc: service.CaseError) -> Response:
@@ -75,6 +88,11 @@ API: dict[str, Any] = {
                            NotFoundException: not_found, PermissionDeniedException: forbidden,
                            ClientException: bad_request},
     "tags": ["service"],
+}
+# Routes that take files: a larger body bound, and its refusal as a problem document.
+API_UPLOAD: dict[str, Any] = {
+    **API, "request_max_body_size": API_MAX_BODY_BYTES,
+    "exception_handlers": {**API["exception_handlers"], RequestEntityTooLarge: too_large},
 }
 CASE_FIELDS = ("id", "number", "subject", "description", "case_type", "priority", "status",
                "is_open", "channel", "customer", "product", "product_ref", "queue", "owner",
@@ -185,7 +203,7 @@ async def api_cases(
             "next": f"{rows[-1]['priority_rank']}-{rows[-1]['id']}" if more else None}
 
 
-@post("/api/v1/service/cases", opt={"permission": "service.case.create"}, **API,
+@post("/api/v1/service/cases", opt={"permission": "service.case.create"}, **API_UPLOAD,
       summary="Open a case")
 async def api_case_create(request: Request, data: JSONBody[dict[str, Any]]) -> Response:
     """Open a case for a customer. Body: ``customer_id``, ``subject``, ``description``,
@@ -233,7 +251,7 @@ async def api_case(request: Request, case_id: FromPath[int]) -> dict[str, Any]:
 
 
 @post("/api/v1/service/cases/{case_id:int}/messages", opt={"permission": "service.case.edit"},
-      **API, summary="Reply or add an internal note")
+      **API_UPLOAD, summary="Reply or add an internal note")
 async def api_case_message(request: Request, case_id: FromPath[int],
                            data: JSONBody[dict[str, Any]]) -> Response:
     """Body: ``kind`` ("reply" to the customer, "note", internal, or "inbound": what the

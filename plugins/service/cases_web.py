@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 
 from litestar import Request, get, post
 from litestar.exceptions import NotFoundException, PermissionDeniedException
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.params import FromPath, FromQuery
 from litestar.response import File, Redirect, Response, ServerSentEvent, Template
 from piccolo.columns.combination import WhereRaw
@@ -33,6 +34,13 @@ from plugins.service.tables import (
 )
 
 PAGE = 50
+# Staff forms may carry several files. Each is checked against ``attachment_max_bytes`` by the
+# attachment service, which names the field; Litestar's default limit (10 MB for the whole
+# body) would answer a bare 413 first. The bound is a little above the default 10 MB per file
+# times UPLOAD_FILES; a larger body is refused with a readable error on the form.
+UPLOAD_FILES = 5
+UPLOAD_MAX_BYTES = UPLOAD_FILES * 10 * 1024 * 1024 + 1024 * 1024
+VISIT_TYPES = ("maintenance",)  # case types whose page offers "Schedule a visit"
 PANEL = 10  # open cases shown on the 360° panel; the rest through the filtered queue
 VIEWS = {"mine": "My cases", "team": "My team", "open": "All open", "unassigned": "Unassigned",
          "all": "All cases"}
@@ -351,7 +359,28 @@ async def read_form(request: Request) -> tuple[dict[str, str], list[NewAttachmen
     return values, uploads
 
 
-@post("/service/cases", opt=perm("service.case.create"), status_code=303)
+def too_large_message() -> str:
+    return (f"The files are too large together: at most {UPLOAD_MAX_BYTES // (1024 * 1024)} MB "
+            f"per form. Send fewer or smaller files.")
+
+
+def new_case_too_large(request: Request, exc: RequestEntityTooLarge) -> Response:
+    """The new-case form again, naming the field (the body was refused unread, so what was
+    typed cannot be kept). Sync: Litestar's exception handlers are."""
+    return _new_form({"priority": "normal", "case_type": "service_request", "channel": "phone"},
+                     {"attachments": too_large_message()}, None, status=413)
+
+
+def reply_too_large(request: Request, exc: RequestEntityTooLarge) -> Response:
+    """Back to the case page with the size error under the Attachments field (its page needs
+    queries an exception handler cannot make; the body was refused unread)."""
+    case_id = request.path_params.get("case_id")
+    return Redirect(f"/service/cases/{case_id}?upload=too-large#reply-form", status_code=303)
+
+
+@post("/service/cases", opt=perm("service.case.create"), status_code=303,
+      request_max_body_size=UPLOAD_MAX_BYTES,
+      exception_handlers={RequestEntityTooLarge: new_case_too_large})
 async def case_create(request: Request) -> Response:
     rapport = request.app.state.rapport
     actor = current_actor(request)
@@ -403,6 +432,7 @@ async def _page(request: Request, case: dict[str, Any], errors: dict[str, str] |
         "queues": queues, "can_edit": can_edit,
         "can_assign": actor.can("service.case.assign"), "errors": errors or {},
         "values": values or {}, "kb": actor.can("service.article.view"),
+        "can_visit": can_edit and case["is_open"] and case["case_type"] in VISIT_TYPES,
     })
 
 
@@ -433,11 +463,15 @@ async def describe_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 @get("/service/cases/{case_id:int}", opt=perm("service.case.view"))
-async def case_show(request: Request, case_id: FromPath[int]) -> Template:
-    return await _page(request, await case_for(request, case_id))
+async def case_show(request: Request, case_id: FromPath[int],
+                    upload: FromQuery[str] = "") -> Template:
+    errors = {"attachments": too_large_message()} if upload == "too-large" else None
+    return await _page(request, await case_for(request, case_id), errors)
 
 
-@post("/service/cases/{case_id:int}/messages", opt=perm("service.case.edit"), status_code=303)
+@post("/service/cases/{case_id:int}/messages", opt=perm("service.case.edit"), status_code=303,
+      request_max_body_size=UPLOAD_MAX_BYTES,
+      exception_handlers={RequestEntityTooLarge: reply_too_large})
 async def case_message(request: Request, case_id: FromPath[int]) -> Response:
     case = await case_for(request, case_id, "service.case.edit")
     values, uploads = await read_form(request)
@@ -454,6 +488,29 @@ async def case_message(request: Request, case_id: FromPath[int]) -> Response:
         field = "body" if exc.field in ("kind", "status") else exc.field
         return await _page(request, case, {field: exc.message}, values, status=400)
     return Redirect(f"/service/cases/{case_id}#conversation-end", status_code=303)
+
+
+@post("/service/cases/{case_id:int}/messages/{message_id:int}/send-again",
+      opt=perm("service.case.edit"), status_code=303)
+async def case_message_send_again(request: Request, case_id: FromPath[int],
+                                  message_id: FromPath[int]) -> Response:
+    """E-mail an agent's reply whose delivery failed once more. Only a failed reply: one that
+    was sent (or is being sent) is never sent twice, and a suppressed one would be refused
+    again for the same reason."""
+    from plugins.service import email_out
+    from plugins.service.tables import CaseMessage
+
+    case = await case_for(request, case_id, "service.case.edit")
+    row = await CaseMessage.select(CaseMessage.id, CaseMessage.kind, CaseMessage.delivery,
+                                   CaseMessage.author_user).where(
+        (CaseMessage.id == message_id) & (CaseMessage.case == case_id)).first().run()
+    if row is None or row["kind"] != "reply" or row["author_user"] is None:
+        raise NotFoundException("No such reply")
+    if row["delivery"] != "failed":
+        return await _page(request, case, {f"message-{message_id}": "This reply is not a "
+                                           "failed one: it is not sent again."}, status=409)
+    await email_out.send_reply(request.app.state.rapport, message_id)
+    return Redirect(f"/service/cases/{case_id}#message-{message_id}", status_code=303)
 
 
 @post("/service/cases/{case_id:int}/status", opt=perm("service.case.edit"), status_code=303)
@@ -548,5 +605,5 @@ async def panel_cases(request: Request, customer_id: FromPath[int]) -> Template:
 
 
 ROUTES: list = [case_list, case_stream, case_new, customer_options, case_create, case_show,
-                case_message, case_status, case_priority, case_assign, attachment_download,
+                case_message, case_message_send_again, case_status, case_priority, case_assign, attachment_download,
                 panel_cases]
