@@ -133,6 +133,14 @@ async def seed(database_url: str, seeded) -> dict:
     mined = await bundles.refresh(bundles.Thresholds())
     log(f"sales: {mined['bundles']:,} bundles from the latest {mined['orders']:,} orders in "
         f"{time.monotonic() - began:.1f} s")
+    # A quarter target for the bench user, so the widget has won + weighted to set against it.
+    from plugins.sales.forecast import period_of
+    from plugins.sales.tables import SalesTarget
+
+    await SalesTarget.insert(SalesTarget(period_kind="quarter",
+                                         period_start=period_of("quarter", today).start,
+                                         owner=user, currency="EUR",
+                                         amount=Decimal(50_000_000))).run()
     kit_buyer = customers[len(customers) // 3]
     return {"open": OPEN, "orders": ORDERS, "order_lines": total_lines,
             "bundles": mined["bundles"], "bundle_seconds": round(time.monotonic() - began, 1),
