@@ -125,7 +125,8 @@ def _message(case_id: int, row: dict[str, Any]) -> dict[str, Any]:
     return {"id": row["id"], "kind": row["kind"], "body": row["body"],
             "channel": row["channel"], "author_user": row["author_user"],
             "author_customer": row["author_customer"], "author_email": row["author_email"],
-            "delivery": row.get("delivery", ""), "created_at": row["created_at"],
+            "delivery": row.get("delivery", ""),
+            "delivery_detail": row.get("delivery_detail", ""), "created_at": row["created_at"],
             "attachments": [_attachment(case_id, a) for a in row.get("attachments", [])]}
 
 

@@ -141,6 +141,9 @@ async def test_suppressed_and_sent_outcomes_are_explained(service_client):
     assert "The customer asked not to be contacted." in suppressed
     assert "E-mail sent" in sent and "accepted by mail.example.test:25" in sent
     assert "Send again" not in page
+    api = (await service_client.get(f"/api/v1/service/cases/{case['id']}")).json()
+    outcome = {m["id"]: (m["delivery"], m["delivery_detail"]) for m in api["messages"]}
+    assert outcome[rows[0]["id"]] == ("suppressed", "The customer asked not to be contacted.")
 
 
 async def test_send_again_needs_edit_rights_on_the_case(service_rapport):
