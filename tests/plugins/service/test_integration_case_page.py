@@ -287,3 +287,5 @@ async def test_agent_opening_a_case_is_not_told_it_was_assigned_to_them(service_
                            other["id"], owner_id=agent)
         [message] = await push_messages(service_rapport, published[-1])
         assert message.user_id == agent and "assigned to you" in message.title
+        # ... and reaches their in-app inbox, where their own case did not.
+        assert await Notification.count().where(Notification.user == agent) == 1
