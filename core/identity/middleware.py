@@ -181,14 +181,24 @@ def authentication_middleware(app: ASGIApp) -> ASGIApp:
         if not unsafe:
             await app(scope, receive, send)
             return
-        try:
-            await app(scope, receive, send)
-        finally:
+        def forget() -> None:
             # Whatever this write changed (a sign-out, a role, a team), no actor cached before
             # it is used again by this worker.
             actor_cache(rapport).clear()
             for listener in _WRITE_LISTENERS:
                 listener()
+
+        async def send_after_forgetting(message) -> None:
+            # Also before the response leaves: the client's next request may be served while
+            # this one is still finishing its send.
+            if message["type"] == "http.response.start":
+                forget()
+            await send(message)
+
+        try:
+            await app(scope, receive, send_after_forgetting)
+        finally:
+            forget()
 
     return middleware
 
