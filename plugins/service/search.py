@@ -1,5 +1,8 @@
 """Global search answers for cases: by number ("CS-000123", "cs-123", "#123", "123") or by
-words of the subject, within the user's row scope."""
+words of the subject, within the user's row scope.
+
+The number is a primary-key lookup; the subject goes through the trigram index of
+``core.search.text`` (three characters or more), never ``ILIKE '%q%'`` over every case."""
 
 from __future__ import annotations
 
@@ -7,15 +10,11 @@ import re
 
 from core.permissions import scoped
 from core.plugin import SearchResult
+from core.search.text import contains
 from plugins.service.cases import LABELS
 from plugins.service.tables import Case
 
 _NUMBER = re.compile(r"^\s*(?:cs-?|#)?0*(\d{1,9})\s*$", re.IGNORECASE)
-
-
-def _pattern(query: str) -> str:
-    escaped = query.strip().replace("%", "").replace("_", " ")
-    return f"%{escaped}%"
 
 
 async def cases(rapport, user, query, limit):
@@ -30,8 +29,9 @@ async def cases(rapport, user, query, limit):
     if number:
         exact = Case.select(*columns).where(Case.id == int(number.group(1)))
         found += await scoped(exact, rapport, user, "service.case.view", Case).run()
-    if len(found) < limit and len(query.strip()) >= 2:
-        by_subject = Case.select(*columns).where(Case.subject.ilike(_pattern(query)))
+    subject = contains(Case, ["subject"], query)
+    if len(found) < limit and subject is not None:
+        by_subject = Case.select(*columns).where(subject)
         if found:
             by_subject = by_subject.where(Case.id != found[0]["id"])
         found += await scoped(by_subject, rapport, user, "service.case.view", Case).order_by(
