@@ -128,36 +128,45 @@ async def _sqlite_candidates(match: str, where: Any, limit: int) -> list[dict[st
 
 async def _postgres_candidates(query: str, where: Any, limit: int, fuzzy: bool
                                ) -> list[dict[str, Any]]:
+    """Ids matching any way (name, emails, phones, account) collected by a UNION of
+    separate index lookups, then filtered, ranked and limited. One WHERE with ``OR id IN
+    (subquery)`` made PostgreSQL scan the whole customer table (hashed subplans cannot use
+    the trigram indexes): 180 ms at 100,000 customers, linear in the table."""
     like = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     digits = phone_digits(query)
     if digits:
         phone_like = f"%{digits}%"
-        matches = QueryString(
-            "core_customer.primary_phone LIKE {} OR core_customer.id IN "
-            "(SELECT customer FROM core_customer_phone WHERE phone LIKE {})",
+        ids = QueryString(
+            "SELECT id FROM core_customer WHERE primary_phone LIKE {} "
+            "UNION SELECT customer FROM core_customer_phone WHERE phone LIKE {}",
             phone_like, phone_like,
         )
     else:
-        similar = (
-            QueryString("OR core_customer.name % {} OR core_customer.name %> {}", query, query)
+        name_similar = (
+            QueryString("UNION SELECT id FROM core_customer WHERE name % {} "
+                        "UNION SELECT id FROM core_customer WHERE name %> {}", query, query)
             if fuzzy else QueryString("")
         )
-        account_similar = QueryString("OR a.name % {}", query) if fuzzy else QueryString("")
-        matches = QueryString(
-            "core_customer.name ILIKE {} {} OR core_customer.primary_email ILIKE {} "
-            "OR core_customer.id IN (SELECT customer FROM core_customer_email WHERE email ILIKE {}) "
-            "OR core_customer.account IN (SELECT a.id FROM core_customer a "
-            "WHERE a.kind = 'account' AND (a.name ILIKE {} {}) LIMIT 50)",
-            like, similar, like, like, like, account_similar,
+        # Names are matched once (MATERIALIZED), and accounts picked among those: filtering
+        # 20,000 accounts by kind first and then by name took ~100 ms at 100,000 customers.
+        ids = QueryString(
+            "WITH named AS MATERIALIZED (SELECT id FROM core_customer WHERE name ILIKE {} {}) "
+            "SELECT id FROM named "
+            "UNION SELECT id FROM core_customer WHERE primary_email ILIKE {} "
+            "UNION SELECT customer FROM core_customer_email WHERE email ILIKE {} "
+            "UNION SELECT id FROM core_customer WHERE account IN (SELECT a.id FROM named "
+            "JOIN core_customer a ON a.id = named.id WHERE a.kind = 'account' LIMIT 50)",
+            like, name_similar, like, like,
         )
     return await Customer.raw(
-        f"SELECT {CANDIDATE_COLUMNS} FROM core_customer "
+        f"SELECT {CANDIDATE_COLUMNS} FROM ({{}}) AS core_search_ids "
+        "JOIN core_customer ON core_customer.id = core_search_ids.id "
         "LEFT JOIN core_customer AS core_search_acct "
         "ON core_search_acct.id = core_customer.account "
-        "WHERE ({}) AND core_customer.erased_at IS NULL AND ({}) "
+        "WHERE core_customer.erased_at IS NULL AND ({}) "
         "ORDER BY greatest(word_similarity({}, core_customer.name), "
         "similarity({}, core_customer.primary_email)) DESC, core_customer.id LIMIT {}",
-        matches, where, query, query, limit,
+        ids, where, query, query, limit,
     ).run()
 
 
@@ -168,6 +177,9 @@ async def _postgres_fuzzy_candidates(query: str, where: Any, limit: int
     async with Customer._meta.db.transaction():
         await Customer.raw("SET LOCAL pg_trgm.similarity_threshold = 0.2").run()
         await Customer.raw("SET LOCAL pg_trgm.word_similarity_threshold = 0.4").run()
+        # With these thresholds the planner expects ~1% of names to match and prefers a
+        # sequential scan of the customers (370 ms at 100,000) over the trigram index (18 ms).
+        await Customer.raw("SET LOCAL enable_seqscan = off").run()
         return await _postgres_candidates(query, where, limit, fuzzy=True)
 
 
