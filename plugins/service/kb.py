@@ -417,17 +417,39 @@ async def search(user: Actor | None, query: str, *, audience: str | None = None,
     return await rank(query, visibility(user, audience=audience), limit, phrase=True)
 
 
+_SEARCH_COLUMNS = ["title", "keywords", "product", "body"]
+
+
 async def search_articles(rapport, user, query, limit):
     """Global search provider: staff see internal and public articles, never drafts unless
-    they may edit; anyone else only public published ones."""
+    they may edit; anyone else only public published ones.
+
+    Candidates come from the trigram index of ``core.search.text`` (the service migration
+    that creates it) rather than ``LIKE '%term%'`` over every article body, then rank as
+    :func:`search` does."""
     if user is None or not user.can("service.article.view") or not str(query).strip():
         return []
-    found = await search(user, str(query), limit=limit)
+    from core.search.text import contains
+
+    text = str(query)
+    terms = words(text)[:MAX_TERMS]
+    clauses = [c for c in (contains(Article, _SEARCH_COLUMNS, t) for t in terms) if c is not None]
+    if not clauses:
+        return []
+    condition = clauses[0]
+    for clause in clauses[1:]:
+        condition = condition | clause
+    rows = await Article.select(*_RANK_COLUMNS).where(visibility(user)).where(condition).order_by(
+        Article.id, ascending=False).limit(CANDIDATES).run()
+    whole = text.strip().lower()
+    ranked = [Ranked(row, _score(row, terms, whole)) for row in rows]
+    ranked.sort(key=lambda r: (-r.score, -(r.article["helpful_yes"] - r.article["helpful_no"]),
+                               -r.article["id"]))
     return [SearchResult(
         title=r.article["title"], url=f"/service/kb/{r.article['id']}", kind="service.article",
         snippet=(("Internal · " if r.article["audience"] == "internal" else "")
                  + snippet(r.article["body"])),
-        score=r.score) for r in found]
+        score=r.score) for r in ranked[:limit]]
 
 
 async def suggest(text: str, *, audience: str = "public", limit: int = 5, user: Actor | None = None,
