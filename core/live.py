@@ -315,9 +315,13 @@ async def stream(request: Request, plugin: ChannelsPlugin, channel: str, *, chec
                 await reader
 
 
-def sse(request: Request, channel: str, *, check_each: bool) -> ServerSentEvent:
+def sse(request: Request, channel: str, *, check_each: bool,
+        visible: Any = None) -> ServerSentEvent:
+    """The response for a live route: ``stream`` over ``channel`` (see there for
+    ``check_each`` and ``visible``), with headers that keep proxies from buffering it."""
     plugin = live_plugin(request.app.state.rapport)
-    return ServerSentEvent(stream(request, plugin, channel, check_each=check_each),
+    return ServerSentEvent(stream(request, plugin, channel, check_each=check_each,
+                                  visible=visible),
                            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 

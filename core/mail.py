@@ -55,7 +55,8 @@ async def deliver(rapport, message: EmailMessage) -> str:
         path = outbox / f"{uuid.uuid4().hex}.eml"
         path.write_bytes(bytes(message))
         log.info("RAPPORT_SMTP_URL is not set: wrote mail to %s into %s", message["To"], path)
-        return f"written to {path} (RAPPORT_SMTP_URL is not set)"
+        # The note is shown to staff, so it names the outbox, not the server's file path.
+        return "kept in the outbox: no mail server is set up (RAPPORT_SMTP_URL)"
     parsed = urlparse(url)
     options = parse_qs(parsed.query)
     host = parsed.hostname or "127.0.0.1"

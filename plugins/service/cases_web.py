@@ -230,53 +230,21 @@ async def case_stream(request: Request) -> ServerSentEvent:
     """Queue changes as server-sent events (``ready``, then ``change`` with the event name
     and case id). Each event is checked against the reader's row scope, so an agent hears
     only about cases they may see; the page then re-reads its rows through the list route."""
-    from core.live import live_plugin
+    from core.live import sse
 
-    rapport = request.app.state.rapport
-    return ServerSentEvent(_scoped_stream(request, live_plugin(rapport), live_channel(rapport)),
-                           headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return sse(request, live_channel(request.app.state.rapport), check_each=False,
+               visible=_visible_to_reader)
 
 
-async def _scoped_stream(request: Request, channels, channel: str):
-    import asyncio
-    import contextlib
-    import json
-
-    from litestar.response import ServerSentEventMessage
-
-    from core.live import KEEPALIVE_SECONDS
-
-    rapport = request.app.state.rapport
-    actor = current_actor(request)
-    async with channels.start_subscription([channel]) as subscriber:
-        queue: asyncio.Queue[bytes] = asyncio.Queue()
-
-        async def pump() -> None:
-            async for raw in subscriber.iter_events():
-                await queue.put(raw)
-
-        reader = asyncio.create_task(pump())
-        try:
-            yield ServerSentEventMessage(event="ready", data="{}", retry=3000)
-            while True:
-                try:
-                    raw = await asyncio.wait_for(queue.get(), KEEPALIVE_SECONDS)
-                except TimeoutError:
-                    yield ServerSentEventMessage(comment="keep-alive", data=None)
-                    continue
-                try:
-                    message = json.loads(raw)
-                    case_id = int(message["case_id"])
-                except (ValueError, KeyError, TypeError):
-                    continue
-                visible = scoped(Case.exists().where(Case.id == case_id), rapport, actor,
-                                 "service.case.view", Case)
-                if await visible.run():
-                    yield ServerSentEventMessage(event="change", data=json.dumps(message))
-        finally:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await reader
+async def _visible_to_reader(rapport, actor, message: dict) -> dict | None:
+    """The announcement if its case is within the reader's scope, else nothing."""
+    try:
+        case_id = int(message["case_id"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    visible = scoped(Case.exists().where(Case.id == case_id), rapport, actor,
+                     "service.case.view", Case)
+    return message if await visible.run() else None
 
 
 def live_channel(rapport) -> str:

@@ -257,8 +257,9 @@ async def test_live_stream_tells_an_agent_only_about_cases_in_their_scope(servic
     from types import SimpleNamespace
 
     from core.live import live_plugin
+    from core.live import stream as live_stream
     from plugins.service import cases
-    from plugins.service.cases_web import _scoped_stream, live_channel
+    from plugins.service.cases_web import _visible_to_reader, live_channel
     from tests.plugins.service.cases_helpers import staff_actor
 
     rapport = service_client.rapport
@@ -269,7 +270,8 @@ async def test_live_stream_tells_an_agent_only_about_cases_in_their_scope(servic
     await cases.assign(rapport, None, mine["id"], owner_id=agent.id)
     request = SimpleNamespace(scope={"user": agent},
                               app=SimpleNamespace(state=SimpleNamespace(rapport=rapport)))
-    stream = _scoped_stream(request, live_plugin(rapport), live_channel(rapport))
+    stream = live_stream(request, live_plugin(rapport), live_channel(rapport), check_each=False,
+                         visible=_visible_to_reader)
     try:
         ready = await asyncio.wait_for(stream.__anext__(), 10)
         assert ready.event == "ready"
