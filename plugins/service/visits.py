@@ -457,13 +457,16 @@ async def _form_page(request: Request, case: dict[str, Any], *, visit: dict | No
 @get("/service/cases/{case_id:int}/visits", opt={"permission": "service.case.view"},
      include_in_schema=False)
 async def case_visits_fragment(request: Request, case_id: FromPath[int]) -> Template:
-    """The case's visits and their reports (an htmx fragment for the case page)."""
+    """The case's visits and their reports: a fragment for the case page, or a whole page."""
     case = await _visible_case(request, case_id, "service.case.view")
     actor = current_actor(request)
     can_edit = bool(await scoped(Case.select(Case.id).where(Case.id == case_id),
                                  request.app.state.rapport, actor, "service.case.edit", Case
                                  ).first().run()) if actor.can("service.case.edit") else False
-    return Template("service/visits/_list.html", context={
+    # htmx swaps the bare list into the case page; a plain link (no JavaScript) gets a page.
+    template = ("service/visits/_list.html" if request.headers.get("hx-request") == "true"
+                else "service/visits/page.html")
+    return Template(template, context={
         "case": case, "visits": await case_visits(case), "can_edit": can_edit,
         "show_images": actor.can("core.field.view"),
     })

@@ -212,3 +212,22 @@ async def test_a_report_days_later_or_by_someone_else_leaves_the_visit_scheduled
     assert visit["status"] == "scheduled"
     fragment = await service_client.get(f"/service/cases/{case['id']}/visits")
     assert "Unrelated visit" not in fragment.text
+
+
+async def test_visits_list_is_a_page_without_htmx_and_offers_visits_for_repairs_only(
+        service_client):
+    _field, customer, repair = await _setup(service_client)
+    question = await new_case(customer, subject="Invoice copy", case_type="information_request")
+
+    # htmx swaps the bare list into the case page; the no-JavaScript link opens a whole page.
+    fragment = await service_client.get(f"/service/cases/{repair['id']}/visits",
+                                        headers={"hx-request": "true"})
+    page = await service_client.get(f"/service/cases/{repair['id']}/visits")
+    assert "<html" not in fragment.text and "<html" in page.text
+    assert "Boiler makes a noise" in page.text
+    assert "Schedule a visit" in fragment.text
+
+    other = await service_client.get(f"/service/cases/{question['id']}/visits",
+                                     headers={"hx-request": "true"})
+    assert other.status_code == 200
+    assert "Schedule a visit" not in other.text
