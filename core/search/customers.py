@@ -90,6 +90,14 @@ def typo_clause(word: str) -> str | None:
             # wrong letter at i; letter missing before i
             if len(left) >= 3 and len(right) >= 3:
                 clauses.append(f"({_fts_phrase(left)} AND {_fts_phrase(right)})")
+        if n <= 5:
+            # A short word leaves one side of the typo under three letters, which the trigram
+            # index cannot look up: ``hoper`` has ``hop`` + ``er`` around Hopper's missing
+            # "p". The longer side alone still finds it (short words are rare and ranked after).
+            for left, right in ((word[:i], word[i + 1:]), (word[:i], word[i:])):
+                longer, shorter = sorted((left, right), key=len, reverse=True)
+                if len(longer) >= 3 and len(shorter) < 3:
+                    clauses.append(_fts_phrase(longer))
     clauses = list(dict.fromkeys(clauses))
     return "(" + " OR ".join(clauses) + ")" if clauses else None
 
