@@ -39,6 +39,7 @@ async def test_a_slow_provider_is_left_out_and_named_instead_of_stalling_search(
         page = await client.get("/search", params={"q": "printer"})
         assert page.status_code == 200
         assert "Quick answer for printer" in page.text and "Slow answer" not in page.text
+        assert "Not searched in time: Slow things" in page.text  # the user knows what's missing
         api = (await client.get("/api/v1/search", params={"q": "printer"})).json()
         assert [g["kind"] for g in api["groups"]] == ["quick"]
         assert api["late"] == ["Slow things"]
