@@ -31,6 +31,10 @@ log = logging.getLogger("rapport.service.sla")
 
 BATCH = 200  # cases claimed per query; a sweep loops over batches up to MAX_PER_SWEEP
 MAX_PER_SWEEP = 5000
+# A backlog (after downtime, or a fresh import of overdue cases) is swept in many batches;
+# pausing between them lets requests take the database in turn instead of queueing behind
+# the whole round (on SQLite every write transaction holds the one write lock).
+PAUSE_BETWEEN_BATCHES = 0.05
 TARGETS = ("first_response", "resolution")
 
 
@@ -314,6 +318,7 @@ async def sweep(rapport, now: datetime | None = None) -> SweepResult:
             handled += seen
             if seen < BATCH:
                 break
+            await asyncio.sleep(PAUSE_BETWEEN_BATCHES)
     policies = await SlaPolicy.select().where(SlaPolicy.active == True).run()  # noqa: E712
     for policy in policies:
         for target in TARGETS:
@@ -322,9 +327,12 @@ async def sweep(rapport, now: datetime | None = None) -> SweepResult:
                 handled += seen
                 if seen < BATCH:
                     break
+                await asyncio.sleep(PAUSE_BETWEEN_BATCHES)
     # Published after the batches committed, as every event must be.
-    for name, payload in events:
+    for number, (name, payload) in enumerate(events, 1):
         await rapport.publish(name, payload)
+        if number % BATCH == 0:
+            await asyncio.sleep(PAUSE_BETWEEN_BATCHES)  # listeners write too: take turns
     return result
 
 
