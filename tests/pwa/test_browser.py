@@ -205,10 +205,13 @@ def test_reminder_is_pushed_decrypted_and_shown_by_the_service_worker(live_serve
     cdp.send("ServiceWorker.deliverPushMessage", {
         "origin": live_server.url, "registrationId": registration_id,
         "data": payload.decode()})
-    page.wait_for_function("""() => navigator.serviceWorker.ready
-        .then(r => r.getNotifications())
-        .then(list => list.length > 0)""")
-    shown = page.evaluate("""() => navigator.serviceWorker.ready.then(r => r.getNotifications())
-        .then(list => list.map(n => ({title: n.title, body: n.body, url: n.data.url})))""")
+    # Poll from here: a predicate returning a Promise is truthy at once for wait_for_function,
+    # which made this test read the notifications before the worker had shown any.
+    shown, deadline = [], time.monotonic() + 10
+    while not shown and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+        shown = page.evaluate("""() => navigator.serviceWorker.ready
+            .then(r => r.getNotifications())
+            .then(list => list.map(n => ({title: n.title, body: n.body, url: n.data.url})))""")
     assert shown == [{"title": "Call Acme back", "body": "They asked for a quote",
                       "url": "/field/#/customers/1"}]
