@@ -49,7 +49,8 @@ KEEPALIVE_SECONDS = 15.0
 WORKER_TAG = hashlib.sha256(f"{os.getpid()}:{uuid.uuid4()}".encode()).hexdigest()[:8]
 LIVE_EVENTS = ("core.interaction.created", "core.interaction.updated", "core.followup.completed")
 CUSTOMER_EVENTS = ("core.customer.created", "core.customer.updated", "core.customer.deleted",
-                   "core.customer.merged", "core.customer.bulk_changed")
+                   "core.customer.merged", "core.customer.bulk_changed",
+                   "core.customer.imported")
 
 
 def backend_name(rapport: Rapport) -> str:
@@ -145,6 +146,10 @@ def customer_message(event: Event) -> dict[str, Any]:
     payload = event.payload
     was: dict[str, list[Any]] = {}
     gone: list[int] = []
+    if event.name == "core.customer.imported":
+        # An import may write a million rows: its id range travels, never the ids.
+        return {"event": event.name, "kind": payload.get("kind"), "ids": [], "gone": [],
+                "was": {}, "range": [int(payload["first_id"]), int(payload["last_id"])]}
     if event.name == "core.customer.bulk_changed":
         ids = [int(i) for i in payload.get("ids", [])]
         for before in payload.get("before", []):
@@ -204,6 +209,21 @@ async def shutdown(rapport):
     await plugin.__aexit__(None, None, None)
 
 
+@contextlib.asynccontextmanager
+async def publishing(rapport: Rapport) -> AsyncGenerator[None, None]:
+    """Around work done outside the server (a CLI import): events published meanwhile reach
+    the servers' open pages when the channels cross processes (Redis, PostgreSQL). In memory
+    they could reach no one, so nothing is started then."""
+    if backend_name(rapport) == "memory" or getattr(rapport, "live", (None, None))[0]:
+        yield
+        return
+    await startup(rapport)
+    try:
+        yield
+    finally:
+        await shutdown(rapport)  # after the channels' queue is flushed
+
+
 @hookimpl
 def register_routes():
     return ROUTES
@@ -249,10 +269,19 @@ def _customer_table():
 async def visible_customer_change(rapport: Rapport, actor: Actor, kind: str,
                                   message: dict[str, Any]) -> dict[str, Any] | None:
     """The part of a customer-list message ``actor`` may learn, or ``None``: ids re-checked
-    through the same row scope the list uses (one query), vanished ids by who could see them."""
+    through the same row scope the list uses (one query), vanished ids by who could see them,
+    and for an import the number of its new customers the reader may see (``new``)."""
     if message.get("kind") not in (kind, None):
         return None
     Customer = _customer_table()
+    if message.get("range"):
+        first, last = (int(i) for i in message["range"])
+        query = Customer.count().where((Customer.id >= first) & (Customer.id <= last)
+                                       & (Customer.kind == kind))
+        new = await scoped(query, rapport, actor, "core.customer.view", Customer).run()
+        if not new:
+            return None
+        return {"event": message.get("event"), "ids": [], "gone": [], "new": new}
     was = message.get("was") or {}
     ids = [int(i) for i in message.get("ids") or []][:1000]
     visible: list[int] = []

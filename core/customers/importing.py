@@ -26,7 +26,14 @@ from phonenumbers import re_util
 
 from core import audit
 from core.customers import custom_fields
-from core.customers.service import TAG, default_region, normalise_email, normalise_phone
+from core.customers.service import (
+    EVENT_IMPORTED,
+    TAG,
+    announce,
+    default_region,
+    normalise_email,
+    normalise_phone,
+)
 from core.customers.tables import (
     CHANNELS,
     LIFECYCLE_STAGES,
@@ -712,6 +719,12 @@ async def commit(rapport: Rapport | None, actor: Actor | None, report: ImportRep
              "new_accounts": [None, len(report.new_accounts)]},
             summary=f"Imported {total} {what}" + (f" from {source}" if source else ""))
     report.committed = True
+    # Open lists learn of the new customers as id ranges (one message per kind, not per row).
+    for kind, kind_ids in (("account", new_ids), (report.kind, ids)):
+        if kind_ids:
+            await announce(rapport, actor, EVENT_IMPORTED, {
+                "kind": kind, "first_id": min(kind_ids), "last_id": max(kind_ids),
+                "count": len(kind_ids), "source": source})
     return report
 
 
@@ -755,7 +768,7 @@ def run_from_command_line(ctx: Any, kind: str, path: str, maps: tuple[str, ...],
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from core import db
+    from core import db, live
     from core.cli import get_rapport
 
     rapport = get_rapport(ctx)
@@ -766,32 +779,37 @@ def run_from_command_line(ctx: Any, kind: str, path: str, maps: tuple[str, ...],
     except ImportFileError as exc:
         raise click.UsageError(str(exc)) from None
 
+    async def check_and_import() -> ImportReport:
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      console=console, transient=True) as bar:
+            task = bar.add_task("reading", total=None)
+
+            def progress(phase: str, done: int, total: int) -> None:
+                bar.update(task, description=phase, completed=done, total=total)
+
+            if file_format == "vcard":
+                from core.customers.vcard import import_vcard
+
+                return await import_vcard(rapport, None, text, dry_run=dry_run,
+                                          source=Path(path).name, progress=progress)
+            defs = await custom_fields.field_definitions(kind)
+            header, _ = read_csv(text)
+            wanted = guess_mapping(header, kind, defs)
+            if mapping:
+                # Columns named on the command line win; the rest keep their guesses.
+                wanted = {c: f for c, f in wanted.items() if f not in mapping.values()}
+                wanted.update(mapping)
+            return await import_csv(rapport, None, kind, text, wanted, dry_run=dry_run,
+                                    source=Path(path).name, progress=progress)
+
     async def work() -> ImportReport:
         rapport.activate()
         await db.connect(rapport.engine, pool_size=2)
         try:
             await db.ensure_migrated(rapport.piccolo_apps())
-            with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                          console=console, transient=True) as bar:
-                task = bar.add_task("reading", total=None)
-
-                def progress(phase: str, done: int, total: int) -> None:
-                    bar.update(task, description=phase, completed=done, total=total)
-
-                if file_format == "vcard":
-                    from core.customers.vcard import import_vcard
-
-                    return await import_vcard(rapport, None, text, dry_run=dry_run,
-                                              source=Path(path).name, progress=progress)
-                defs = await custom_fields.field_definitions(kind)
-                header, _ = read_csv(text)
-                wanted = guess_mapping(header, kind, defs)
-                if mapping:
-                    # Columns named on the command line win; the rest keep their guesses.
-                    wanted = {c: f for c, f in wanted.items() if f not in mapping.values()}
-                    wanted.update(mapping)
-                return await import_csv(rapport, None, kind, text, wanted, dry_run=dry_run,
-                                        source=Path(path).name, progress=progress)
+            # Open lists on the servers hear of the import (Redis or PostgreSQL channels).
+            async with live.publishing(rapport):
+                return await check_and_import()
         finally:
             await db.disconnect(rapport.engine)
 

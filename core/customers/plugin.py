@@ -31,6 +31,7 @@ def register_events():
         EventType("core.customer.deleted", "A customer was deleted"),
         EventType("core.customer.merged", "Two customers were merged into one"),
         EventType("core.customer.bulk_changed", "Customers were changed together from a list"),
+        EventType("core.customer.imported", "Customers were imported from a file"),
     ]
 
 

@@ -54,6 +54,7 @@ EVENT_UPDATED = "core.customer.updated"
 EVENT_DELETED = "core.customer.deleted"
 EVENT_MERGED = "core.customer.merged"
 EVENT_BULK_CHANGED = "core.customer.bulk_changed"
+EVENT_IMPORTED = "core.customer.imported"
 EMAIL = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>.]+$")
 TAG = re.compile(r"^[\w][\w .:/&+-]{0,63}$")
 # Plain columns a caller may set, with their maximum lengths (``None``: not text).

@@ -113,3 +113,72 @@ async def test_a_large_bulk_change_reaches_the_list_whole(admin_client):
             if len(heard) >= len(ids):
                 break
         assert sorted(heard) == ids
+
+
+async def test_an_import_reaches_open_lists_as_a_count_of_what_each_reader_may_see(client):
+    """A 300-row contacts file with new companies: the contact list hears "300 new" and the
+    account list "3 new" (one message each, not one per row); a representative who owns
+    only 100 of the contacts hears 100, and an import of nobody of theirs reaches them not."""
+    from core.customers.importing import import_csv
+
+    rapport = client.rapport
+    admin = await load_actor(rapport, await make_user("boss@example.test"))
+    await make_user("rep@example.test", roles=["field_representative"])
+    await sign_in(client, "rep@example.test")
+    rows = [f"Person{i},Surname{i},Company {i // 100},"
+            f"{'rep@example.test' if i % 3 == 0 else 'boss@example.test'}" for i in range(300)]
+    text = "First name,Last name,Company,Owner\n" + "\n".join(rows) + "\n"
+    other = "Name,Owner\nNot theirs Ltd,boss@example.test\n"
+    async with OpenStream(rapport.asgi, "/live/contacts", dict(client.cookies)) as rep_list:
+        assert (await rep_list.next_event())[0] == "ready"
+        await sign_in(client, "boss@example.test")
+        boss_cookies = dict(client.cookies)
+        async with OpenStream(rapport.asgi, "/live/contacts", boss_cookies) as contacts, \
+                OpenStream(rapport.asgi, "/live/accounts", boss_cookies) as accounts:
+            assert (await contacts.next_event())[0] == "ready"
+            assert (await accounts.next_event())[0] == "ready"
+            await import_csv(rapport, admin, "account", other, dry_run=False)
+            report = await import_csv(rapport, admin, "contact", text, dry_run=False)
+            assert report.committed and report.created == 300
+            assert await _change(accounts) == {"event": "core.customer.imported", "ids": [],
+                                               "gone": [], "new": 1}
+            assert await _change(accounts) == {"event": "core.customer.imported", "ids": [],
+                                               "gone": [], "new": 3}
+            assert await _change(contacts) == {"event": "core.customer.imported", "ids": [],
+                                               "gone": [], "new": 300}
+            # The representative's first message is their own 100 contacts.
+            assert await _change(rep_list) == {"event": "core.customer.imported", "ids": [],
+                                               "gone": [], "new": 100}
+
+
+async def test_an_import_from_the_command_line_reaches_the_servers_open_lists(admin_client,
+                                                                              tmp_path):
+    """`rapport import contacts` runs in its own process; on PostgreSQL (LISTEN/NOTIFY) its
+    announcement still reaches a list open on the server. (SQLite's channels are in memory:
+    only imports made through the web reach open lists there.)"""
+    import asyncio
+    import os
+    import sys
+    from pathlib import Path
+
+    import pytest
+
+    rapport = admin_client.rapport
+    settings = rapport.settings
+    if settings.is_sqlite:
+        pytest.skip("in-memory channels do not cross processes")
+    upload = tmp_path / "people.csv"
+    upload.write_text("First name,Last name\nAda,Lovelace\nGrace,Hopper\n")
+    env = dict(os.environ, RAPPORT_DATABASE_URL=settings.database_url,
+               RAPPORT_DATA_DIR=str(settings.data_dir),
+               RAPPORT_PLUGINS_TOML=str(settings.plugins_toml))
+    env.pop("RAPPORT_REDIS_URL", None)
+    async with OpenStream(rapport.asgi, "/live/contacts", dict(admin_client.cookies)) as stream:
+        assert (await stream.next_event())[0] == "ready"
+        command = await asyncio.create_subprocess_exec(
+            str(Path(sys.executable).with_name("rapport")), "import", "contacts", str(upload),
+            env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        output, _ = await command.communicate()
+        assert command.returncode == 0, output.decode()
+        assert await _change(stream) == {"event": "core.customer.imported", "ids": [],
+                                         "gone": [], "new": 2}

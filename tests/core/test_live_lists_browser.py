@@ -13,9 +13,11 @@ EMAIL = "lists@example.test"
 
 
 async def _seed(rapport) -> None:
+    from core.identity.tables import User
     from tests.conftest import make_user
 
-    await make_user(EMAIL)
+    if not await User.exists().where(User.email == EMAIL).run():  # one server per module
+        await make_user(EMAIL)
 
 
 def sign_in(page, base: str, target: str) -> None:
@@ -55,4 +57,29 @@ def test_new_contact_is_announced_and_refresh_keeps_the_filter(live_server, chro
     page.wait_for_selector("#results >> text=Grace Hopper")
     assert page.url.endswith("/contacts?stage=lead")
     assert page.locator("#stage").input_value() == "lead"
+    assert notice.is_hidden()
+
+
+def test_a_file_imported_elsewhere_shows_as_new_contacts(live_server, chromium, tmp_path):  # noqa: F811
+    """Upload, map, check and import 40 contacts on one page; the contact list open on another
+    says "40 new" (one count, not 40 messages), and Refresh shows them."""
+    live_server.run(_seed)
+    base = live_server.url
+    page = chromium.new_page()
+    sign_in(page, base, "/contacts?q=person")
+    page.wait_for_selector("#live-list[data-live-ready]", state="attached")
+    upload = tmp_path / "people.csv"
+    upload.write_text("First name,Last name,Email\n" + "".join(
+        f"Person{i},Imported{i},person{i}@example.test\n" for i in range(40)))
+    other = chromium.new_page()
+    other.goto(f"{base}/customers/import")
+    other.set_input_files("#import-file", str(upload))
+    other.click("text=Upload and continue")
+    other.click("text=Check every row")
+    other.click("text=Import 40 contacts")
+    notice = page.locator("#live-list")
+    notice.wait_for(state="visible")
+    assert "40 new" in notice.inner_text()
+    notice.locator("button").click()
+    page.wait_for_selector("#results >> text=Person39 Imported39")
     assert notice.is_hidden()

@@ -14,6 +14,7 @@
     var button = box.querySelector("button");
     var fresh = new Set();
     var changed = new Set();
+    var imported = 0; // an import says how many new customers, never their ids
 
     function rowsOnPage() {
       var rows = {};
@@ -25,7 +26,7 @@
 
     function render() {
       var parts = [];
-      if (fresh.size) { parts.push(fresh.size + " new"); }
+      if (fresh.size + imported) { parts.push((fresh.size + imported) + " new"); }
       if (changed.size) { parts.push(changed.size + " changed"); }
       if (!parts.length) {
         box.hidden = true;
@@ -41,6 +42,7 @@
       var message;
       try { message = JSON.parse(event.data); } catch (e) { return; }
       var rows = rowsOnPage();
+      imported += message.new || 0;
       (message.ids || []).forEach(function (id) {
         id = String(id);
         if (rows[id]) {
@@ -65,6 +67,7 @@
     button.addEventListener("click", function () {
       fresh.clear();
       changed.clear();
+      imported = 0;
       render();
       if (window.htmx) {
         window.htmx.ajax("GET", window.location.pathname + window.location.search,
