@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -11,7 +12,11 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescap
 from litestar import Litestar, Request, Response, Router
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
-from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.exceptions import (
+    NotAuthorizedException,
+    NotFoundException,
+    PermissionDeniedException,
+)
 from litestar.handlers import HTTPRouteHandler
 from litestar.middleware import DefineMiddleware
 from litestar.plugins.htmx import HTMXPlugin, HTMXRequest
@@ -29,6 +34,8 @@ from core.portal.middleware import is_portal_path, portal_authentication_middlew
 
 if TYPE_CHECKING:
     from core.app import Rapport
+
+log = logging.getLogger("rapport.web")
 
 ROOT = Path(__file__).resolve().parent.parent
 THEMES = ROOT / "themes"
@@ -68,6 +75,21 @@ def forbidden(request: Request, exc: PermissionDeniedException) -> Response:
     if wants_html(request):
         return Template("errors/403.html", context={"detail": exc.detail}, status_code=403)
     return Response({"status_code": 403, "detail": exc.detail}, status_code=403)
+
+
+def not_found(request: Request, exc: NotFoundException) -> Response:
+    """A page of the shell for browsers (a bare JSON body is no help to a person)."""
+    if wants_html(request):
+        return Template("errors/404.html", status_code=404)
+    return Response({"status_code": 404, "detail": exc.detail}, status_code=404)
+
+
+def server_error(request: Request, exc: Exception) -> Response:
+    """Unexpected failures: logged with their stack, never shown; the person gets a page."""
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    if wants_html(request):
+        return Template("errors/500.html", status_code=500)
+    return Response({"status_code": 500, "detail": "Internal Server Error"}, status_code=500)
 
 
 class RouteDeclarationError(Exception):
@@ -230,6 +252,9 @@ def build_litestar(rapport: Rapport) -> Litestar:
         exception_handlers={
             NotAuthorizedException: not_signed_in,
             PermissionDeniedException: forbidden,
+            NotFoundException: not_found,
+            # In debug mode Litestar's own page shows the traceback instead.
+            **({} if rapport.settings.debug else {500: server_error}),
         },
         template_config=TemplateConfig(instance=JinjaTemplateEngine.from_environment(env)),
         plugins=[HTMXPlugin()],

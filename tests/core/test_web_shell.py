@@ -85,3 +85,48 @@ def test_routes_inside_a_router_are_checked_too(tmp_path, monkeypatch):
         app_with(Router(path="/r", route_handlers=[inside, declared]))
     # A router's own declaration covers the handlers it holds.
     app_with(Router(path="/r", route_handlers=[inside], opt={"permission": "core.dashboard.view"}))
+
+
+async def test_a_browser_gets_a_page_for_what_does_not_exist_and_an_api_client_json(
+        admin_client):
+    page = await admin_client.get("/no-such-page", headers={"accept": "text/html"})
+    assert page.status_code == 404
+    assert page.headers["content-type"].startswith("text/html")
+    assert "<h1>Not found</h1>" in page.text and "Back to the dashboard" in page.text
+    # A record that is gone (or out of reach) inside a known route keeps the whole shell.
+    missing = await admin_client.get("/customers/987654", headers={"accept": "text/html"})
+    assert missing.status_code == 404 and "<h1>Not found</h1>" in missing.text
+    assert 'href="/contacts"' in missing.text
+    api = await admin_client.get("/api/v1/no-such-thing", headers={"accept": "text/html"})
+    assert api.status_code == 404 and api.headers["content-type"].startswith("application/")
+
+
+async def test_an_unexpected_error_is_logged_and_shown_as_a_page_without_details(
+        make_rapport, monkeypatch):
+    import logging
+    import types
+
+    from core import loader
+    from tests.conftest import app_client
+
+    @get("/explodes", opt={"public": True})
+    async def explodes() -> str:
+        raise RuntimeError("secret internals")
+
+    module = types.ModuleType("broken_plugin")
+    module.plugin = Plugin(id="broken", name="Broken", version="0")
+    module.register_routes = hookimpl(lambda: [explodes])
+    installed = loader.installed_plugins
+    monkeypatch.setattr("core.loader.installed_plugins", lambda: {**installed(), "broken": module})
+    logged: list[logging.LogRecord] = []
+    catcher = logging.Handler()
+    catcher.emit = logged.append
+    logging.getLogger("rapport.web").addHandler(catcher)
+    async with app_client(await make_rapport(["broken"])) as client:
+        page = await client.get("/explodes", headers={"accept": "text/html"})
+        assert page.status_code == 500
+        assert "Something went wrong" in page.text and "secret internals" not in page.text
+        data = await client.get("/explodes", headers={"accept": "application/json"})
+        assert data.status_code == 500 and "secret internals" not in data.text
+    logging.getLogger("rapport.web").removeHandler(catcher)
+    assert any(r.exc_info and "secret internals" in str(r.exc_info[1]) for r in logged)
