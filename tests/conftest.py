@@ -22,9 +22,27 @@ POSTGRES_URL = os.environ.get("RAPPORT_TEST_POSTGRES_URL")
 IN_CI = os.environ.get("CI") == "true"
 
 
+def _cheap_password_hashing() -> None:
+    """Argon2id at the strength Rapport uses (RFC 9106: 64 MiB, 3 passes) costs ~80 ms per
+    hash, and most tests hash and verify a password or two; in tests they use argon2-cffi's
+    cheapest profile instead (still Argon2id). The real parameters are checked by
+    tests/core/identity/test_passwords.py against ``PRODUCTION_HASHER``."""
+    from argon2 import PasswordHasher, profiles
+
+    from core.identity import passwords
+
+    global PRODUCTION_HASHER
+    PRODUCTION_HASHER = passwords._hasher
+    passwords._hasher = PasswordHasher.from_parameters(profiles.CHEAPEST)
+
+
+PRODUCTION_HASHER = None
+
+
 def pytest_configure(config):
     """Install the example third-party plugin (docs/examples/) before xdist starts workers:
     a process started before a pip install sees the new entry point but cannot import it."""
+    _cheap_password_hashing()
     if not hasattr(config, "workerinput"):
         from tests.core.test_example_plugin import ensure_example_plugin_installed
 
