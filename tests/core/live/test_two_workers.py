@@ -109,14 +109,14 @@ async def _signed_in_client(base: str):
     return client
 
 
-async def _listen(base: str, cookies, ready: asyncio.Future, seen: list, want: int) -> None:
-    """Hold one SSE stream; report its worker's tag through ``ready``, then collect the
-    interaction ids of ``want`` change events."""
+async def listen(base: str, cookies, path: str, ready: asyncio.Future, seen: list, want: int,
+                 read) -> None:
+    """Hold one SSE stream on ``path``; report its worker's tag through ``ready``, then
+    collect ``read(data)`` of change events until ``want`` items arrived."""
     import httpx
 
     async with httpx.AsyncClient(base_url=base, cookies=cookies, timeout=None) as client, \
-            client.stream("GET", "/live/interactions",
-                          headers={"accept": "text/event-stream"}) as response:
+            client.stream("GET", path, headers={"accept": "text/event-stream"}) as response:
         assert response.status_code == 200
         event = None
         async for line in response.aiter_lines():
@@ -127,72 +127,98 @@ async def _listen(base: str, cookies, ready: asyncio.Future, seen: list, want: i
             elif line.startswith("data: ") and event == "ready":
                 ready.set_result(json.loads(line[6:])["worker"])
             elif line.startswith("data: ") and event == "change":
-                seen.append(json.loads(line[6:])["interaction_id"])
+                seen.extend(read(json.loads(line[6:])))
                 if len(seen) >= want:
                     return
 
 
+@contextlib.asynccontextmanager
+async def two_workers(env: dict[str, str]):
+    """`rapport serve --workers 2` on a free port, once it answers; yields its base URL."""
+    import httpx
+
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [str(Path(sys.executable).with_name("rapport")), "serve", "--workers", "2",
+         "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        for _ in range(600):  # until it answers (bounded: a minute on a busy machine)
+            with contextlib.suppress(httpx.HTTPError):
+                async with httpx.AsyncClient(base_url=base) as probe:
+                    if (await probe.get("/healthz")).status_code == 200:
+                        break
+            await asyncio.sleep(0.1)
+        yield base
+    finally:
+        os.killpg(server.pid, 15)
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, 9)
+            server.wait()
+
+
+@contextlib.asynccontextmanager
+async def streams_on_both_workers(base: str, cookies, path: str, want: int, read):
+    """Open streams on fresh connections until each worker holds one (the second worker may
+    still be starting: bounded by MAX_STREAMS attempts); yields (listener tasks, what each
+    collects), and cancels the listeners on the way out."""
+    listeners: list[asyncio.Task] = []
+    seen: list[list] = []
+    workers: set[str] = set()
+    try:
+        for _ in range(MAX_STREAMS):
+            if len(workers) == 2:
+                break
+            ready = asyncio.get_running_loop().create_future()
+            collected: list = []
+            task = asyncio.create_task(listen(base, cookies, path, ready, collected, want,
+                                              read))
+            worker = await asyncio.wait_for(ready, WAIT)
+            if worker in workers:
+                task.cancel()
+                await asyncio.sleep(0.5)
+                continue
+            workers.add(worker)
+            listeners.append(task)
+            seen.append(collected)
+        assert len(workers) == 2, "every stream landed on the same worker"
+        yield listeners, seen
+    finally:
+        for task in listeners:
+            task.cancel()
+
+
+async def heard_by_all(listeners: list[asyncio.Task], seen: list[list], what) -> None:
+    _, waiting = await asyncio.wait(listeners, timeout=WAIT)
+    assert not waiting, f"a stream never heard of {what}: it got {seen}"
+    for task in listeners:
+        task.result()  # re-raise anything a listener hit
+
+
 @pytest.mark.parametrize("kind", ["postgres", "redis"])
 async def test_interaction_reaches_sse_clients_on_every_worker(kind, tmp_path):
+    import httpx
+
     async with database(kind, tmp_path) as (database_url, redis_url):
         env = _env(tmp_path, database_url, redis_url)
         customer = await _prepare(env)
-        port = _free_port()
-        base = f"http://127.0.0.1:{port}"
-        server = subprocess.Popen(
-            [str(Path(sys.executable).with_name("rapport")), "serve", "--workers", "2",
-             "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL, start_new_session=True)
-        listeners: list[asyncio.Task] = []
-        try:
-            import httpx
-
-            for _ in range(200):  # until both workers answer (bounded: about 20 s)
-                with contextlib.suppress(httpx.HTTPError):
-                    async with httpx.AsyncClient(base_url=base) as probe:
-                        if (await probe.get("/healthz")).status_code == 200:
-                            break
-                await asyncio.sleep(0.1)
+        async with two_workers(env) as base:
             poster = await _signed_in_client(base)
-            # Open streams on fresh connections until each worker holds one (the second
-            # worker may still be starting: bounded by MAX_STREAMS attempts).
-            seen: list[list[int]] = []
-            workers: set[str] = set()
-            attempts = 0
-            while len(workers) < 2 and attempts < MAX_STREAMS:
-                attempts += 1
-                ready = asyncio.get_running_loop().create_future()
-                collected: list[int] = []
-                task = asyncio.create_task(_listen(base, poster.cookies, ready, collected, 2))
-                worker = await asyncio.wait_for(ready, WAIT)
-                if worker in workers:
-                    task.cancel()
-                    await asyncio.sleep(0.5)
-                    continue
-                workers.add(worker)
-                listeners.append(task)
-                seen.append(collected)
-            assert len(workers) == 2, "every stream landed on the same worker"
-            posted = []
-            for _ in range(2):  # each post on a fresh connection, so either worker may take it
-                async with httpx.AsyncClient(base_url=base, cookies=poster.cookies) as fresh:
-                    response = await fresh.post(
-                        "/api/v1/interactions", json={"customer_id": customer, "channel": "call"},
-                        headers={"x-csrftoken": poster.cookies["csrftoken"]})
-                    assert response.status_code == 201, response.text
-                    posted.append(response.json()["id"])
-            _, waiting = await asyncio.wait(listeners, timeout=WAIT)
-            assert not waiting, f"a stream never heard of {posted}: it got {seen}"
-            for task in listeners:
-                task.result()  # re-raise anything a listener hit
-            assert all(sorted(s) == sorted(posted) for s in seen), seen
+            async with streams_on_both_workers(
+                    base, poster.cookies, "/live/interactions", 2,
+                    lambda data: [data["interaction_id"]]) as (listeners, seen):
+                posted = []
+                for _ in range(2):  # each on a fresh connection, so either worker may take it
+                    async with httpx.AsyncClient(base_url=base, cookies=poster.cookies) as fresh:
+                        response = await fresh.post(
+                            "/api/v1/interactions",
+                            json={"customer_id": customer, "channel": "call"},
+                            headers={"x-csrftoken": poster.cookies["csrftoken"]})
+                        assert response.status_code == 201, response.text
+                        posted.append(response.json()["id"])
+                await heard_by_all(listeners, seen, posted)
+                assert all(sorted(s) == sorted(posted) for s in seen), seen
             await poster.aclose()
-        finally:
-            for task in listeners:
-                task.cancel()
-            os.killpg(server.pid, 15)
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, 9)
-                server.wait()
