@@ -26,6 +26,7 @@ from plugins.service import cases as service
 from plugins.service.attachments import NewAttachment
 from plugins.service.tables import (
     CASE_TYPES,
+    OPEN_STATUSES,
     PRIORITIES,
     STATUSES,
     Case,
@@ -102,7 +103,8 @@ def list_query(rapport, actor: Actor, *, view: str = "open", status: str = "",
                after: tuple[int, int] | None = None, limit: int = PAGE, columns=None):
     """Cases in queue order (urgent first, then oldest), within the actor's scope, one page
     after ``after``. The filters map onto the composite indexes ``(queue|owner|team,
-    is_open, priority_rank, id)`` and ``(is_open, priority_rank, id)``."""
+    is_open, priority_rank, id)`` and ``(is_open, priority_rank, id)``; "All cases" with no
+    status filter onto ``(priority_rank, id)``."""
     query = Case.select(*(columns or list_columns()))
     query = scoped(query, rapport, actor, "service.case.view", Case)
     if view == "mine":
@@ -113,7 +115,10 @@ def list_query(rapport, actor: Actor, *, view: str = "open", status: str = "",
     elif view == "unassigned":
         query = query.where(Case.owner.is_null())
     if status in STATUSES:
-        query = query.where(Case.status == status)
+        # is_open follows the status: stating it lets the (…, is_open, priority_rank, id)
+        # indexes serve a status filter too.
+        query = query.where((Case.status == status)
+                            & (Case.is_open == (status in OPEN_STATUSES)))
     elif view != "all":
         query = query.where(Case.is_open == True)  # noqa: E712
     if priority in PRIORITIES:
@@ -127,9 +132,10 @@ def list_query(rapport, actor: Actor, *, view: str = "open", status: str = "",
     if customer is not None:
         query = query.where(Case.customer == customer)
     if after is not None:
-        rank, last = after
-        query = query.where((Case.priority_rank > rank)
-                            | ((Case.priority_rank == rank) & (Case.id > last)))
+        # PostgreSQL seeks a row-value comparison in the index (the equivalent OR was
+        # filtered row by row from the start of the queue); SQLite ranges on priority_rank.
+        query = query.where(WhereRaw(
+            '("service_case"."priority_rank", "service_case"."id") > ({}, {})', *after))
     return query.order_by(Case.priority_rank).order_by(Case.id).limit(limit)
 
 
