@@ -41,30 +41,38 @@ async def visible_customer(request: Request, customer_id: FromPath[int]) -> dict
     return row
 
 
+def _capped(count: int) -> str:
+    return f"{FIGURE_CAP}+" if count > FIGURE_CAP else str(count)
+
+
 async def _capped_count(query) -> str:
-    rows = await query.limit(FIGURE_CAP + 1).run()
-    return f"{FIGURE_CAP}+" if len(rows) > FIGURE_CAP else str(len(rows))
+    return _capped(len(await query.limit(FIGURE_CAP + 1).run()))
 
 
 async def key_figures(request: Request, customer_id: FromPath[int]) -> dict[str, Any]:
     rapport = request.app.state.rapport
     actor = current_actor(request)
-    mine = listing.involving(customer_id)
     since = datetime.now(UTC) - timedelta(days=90)
 
     def visible(query):
         return scoped(query, rapport, actor, "core.interaction.view", Interaction)
 
-    last = await visible(Interaction.select(Interaction.occurred_at, Interaction.channel).where(
-        mine)).order_by(Interaction.occurred_at, ascending=False).first().run()
+    # The customer's own interactions and those it took part in, each clause queried on its
+    # own (listing.involving says why), then combined.
+    latest, recent = [], set()
+    for clause in listing.involving(customer_id):
+        latest += await visible(Interaction.select(
+            Interaction.occurred_at, Interaction.channel).where(clause)).order_by(
+            Interaction.occurred_at, ascending=False).limit(1).run()
+        recent.update(r["id"] for r in await visible(Interaction.select(Interaction.id).where(
+            clause & (Interaction.occurred_at >= since))).limit(FIGURE_CAP + 1).run())
     last_outbound = await visible(Interaction.select(Interaction.occurred_at).where(
         (Interaction.customer == customer_id) & (Interaction.direction == "outbound"))
     ).order_by(Interaction.occurred_at, ascending=False).first().run()
     return {
-        "last_contact": last,
+        "last_contact": max(latest, key=lambda r: r["occurred_at"], default=None),
         "last_outbound": last_outbound["occurred_at"] if last_outbound else None,
-        "recent": await _capped_count(visible(Interaction.select(Interaction.id).where(
-            mine & (Interaction.occurred_at >= since)))),
+        "recent": _capped(len(recent)),
         "open_followups": await _capped_count(visible(Interaction.select(Interaction.id).where(
             (Interaction.customer == customer_id) & Interaction.followup_due.is_not_null()
             & (Interaction.followup_done == False)))),  # noqa: E712

@@ -85,11 +85,24 @@ class Filters:
                    since=since, until=until, errors=errors)
 
 
-def involving(customer_id: int) -> Any:
-    """Interactions where the customer is the primary customer or a participant."""
+def involving(customer_id: int) -> tuple[Any, Any]:
+    """Interactions where the customer is the primary customer, and those where it is a
+    participant: two where-clauses, to query separately and merge (:func:`page` does).
+
+    One ``customer = X OR id IN (participants)`` cannot use an index on PostgreSQL (a hashed
+    subplan in an OR): it walked the whole (occurred_at, id) index and filtered, 1.2 s for the
+    first timeline page of a customer with 1,000 interactions among 10,000,000 and 38 s for
+    one with 8. Each clause alone is an indexed lookup on both databases."""
     others = InteractionParticipant.select(InteractionParticipant.interaction).where(
         InteractionParticipant.customer == customer_id)
-    return (Interaction.customer == customer_id) | Interaction.id.is_in(others)
+    return (Interaction.customer == customer_id), Interaction.id.is_in(others)
+
+
+def _newest_first(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``rows`` without repeats (an interaction can come from both clauses of
+    :func:`involving`), newest first on (occurred_at, id)."""
+    unique = {row["id"]: row for row in rows}
+    return sorted(unique.values(), key=lambda r: (r["occurred_at"], r["id"]), reverse=True)
 
 
 async def page(rapport: Rapport, actor: Actor, filters: Filters, *, after: str = "",
@@ -98,28 +111,41 @@ async def page(rapport: Rapport, actor: Actor, filters: Filters, *, after: str =
     if filters.errors:
         raise InteractionError(filters.errors)
     limit = max(1, min(int(limit), MAX_LIMIT))
-    query = Interaction.select(*COLUMNS)
-    if filters.customer_id is not None:
-        query = query.where(involving(filters.customer_id))
-    if filters.channel:
-        query = query.where(Interaction.channel == filters.channel)
-    if filters.direction:
-        query = query.where(Interaction.direction == filters.direction)
-    if filters.user is not None:
-        query = query.where(Interaction.user == filters.user)
-    if filters.outcome:
-        query = query.where(Interaction.outcome == filters.outcome)
-    if filters.since is not None:
-        query = query.where(Interaction.occurred_at >= filters.since)
-    if filters.until is not None:
-        query = query.where(Interaction.occurred_at < filters.until)
-    if after:
-        moment, last_id = decode_cursor(after)
-        query = query.where((Interaction.occurred_at < moment)
-                            | ((Interaction.occurred_at == moment) & (Interaction.id < last_id)))
-    query = scoped(query, rapport, actor, "core.interaction.view", Interaction)
-    rows = await query.order_by(Interaction.occurred_at, ascending=False).order_by(
-        Interaction.id, ascending=False).limit(limit + 1).run()
+    cursor = decode_cursor(after) if after else None
+
+    def newest(clause: Any = None):
+        # Piccolo's where() adds to the query in place: one fresh query per clause.
+        query = Interaction.select(*COLUMNS)
+        if clause is not None:
+            query = query.where(clause)
+        if filters.channel:
+            query = query.where(Interaction.channel == filters.channel)
+        if filters.direction:
+            query = query.where(Interaction.direction == filters.direction)
+        if filters.user is not None:
+            query = query.where(Interaction.user == filters.user)
+        if filters.outcome:
+            query = query.where(Interaction.outcome == filters.outcome)
+        if filters.since is not None:
+            query = query.where(Interaction.occurred_at >= filters.since)
+        if filters.until is not None:
+            query = query.where(Interaction.occurred_at < filters.until)
+        if cursor is not None:
+            moment, last_id = cursor
+            query = query.where((Interaction.occurred_at < moment) | (
+                (Interaction.occurred_at == moment) & (Interaction.id < last_id)))
+        query = scoped(query, rapport, actor, "core.interaction.view", Interaction)
+        return query.order_by(Interaction.occurred_at, ascending=False).order_by(
+            Interaction.id, ascending=False).limit(limit + 1)
+
+    if filters.customer_id is None:
+        rows = await newest().run()
+    else:
+        # A customer's timeline: the newest limit + 1 of each clause, merged, hold the page.
+        rows = []
+        for clause in involving(filters.customer_id):
+            rows += await newest(clause).run()
+        rows = _newest_first(rows)
     more = len(rows) > limit
     rows = rows[:limit]
     return rows, (encode_cursor(rows[-1]) if more and rows else None)

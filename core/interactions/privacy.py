@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from core import audit
+from core.interactions.listing import involving
 from core.interactions.tables import Interaction, InteractionParticipant
 
 
@@ -34,16 +35,17 @@ async def repoint(survivor_id: int, merged_id: int) -> None:
 
 async def export(customer_id: int) -> dict[str, Any]:
     """The customer's interactions (primary or participant), oldest first."""
-    involved = InteractionParticipant.select(InteractionParticipant.interaction).where(
-        InteractionParticipant.customer == customer_id)
-    rows = await Interaction.select(
-        Interaction.id, Interaction.channel, Interaction.direction, Interaction.subject,
-        Interaction.notes, Interaction.purpose, Interaction.outcome, Interaction.occurred_at,
-        Interaction.duration_seconds, Interaction.plugin, Interaction.visible_in_portal,
-        Interaction.followup_due, Interaction.followup_done, Interaction.followup_note,
-        Interaction.created_at, Interaction.customer,
-    ).where((Interaction.customer == customer_id) | Interaction.id.is_in(involved)).order_by(
-        Interaction.occurred_at).order_by(Interaction.id).run()
+    found: dict[int, dict[str, Any]] = {}
+    for clause in involving(customer_id):  # one indexed query per clause (see involving)
+        for row in await Interaction.select(
+            Interaction.id, Interaction.channel, Interaction.direction, Interaction.subject,
+            Interaction.notes, Interaction.purpose, Interaction.outcome, Interaction.occurred_at,
+            Interaction.duration_seconds, Interaction.plugin, Interaction.visible_in_portal,
+            Interaction.followup_due, Interaction.followup_done, Interaction.followup_note,
+            Interaction.created_at, Interaction.customer,
+        ).where(clause).run():
+            found[row["id"]] = row
+    rows = sorted(found.values(), key=lambda r: (r["occurred_at"], r["id"]))
     for row in rows:
         row["role"] = "customer" if row.pop("customer") == customer_id else "participant"
     return {"core_interaction": rows}

@@ -64,6 +64,38 @@ async def test_participant_sees_the_meeting_in_their_own_timeline(admin_client):
     assert "Joint meeting" in page.text
 
 
+async def test_timeline_and_figures_merge_own_and_attended_interactions_in_order(admin_client):
+    # Own interactions and those the customer attended are read by two queries (one OR of
+    # both scans every interaction on PostgreSQL): pages must still interleave them by time.
+    from core.identity.users import load_actor
+    from core.interactions import listing
+
+    rapport = admin_client.rapport
+    ada = await add_customer()
+    bob = await add_customer("Bob Babbage")
+    start = datetime.now(UTC) - timedelta(days=10)
+    for i in range(10):
+        own = i % 2 == 0
+        await record_interaction(rapport, None, customer_id=ada if own else bob, channel="call",
+                                 subject=f"Touch {i:02d}", occurred_at=start + timedelta(hours=i),
+                                 participants=[] if own else [ada])
+    await record_interaction(rapport, None, customer_id=bob, channel="call", subject="Bob alone",
+                             occurred_at=start + timedelta(hours=20))
+    actor = await load_actor(rapport, admin_client.user_id)
+    seen, after = [], ""
+    while True:
+        rows, after = await listing.page(rapport, actor, listing.Filters(customer_id=ada),
+                                         after=after or "", limit=3)
+        seen += [r["subject"] for r in rows]
+        if after is None:
+            break
+    assert seen == [f"Touch {i:02d}" for i in reversed(range(10))]
+    page = await admin_client.get(f"/customers/{ada}", headers=HTML)
+    figures = page.text.split("Key figures")[1].split("</dl>")[0]
+    assert "Interactions, last 90 days</dt><dd>10</dd>" in figures
+    assert (start + timedelta(hours=9)).strftime("%d %b %Y") in figures
+
+
 async def test_customer_outside_scope_is_not_found(client):
     await make_user("rep@example.test", roles=["field_representative"])
     theirs = await add_customer("Someone Else's")
