@@ -1,4 +1,5 @@
-"""Demo data: a catalogue, scoring rules, leads and a pipeline of deals on demo customers."""
+"""Demo data: a catalogue, scoring rules, leads, a pipeline of deals, a year of orders (so
+bundles and cross-sell suggestions exist from the start) and this quarter's targets."""
 
 from __future__ import annotations
 
@@ -8,15 +9,19 @@ from decimal import Decimal
 
 from core.customers.tables import Customer
 from core.identity.tables import User
+from plugins.sales.bundles import refresh, thresholds_of
 from plugins.sales.pipeline import default_pipeline, stages_of
 from plugins.sales.tables import (
     Lead,
     Opportunity,
+    OrderLine,
     PriceBook,
     Product,
     ProductCategory,
     ProductPrice,
     RelatedProduct,
+    SalesOrder,
+    SalesTarget,
     ScoringRule,
     StageChange,
 )
@@ -34,6 +39,14 @@ PRODUCTS = [
      "850.00"),
     ("HW-SCAN", "Card scanner", "Hardware", "Scans business cards into leads.",
      "Connection: USB-C", "149.00"),
+]
+
+# What demo customers bought together (SKUs), most common first: enough repeats for the
+# bundle miner's default thresholds to find "licence + onboarding (+ training)".
+BASKETS = [
+    ("CRM-PRO", "SVC-ONBOARD"), ("CRM-PRO", "SVC-ONBOARD", "SVC-TRAIN"),
+    ("CRM-ENT", "SVC-ONBOARD", "SVC-TRAIN"), ("CRM-START", "HW-SCAN"), ("CRM-PRO",),
+    ("SVC-TRAIN",), ("CRM-START",), ("CRM-ENT", "SVC-ONBOARD"),
 ]
 
 
@@ -98,3 +111,40 @@ async def seed(rapport, customers: int) -> None:
         )).returning(Opportunity.id).run())[0]
         await StageChange.insert(StageChange(opportunity=row["id"], to_stage=stage["id"],
                                              changed_at=last)).run()
+    await _orders(rng, accounts, dict(zip([p[0] for p in PRODUCTS], product_ids, strict=True)),
+                  now)
+    await _targets(now)
+    await refresh(thresholds_of(rapport))
+
+
+async def _orders(rng: random.Random, accounts: list[dict], skus: dict[str, int],
+                  now: datetime) -> None:
+    """One to three orders in the past year for most accounts, from ``BASKETS``."""
+    prices = {p[0]: Decimal(p[-1]) for p in PRODUCTS}
+    weights = [8, 5, 3, 4, 3, 2, 2, 2]
+    number = 0
+    for account in accounts:
+        for _ in range(rng.choice([0, 1, 1, 2, 3])):
+            number += 1
+            basket = rng.choices(BASKETS, weights)[0]
+            quantities = {sku: rng.choice([1, 1, 2, 5]) for sku in basket}
+            total = sum(prices[sku] * quantities[sku] for sku in basket)
+            order = (await SalesOrder.insert(SalesOrder(
+                number=f"O-DEMO-{number:05d}", customer=account["id"], owner=account["owner"],
+                team=account["team"], currency="EUR", total_amount=total,
+                ordered_at=now - timedelta(days=rng.randint(1, 365)))).returning(
+                SalesOrder.id).run())[0]["id"]
+            await OrderLine.insert(*[
+                OrderLine(sales_order=order, product=skus[sku], description=sku,
+                          quantity=Decimal(quantities[sku]), unit_price=prices[sku],
+                          net_amount=prices[sku] * quantities[sku]) for sku in basket]).run()
+
+
+async def _targets(now: datetime) -> None:
+    """A quarter target for every active sales user, so the forecast shows progress."""
+    quarter = date(now.year, 3 * ((now.month - 1) // 3) + 1, 1)
+    users = await User.select(User.id).where(User.is_active == True).run()  # noqa: E712
+    if users:
+        await SalesTarget.insert(*[
+            SalesTarget(period_kind="quarter", period_start=quarter, owner=u["id"],
+                        currency="EUR", amount=Decimal(50_000)) for u in users]).run()

@@ -187,3 +187,28 @@ async def test_demo_data_is_seeded_once(make_rapport):
         await seed(instance, 50)
         await seed(instance, 50)
         assert await Product.count().run() == 6
+
+
+async def test_demo_orders_give_bundles_and_targets_from_the_start(make_rapport):
+    """`make run` shows "bought together" suggestions and target progress at once, without
+    waiting for real orders."""
+    from tests.conftest import connected
+
+    instance = await make_rapport(["sales"])
+    async with connected(instance):
+        from core.customers.demo import seed_customers
+        from core.identity.demo import seed_demo_users
+        from plugins.sales.bundles import bundles_for
+        from plugins.sales.demo import seed
+        from plugins.sales.tables import Bundle, Product, SalesOrder, SalesTarget
+
+        await seed_demo_users(instance)
+        await seed_customers(300)
+        await seed(instance, 300)
+        assert await SalesOrder.count().run() > 20
+        assert await SalesTarget.count().run() >= 1
+        pro, onboarding = [r["id"] for r in await Product.select(Product.id).where(
+            Product.sku.is_in(["CRM-PRO", "SVC-ONBOARD"])).order_by(Product.sku).run()]
+        assert await Bundle.count().run() > 0
+        suggested = await bundles_for({pro})
+        assert any(onboarding in b.product_ids for b in suggested), suggested
