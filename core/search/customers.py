@@ -180,12 +180,15 @@ async def _postgres_candidates(query: str, where: Any, limit: int, fuzzy: bool
             "JOIN core_customer a ON a.id = named.id WHERE a.kind = 'account' LIMIT 50)",
             like, name_similar, like, like,
         )
+    # The ids as an array probed through the primary key: joined as a subquery, their
+    # estimated count (~2% of the table for any ILIKE) made PostgreSQL hash-join a scan of
+    # every customer, ~0.5 s of each search at 1,000,000 customers.
     return await Customer.raw(
-        f"SELECT {CANDIDATE_COLUMNS} FROM ({{}}) AS core_search_ids "
-        "JOIN core_customer ON core_customer.id = core_search_ids.id "
+        f"SELECT {CANDIDATE_COLUMNS} FROM core_customer "
         "LEFT JOIN core_customer AS core_search_acct "
         "ON core_search_acct.id = core_customer.account "
-        "WHERE core_customer.erased_at IS NULL AND ({}) "
+        "WHERE core_customer.id = ANY(ARRAY({})) "
+        "AND core_customer.erased_at IS NULL AND ({}) "
         "ORDER BY greatest(word_similarity({}, core_customer.name), "
         "similarity({}, core_customer.primary_email)) DESC, core_customer.id LIMIT {}",
         ids, where, query, query, limit,
