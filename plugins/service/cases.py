@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -578,19 +579,28 @@ async def rate(rapport: Rapport, case_id: int, *, customer_id: int, score: int,
 # --- reading for pages and the API -----------------------------------------------------------
 
 
-async def conversation(case_id: int, *, include_notes: bool) -> list[dict[str, Any]]:
-    """A case's messages, oldest first, each with its attachments (two queries in all).
+def _of_conversation(case_id: int, include_notes: bool):
+    """The where-clause of a case's messages (without notes for the customer's eyes)."""
+    where = CaseMessage.case == case_id
+    return where if include_notes else where & (CaseMessage.kind != "note")
 
-    Portal pages pass ``include_notes=False``: notes and their files never leave the staff
-    side."""
-    query = CaseMessage.select(
+
+def _messages(case_id: int, include_notes: bool):
+    """A case's messages with their authors' names joined (no query per message)."""
+    return CaseMessage.select(
         *CaseMessage._meta.columns, CaseMessage.author_user.name.as_alias("author_user_name"),
         CaseMessage.author_customer.name.as_alias("author_customer_name"),
-    ).where(CaseMessage.case == case_id)
-    if not include_notes:
-        query = query.where(CaseMessage.kind != "note")
-    messages = await query.order_by(CaseMessage.id).run()
+    ).where(_of_conversation(case_id, include_notes))
+
+
+async def _attach_files(case_id: int, messages: list[dict[str, Any]], include_notes: bool, *,
+                        all_of_case: bool = False) -> None:
+    """Each message's attachments, read in one query (customers see only visible files)."""
     attach = CaseAttachment.select().where(CaseAttachment.case == case_id)
+    if not all_of_case:
+        if not messages:
+            return
+        attach = attach.where(CaseAttachment.message.is_in([m["id"] for m in messages]))
     if not include_notes:
         attach = attach.where(CaseAttachment.visible_to_customer == True)  # noqa: E712
     by_message: dict[int | None, list[dict[str, Any]]] = {}
@@ -598,7 +608,83 @@ async def conversation(case_id: int, *, include_notes: bool) -> list[dict[str, A
         by_message.setdefault(row["message"], []).append(row)
     for message in messages:
         message["attachments"] = by_message.get(message["id"], [])
+
+
+async def conversation(case_id: int, *, include_notes: bool) -> list[dict[str, Any]]:
+    """A case's whole conversation, oldest first, each message with its attachments (two
+    queries in all). Pages show it a page at a time: :func:`conversation_page`.
+
+    Portal pages pass ``include_notes=False``: notes and their files never leave the staff
+    side."""
+    messages = await _messages(case_id, include_notes).order_by(CaseMessage.id).run()
+    await _attach_files(case_id, messages, include_notes, all_of_case=True)
     return messages
+
+
+CONVERSATION_PAGE = 50  # messages a case page shows at a time
+
+
+@dataclass(frozen=True)
+class ConversationPage:
+    """One page of a conversation, oldest first. ``earlier`` is the ``before=`` cursor of the
+    page before it (the id of its oldest message), ``None`` when it starts the conversation;
+    ``newer`` the ``after=`` cursor of the page after it (the id of its newest message),
+    ``None`` when it is the latest page."""
+
+    messages: list[dict[str, Any]]
+    earlier: int | None
+    newer: int | None
+
+    @property
+    def latest(self) -> bool:
+        return self.newer is None
+
+
+async def conversation_page(case_id: int, *, include_notes: bool, before: int | None = None,
+                            after: int | None = None, limit: int = CONVERSATION_PAGE
+                            ) -> ConversationPage:
+    """The latest ``limit`` messages of a case, or those just before message ``before``, or
+    just after message ``after``: keyset pages on the message id (the conversation's order)
+    along the ``(case, id)`` index, never an offset. At most three queries whatever the
+    page: the messages with their authors' names, whether more lies on the cursor's side,
+    and the page's attachments. A cursor beyond either end gives the latest page.
+    ``include_notes=False`` as for :func:`conversation`."""
+    scope = _of_conversation(case_id, include_notes)
+    if after is not None:
+        rows = await _messages(case_id, include_notes).where(CaseMessage.id > after).order_by(
+            CaseMessage.id).limit(limit + 1).run()
+        if rows:
+            newer = rows[limit - 1]["id"] if len(rows) > limit else None
+            rows = rows[:limit]
+            older = await CaseMessage.exists().where(
+                scope & (CaseMessage.id < rows[0]["id"])).run()
+            await _attach_files(case_id, rows, include_notes)
+            return ConversationPage(rows, rows[0]["id"] if older else None, newer)
+        before = None
+    query = _messages(case_id, include_notes)
+    if before is not None:
+        query = query.where(CaseMessage.id < before)
+    rows = await query.order_by(CaseMessage.id, ascending=False).limit(limit + 1).run()
+    if before is not None and not rows:
+        return await conversation_page(case_id, include_notes=include_notes, limit=limit)
+    earlier = rows[limit - 1]["id"] if len(rows) > limit else None
+    rows = rows[:limit][::-1]
+    newer = None
+    if before is not None and await CaseMessage.exists().where(
+            scope & (CaseMessage.id > rows[-1]["id"])).run():
+        newer = rows[-1]["id"]
+    await _attach_files(case_id, rows, include_notes)
+    return ConversationPage(rows, earlier, newer)
+
+
+async def page_holding(case_id: int, message_id: int, *, include_notes: bool,
+                       limit: int = CONVERSATION_PAGE) -> int | None:
+    """The ``before=`` cursor of the page ending with ``message_id``, or ``None`` when that
+    message is on the latest page (one query, reading at most ``limit`` ids)."""
+    later = await CaseMessage.select(CaseMessage.id).where(
+        _of_conversation(case_id, include_notes) & (CaseMessage.id > message_id)).order_by(
+        CaseMessage.id).limit(limit).run()
+    return message_id + 1 if len(later) >= limit else None
 
 
 async def events_of(case_id: int) -> list[dict[str, Any]]:

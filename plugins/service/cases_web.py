@@ -380,10 +380,12 @@ async def case_create(request: Request) -> Response:
 
 
 async def _page(request: Request, case: dict[str, Any], errors: dict[str, str] | None = None,
-                values: dict[str, str] | None = None, status: int = 200) -> Template:
+                values: dict[str, str] | None = None, status: int = 200, *,
+                before: int | None = None, after: int | None = None) -> Template:
+    """The case page, its conversation at the latest page or at a ``before``/``after``
+    cursor (the no-JavaScript way through a long conversation)."""
     actor = current_actor(request)
-    customer = await Customer.select(Customer.id, Customer.name, Customer.primary_email).where(
-        Customer.id == case["customer"]).first().run()
+    customer = await _case_customer(case)
     names = {}
     ids = {i for i in (case["owner"], case["created_by"]) if i}
     if ids:
@@ -395,11 +397,12 @@ async def _page(request: Request, case: dict[str, Any], errors: dict[str, str] |
             Queue.id == case["queue"]).first().run()
     events = await service.events_of(case["id"])
     users, queues = await staff_choices() if actor.can("service.case.assign") else ([], [])
-    can_edit = actor.can("service.case.edit") and await service.visible_case(
-        request.app.state.rapport, actor, case["id"], "service.case.edit") is not None
+    can_edit = await _can_edit(request, case)
+    page = await service.conversation_page(case["id"], include_notes=True, before=before,
+                                           after=after)
     return Template("service/cases/show.html", status_code=status, context={
         "case": _shown(actor, case), "customer": customer, "names": names, "queue": queue,
-        "messages": await service.conversation(case["id"], include_notes=True),
+        "messages": page.messages, "page": page,
         "events": await describe_events(events), "labels": service.LABELS,
         "sla": sla_state(case), "statuses": STATUSES, "priorities": PRIORITIES,
         "next_statuses": service.TRANSITIONS[case["status"]], "users": users,
@@ -408,6 +411,17 @@ async def _page(request: Request, case: dict[str, Any], errors: dict[str, str] |
         "values": values or {}, "kb": actor.can("service.article.view"),
         "can_visit": can_edit and case["is_open"] and case["case_type"] in VISIT_TYPES,
     })
+
+
+async def _case_customer(case: dict[str, Any]) -> dict[str, Any] | None:
+    return await Customer.select(Customer.id, Customer.name, Customer.primary_email).where(
+        Customer.id == case["customer"]).first().run()
+
+
+async def _can_edit(request: Request, case: dict[str, Any]) -> bool:
+    actor = current_actor(request)
+    return actor.can("service.case.edit") and await service.visible_case(
+        request.app.state.rapport, actor, case["id"], "service.case.edit") is not None
 
 
 async def describe_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -437,10 +451,29 @@ async def describe_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 @get("/service/cases/{case_id:int}", opt=perm("service.case.view"))
-async def case_show(request: Request, case_id: FromPath[int],
-                    upload: FromQuery[str] = "") -> Template:
+async def case_show(request: Request, case_id: FromPath[int], upload: FromQuery[str] = "",
+                    before: FromQuery[str] = "", after: FromQuery[str] = "") -> Template:
     errors = {"attachments": too_large_message()} if upload == "too-large" else None
-    return await _page(request, await case_for(request, case_id), errors)
+    return await _page(request, await case_for(request, case_id), errors,
+                       before=_int(before), after=_int(after))
+
+
+@get("/service/cases/{case_id:int}/conversation", opt=perm("service.case.view"),
+     include_in_schema=False)
+async def case_conversation(request: Request, case_id: FromPath[int],
+                            before: FromQuery[str] = "") -> Response:
+    """"Show earlier messages": the page of messages before ``before``, as list items that
+    replace the button (htmx). Without htmx, the case page at that cursor."""
+    case = await case_for(request, case_id)
+    cursor = _int(before)
+    if not is_htmx(request):
+        where = f"?before={cursor}" if cursor is not None else ""
+        return Redirect(f"/service/cases/{case_id}{where}#conversation-title", status_code=303)
+    page = await service.conversation_page(case_id, include_notes=True, before=cursor)
+    return Template("service/cases/_conversation.html", context={
+        "case": _shown(current_actor(request), case), "customer": await _case_customer(case),
+        "messages": page.messages, "page": page, "labels": service.LABELS,
+        "can_edit": await _can_edit(request, case), "errors": {}, "loaded": True})
 
 
 @post("/service/cases/{case_id:int}/messages", opt=perm("service.case.edit"), status_code=303,
@@ -480,11 +513,15 @@ async def case_message_send_again(request: Request, case_id: FromPath[int],
         (CaseMessage.id == message_id) & (CaseMessage.case == case_id)).first().run()
     if row is None or row["kind"] != "reply" or row["author_user"] is None:
         raise NotFoundException("No such reply")
+    # The reply may be far back in a long conversation: come back to the page showing it.
+    before = await service.page_holding(case_id, message_id, include_notes=True)
     if row["delivery"] != "failed":
         return await _page(request, case, {f"message-{message_id}": "This reply is not a "
-                                           "failed one: it is not sent again."}, status=409)
+                                           "failed one: it is not sent again."}, status=409,
+                           before=before)
     await email_out.send_reply(request.app.state.rapport, message_id)
-    return Redirect(f"/service/cases/{case_id}#message-{message_id}", status_code=303)
+    where = f"?before={before}" if before is not None else ""
+    return Redirect(f"/service/cases/{case_id}{where}#message-{message_id}", status_code=303)
 
 
 @post("/service/cases/{case_id:int}/status", opt=perm("service.case.edit"), status_code=303)
@@ -579,5 +616,5 @@ async def panel_cases(request: Request, customer_id: FromPath[int]) -> Template:
 
 
 ROUTES: list = [case_list, case_stream, case_new, customer_options, case_create, case_show,
-                case_message, case_message_send_again, case_status, case_priority, case_assign, attachment_download,
+                case_conversation, case_message, case_message_send_again, case_status, case_priority, case_assign, attachment_download,
                 panel_cases]

@@ -6,8 +6,8 @@ from two rules kept in this one module:
 - cases are always read through :func:`cases.visible_case` / ``scoped(...,
   "service.portal.view", Case)``: a portal actor's row filter is "my ``customer`` only", so
   another customer's case answers 404 like one that does not exist;
-- a case's conversation comes from ``cases.conversation(include_notes=False)``: internal notes
-  and their files never reach these pages; articles from :mod:`kb` with
+- a case's conversation comes from ``cases.conversation_page(include_notes=False)``, a page
+  at a time: internal notes and their files never reach these pages; articles from :mod:`kb` with
   ``audience="public"``: internal articles and drafts never do either.
 """
 
@@ -331,18 +331,43 @@ async def request_create(request: Request) -> Response:
 
 
 async def _detail(request: Request, case: dict[str, Any], *, errors: dict[str, str] | None = None,
-                  values: dict[str, str] | None = None, status_code: int = 200) -> Template:
-    messages = await cases.conversation(case["id"], include_notes=False)
+                  values: dict[str, str] | None = None, status_code: int = 200,
+                  before: int | None = None, after: int | None = None) -> Template:
+    page = await cases.conversation_page(case["id"], include_notes=False, before=before,
+                                         after=after)
     return await render(request, "service/portal/request.html", {
-        **_context(), "case": case, "messages": messages, "errors": errors or {},
+        **_context(), "case": case, "messages": page.messages, "page": page,
+        "errors": errors or {},
         "values": values or {}, "flash": request.query_params.get("flash", ""),
         "can_rate": case["status"] in ("resolved", "closed") and case["rated_at"] is None,
         "is_open": case["status"] in OPEN_STATUSES}, status_code=status_code)
 
 
+def _cursor(raw: str) -> int | None:
+    return int(raw) if raw.isdigit() else None
+
+
 @get("/service/requests/{case_id:int}", opt=PORTAL)
-async def request_detail(request: Request, case_id: FromPath[int]) -> Template:
-    return await _detail(request, await _own_case(request, case_id))
+async def request_detail(request: Request, case_id: FromPath[int], before: FromQuery[str] = "",
+                         after: FromQuery[str] = "") -> Template:
+    return await _detail(request, await _own_case(request, case_id), before=_cursor(before),
+                         after=_cursor(after))
+
+
+@get("/service/requests/{case_id:int}/conversation", opt=PORTAL, include_in_schema=False)
+async def request_conversation(request: Request, case_id: FromPath[int],
+                               before: FromQuery[str] = "") -> Response:
+    """"Show earlier messages" of the customer's own request (htmx list items; without
+    htmx, the request page at that cursor). Never a note: ``include_notes=False``."""
+    case = await _own_case(request, case_id)
+    cursor = _cursor(before)
+    if request.headers.get("hx-request") != "true":
+        where = f"?before={cursor}" if cursor is not None else ""
+        return Redirect(f"/portal/service/requests/{case_id}{where}#conversation-title",
+                        status_code=303)
+    page = await cases.conversation_page(case_id, include_notes=False, before=cursor)
+    return Template("service/portal/_conversation.html", context={
+        "case": case, "messages": page.messages, "page": page, "loaded": True})
 
 
 @post("/service/requests/{case_id:int}/reply", opt=PORTAL, status_code=303,
@@ -408,4 +433,4 @@ async def request_file(request: Request, case_id: FromPath[int],
 
 ROUTES = [help_index, help_article, help_feedback, request_list, request_card, request_panel,
           request_new, request_suggest, request_deflect, request_create, request_detail,
-          request_reply, request_rate, request_file]
+          request_conversation, request_reply, request_rate, request_file]
