@@ -54,6 +54,13 @@ def customer_360(seeded: Seeded) -> Request:
     return Request(f"/customers/{seeded.hot_customer_id}", headers=HTML)
 
 
+def customer_360_typical(seeded: Seeded) -> Request:
+    """The 360° view of an ordinary customer (about as many interactions as the average; the
+    hot one's 1,000 can hide a plan that scans for customers with few)."""
+    return Request(f"/customers/{seeded.customer_ids[len(seeded.customer_ids) // 2]}",
+                   headers=HTML)
+
+
 def global_search(seeded: Seeded) -> list[Request]:
     """Global search for a name that exists, and for a misspelt one."""
     term = seeded.search_term
@@ -80,6 +87,7 @@ SCENARIOS = [
     ("contacts list", contacts_list, ("kept", "stock")),
     ("filtered list", filtered_list, ("kept",)),
     ("360 view (1,000 interactions)", customer_360, ("kept",)),
+    ("360 view (typical customer)", customer_360_typical, ("kept",)),
     ("global search", global_search, ("kept",)),
     ("interaction create", interaction_create, ("kept",)),
 ]

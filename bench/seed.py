@@ -73,6 +73,54 @@ def _sqlite_value(value: Any) -> Any:
     return adapter(value) if adapter is not None else value
 
 
+@contextlib.contextmanager
+def _sqlite_indexes_dropped(connection: sqlite3.Connection, tables: list[str]):
+    """The secondary indexes of ``tables`` dropped for the duration and re-created verbatim
+    from sqlite_master afterwards (one sort each instead of millions of random b-tree
+    inserts). ``connection`` is in autocommit mode; an open transaction is rolled back first."""
+    indexes = [row for table in tables
+               for row in connection.execute(SECONDARY_INDEXES_SQLITE, [table]).fetchall()]
+    for index, _ in indexes:
+        connection.execute(f'DROP INDEX "{index}"')
+    try:
+        yield
+    finally:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        if indexes:
+            log(f"{', '.join(tables)}: re-creating {len(indexes)} indexes")
+        for _, sql in indexes:
+            connection.execute(sql)
+
+
+@contextlib.asynccontextmanager
+async def _postgres_indexes_dropped(connection, tables: list[str]):
+    """The same on PostgreSQL (from pg_indexes; constraint indexes stay), with foreign-key
+    checks skipped meanwhile (``session_replication_role = replica``) when no table has
+    triggers of its own, which that would skip too, and the session may (a superuser)."""
+    import asyncpg
+
+    own_triggers = await connection.fetchval(
+        "SELECT count(*) FROM pg_trigger WHERE tgrelid = ANY($1::regclass[]) "
+        "AND NOT tgisinternal", tables)
+    if not own_triggers:
+        with contextlib.suppress(asyncpg.InsufficientPrivilegeError):
+            await connection.execute("SET session_replication_role = replica")
+    await connection.execute("SET maintenance_work_mem = '512MB'")
+    indexes = [row for table in tables
+               for row in await connection.fetch(SECONDARY_INDEXES_POSTGRES, table)]
+    for index in indexes:
+        await connection.execute(f'DROP INDEX "{index["indexname"]}"')
+    try:
+        yield
+    finally:
+        if indexes:
+            log(f"{', '.join(tables)}: re-creating {len(indexes)} indexes")
+        for index in indexes:
+            await connection.execute(index["indexdef"])
+        await connection.execute("RESET session_replication_role")
+
+
 async def bulk_insert(database_url: str, table, values_iter, total: int, *,
                       columns: list[str] | None = None) -> None:
     """Insert ``total`` rows into ``table`` in big chunks, fast, on either backend.
@@ -120,27 +168,17 @@ async def bulk_insert(database_url: str, table, values_iter, total: int, *,
         try:
             connection.execute("PRAGMA cache_size = -524288")
             connection.execute("PRAGMA synchronous = OFF")  # a scratch database
-            indexes = connection.execute(SECONDARY_INDEXES_SQLITE, [name]).fetchall() \
-                if rebuild else []
-            for index, _ in indexes:
-                connection.execute(f'DROP INDEX "{index}"')
-            try:
-                marks = ", ".join("?" for _ in all_columns)
-                quoted = ", ".join(f'"{c}"' for c in all_columns)  # "user" is a reserved word
-                sql = f"INSERT INTO {name} ({quoted}) VALUES ({marks})"
+            marks = ", ".join("?" for _ in all_columns)
+            quoted = ", ".join(f'"{c}"' for c in all_columns)  # "user" is a reserved word
+            sql = f"INSERT INTO {name} ({quoted}) VALUES ({marks})"
+            with (_sqlite_indexes_dropped(connection, [name]) if rebuild
+                  else contextlib.nullcontext()):
                 for rows in chunks():
                     connection.execute("BEGIN IMMEDIATE")  # one transaction per chunk
                     connection.executemany(sql, rows)
                     connection.execute("COMMIT")
                     done += len(rows)
                     log(f"{name}: {done:,}/{total:,}")
-            finally:
-                if connection.in_transaction:
-                    connection.execute("ROLLBACK")
-                if indexes:
-                    log(f"{name}: re-creating {len(indexes)} indexes")
-                for _, index_sql in indexes:
-                    connection.execute(index_sql)
             connection.execute("ANALYZE")
         finally:
             connection.close()
@@ -150,30 +188,12 @@ async def bulk_insert(database_url: str, table, values_iter, total: int, *,
     suffix = tuple(defaults[c] for c in rest)
     connection = await asyncpg.connect(database_url)
     try:
-        indexes = []
-        if rebuild:
-            # Skips the foreign-key checks (internal triggers), so only on a table without
-            # triggers of its own, which this would skip too.
-            own_triggers = await connection.fetchval(
-                "SELECT count(*) FROM pg_trigger WHERE tgrelid = $1::regclass "
-                "AND NOT tgisinternal", name)
-            if not own_triggers:
-                with contextlib.suppress(asyncpg.InsufficientPrivilegeError):
-                    await connection.execute("SET session_replication_role = replica")
-            await connection.execute("SET maintenance_work_mem = '512MB'")
-            indexes = await connection.fetch(SECONDARY_INDEXES_POSTGRES, name)
-            for index in indexes:
-                await connection.execute(f'DROP INDEX "{index["indexname"]}"')
-        try:
+        async with (_postgres_indexes_dropped(connection, [name]) if rebuild
+                    else contextlib.nullcontext()):
             for rows in chunks():
                 await connection.copy_records_to_table(name, records=rows, columns=all_columns)
                 done += len(rows)
                 log(f"{name}: {done:,}/{total:,}")
-        finally:
-            if indexes:
-                log(f"{name}: re-creating {len(indexes)} indexes")
-            for index in indexes:
-                await connection.execute(index["indexdef"])
         await connection.execute(
             f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), (SELECT max(id) FROM {name}))")
         await connection.execute(f"ANALYZE {name}")
@@ -232,7 +252,9 @@ async def _seed_customers(database_url: str, n: int) -> None:
     written here in 50,000-customer transactions straight through the driver: executemany on
     SQLite with the search-index triggers dropped for the duration (the FTS index is rebuilt
     in one statement at the end, then the triggers are re-created verbatim), COPY on
-    PostgreSQL. 1,000,000 customers take a minute or two instead of the demo seeder's hour.
+    PostgreSQL; from ``REBUILD_INDEXES_FROM`` customers on, the tables' secondary indexes are
+    dropped meanwhile and re-created afterwards, as in :func:`bulk_insert`. 1,000,000
+    customers take a minute or two instead of the demo seeder's hour.
     """
     demo = _demo_generator()
     now = datetime.now(UTC).replace(microsecond=0)
@@ -264,18 +286,21 @@ async def _seed_customers(database_url: str, n: int) -> None:
                 connection.execute(f'DROP TRIGGER "{name}"')
             connection.execute("COMMIT")
             try:
-                while done < n:
-                    count = min(CHUNK, n - done)
-                    rows = batch(done, count, first_id + done)
-                    connection.execute("BEGIN IMMEDIATE")
-                    for (table, columns), values in zip(tables, rows, strict=True):
-                        if values:
-                            connection.executemany(
-                                f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
-                                f"({', '.join('?' for _ in columns)})", values)
-                    connection.execute("COMMIT")
-                    done += count
-                    log(f"core_customer: {done:,}/{n:,}")
+                # The search index's document view needs the indexes back before the rebuild.
+                with (_sqlite_indexes_dropped(connection, [t for t, _ in tables])
+                      if n >= REBUILD_INDEXES_FROM else contextlib.nullcontext()):
+                    while done < n:
+                        count = min(CHUNK, n - done)
+                        rows = batch(done, count, first_id + done)
+                        connection.execute("BEGIN IMMEDIATE")
+                        for (table, columns), values in zip(tables, rows, strict=True):
+                            if values:
+                                connection.executemany(
+                                    f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+                                    f"({', '.join('?' for _ in columns)})", values)
+                        connection.execute("COMMIT")
+                        done += count
+                        log(f"core_customer: {done:,}/{n:,}")
                 log("search index: rebuilding")
                 connection.execute("BEGIN IMMEDIATE")
                 connection.execute(
@@ -297,16 +322,18 @@ async def _seed_customers(database_url: str, n: int) -> None:
     connection = await asyncpg.connect(database_url)
     try:
         first_id = (await connection.fetchval("SELECT max(id) FROM core_customer") or 0) + 1
-        while done < n:
-            count = min(CHUNK, n - done)
-            rows = batch(done, count, first_id + done)
-            async with connection.transaction():
-                for (table, columns), values in zip(tables, rows, strict=True):
-                    if values:
-                        await connection.copy_records_to_table(table, records=values,
-                                                               columns=columns)
-            done += count
-            log(f"core_customer: {done:,}/{n:,}")
+        async with (_postgres_indexes_dropped(connection, [t for t, _ in tables])
+                    if n >= REBUILD_INDEXES_FROM else contextlib.nullcontext()):
+            while done < n:
+                count = min(CHUNK, n - done)
+                rows = batch(done, count, first_id + done)
+                async with connection.transaction():
+                    for (table, columns), values in zip(tables, rows, strict=True):
+                        if values:
+                            await connection.copy_records_to_table(table, records=values,
+                                                                   columns=columns)
+                done += count
+                log(f"core_customer: {done:,}/{n:,}")
         for table, _ in tables:
             await connection.execute(
                 f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
