@@ -6,8 +6,6 @@ first) and every filter is an indexed column; nothing counts the whole table.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -22,6 +20,7 @@ from core import audit
 from core.audit import AuditEntry
 from core.permissions import current_actor
 from core.plugin import NavItem, hookimpl
+from core.spreadsheet import csv_text
 
 PAGE_SIZE = 50
 EXPORT_BATCH = 1000
@@ -125,18 +124,8 @@ async def _list_page(request: Request) -> Template:
     })
 
 
-def _csv_cell(value: Any) -> str:
-    text = "" if value is None else (value.isoformat() if isinstance(value, datetime)
-                                     else str(value))
-    # Spreadsheets run cells starting with these as formulas.
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 async def _csv_lines(clauses: list[Any], up_to: int) -> AsyncIterator[str]:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(CSV_COLUMNS)
-    yield buffer.getvalue()
+    yield csv_text([CSV_COLUMNS])
     last: int | None = None
     while True:
         page = list(clauses) + [AuditEntry.id <= up_to]
@@ -148,11 +137,7 @@ async def _csv_lines(clauses: list[Any], up_to: int) -> AsyncIterator[str]:
         ).run()
         if not rows:
             return
-        buffer.seek(0)
-        buffer.truncate()
-        for row in rows:
-            writer.writerow([_csv_cell(row[c]) for c in CSV_COLUMNS])
-        yield buffer.getvalue()
+        yield csv_text([row[c] for c in CSV_COLUMNS] for row in rows)
         last = rows[-1]["id"]
         if len(rows) < EXPORT_BATCH:
             return

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import AsyncIterator
-from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from core import audit
 from core.customers import custom_fields, listing
 from core.permissions import Actor
+from core.spreadsheet import csv_text
 
 if TYPE_CHECKING:
     from core.app import Rapport
@@ -18,21 +16,6 @@ if TYPE_CHECKING:
 CSV_COLUMNS = ["id", "kind", "name", "first_name", "last_name", "job_title", "account_id",
                "account", "owner", "team", "lifecycle_stage", "source", "email", "phone",
                "website", "industry", "tags", "created_at", "updated_at"]
-# Spreadsheets run cells starting with these as formulas: prefix them so they stay text.
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, list):
-        value = ", ".join(str(v) for v in value)
-    text = str(value)
-    if text.startswith(FORMULA_START):
-        return "'" + text
-    return text
 
 
 def redact(actor: Actor | None, row: dict[str, Any]) -> dict[str, Any]:
@@ -63,23 +46,18 @@ async def csv_export(rapport: Rapport, actor: Actor | None, filters: listing.Cus
     await audit.record(actor, "export", "core_customer", "",
                        summary=f"CSV export of {filters.kind or 'customer'}s ({described})",
                        ip=ip)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(CSV_COLUMNS + [d.form_name for d in defs])
-    yield buffer.getvalue()
+    yield csv_text([CSV_COLUMNS + [d.form_name for d in defs]])
     async for rows in listing.iter_batches(rapport, actor, filters,
                                            permission="core.customer.export"):
         await listing.decorate(rows)
         values = await custom_fields.values_for([r["id"] for r in rows], defs)
-        buffer.seek(0)
-        buffer.truncate()
+        lines = []
         for row in rows:
             custom = values.get(row["id"], {})
             row = redact(actor, row)  # hidden fields are absent: their cells stay empty
-            writer.writerow([_cell(row.get(c)) for c in (
+            lines.append([row.get(c) for c in (
                 "id", "kind", "name", "first_name", "last_name", "job_title", "account",
                 "account_name", "owner_name", "team_name", "lifecycle_stage", "source",
                 "primary_email", "primary_phone", "website", "industry", "tags", "created_at",
-                "updated_at")] + [_cell(custom_fields.display(d, custom.get(d.key)))
-                                  for d in defs])
-        yield buffer.getvalue()
+                "updated_at")] + [custom_fields.display(d, custom.get(d.key)) for d in defs])
+        yield csv_text(lines)

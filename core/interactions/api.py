@@ -80,10 +80,13 @@ async def list_interactions(
     outcome: Annotated[str | None, QueryParameter(description="Outcome recorded")] = None,
     from_: Annotated[str | None, QueryParameter(name="from", description="From (ISO date)")] = None,
     to: Annotated[str | None, Parameter(description="Until (ISO date, inclusive)")] = None,
+    order: Annotated[str | None, Parameter(description="newest (default) or oldest first")
+                     ] = None,
     after: Annotated[str | None, Parameter(description="Cursor from the previous page")] = None,
     limit: Annotated[int, Parameter(ge=1, le=listing.MAX_LIMIT)] = 50,
 ) -> dict[str, Any]:
-    """Newest first; follow ``next`` (a cursor for ``after``) until it is ``null``."""
+    """Newest first (``order=oldest``: oldest first); follow ``next`` (a cursor for
+    ``after``) until it is ``null``."""
     filters = listing.Filters.from_params(request.query_params)
     rows, next_cursor = await listing.page(request.app.state.rapport, current_actor(request),
                                            filters, after=after or "", limit=limit)

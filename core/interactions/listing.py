@@ -1,7 +1,8 @@
 """Interaction lists and customer timelines: filtered, permission-scoped, keyset-paginated.
 
-Newest first on ``(occurred_at, id)``; the cursor is ``<epoch microseconds>_<id>`` of the last
-row shown, so a page costs one indexed range scan whatever the depth. No ``COUNT(*)``.
+Newest first on ``(occurred_at, id)`` (or oldest first, ``order=oldest``); the cursor is
+``<epoch microseconds>_<id>`` of the last row shown, so a page costs one indexed range scan
+whatever the depth. No ``COUNT(*)``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_LIMIT = 200
+ORDERS = {"newest": "Newest first", "oldest": "Oldest first"}
 COLUMNS = (
     Interaction.id, Interaction.customer, Interaction.customer.name, Interaction.channel,
     Interaction.direction, Interaction.subject, Interaction.notes, Interaction.purpose,
@@ -53,13 +55,17 @@ class Filters:
     outcome: str = ""
     since: datetime | None = None
     until: datetime | None = None
+    oldest_first: bool = False
     errors: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_params(cls, params: Any) -> Filters:
         """From query parameters (``channel``, ``direction``, ``user``, ``outcome``, ``from``,
-        ``to``, ``customer``); unknown values become errors naming the parameter."""
+        ``to``, ``customer``, ``order``); unknown values become errors naming the parameter."""
         errors: dict[str, str] = {}
+        order = (params.get("order") or "newest").strip()
+        if order not in ORDERS:
+            errors["order"] = f"must be one of {', '.join(ORDERS)}"
         channel = (params.get("channel") or "").strip()
         if channel and channel not in CHANNELS:
             errors["channel"] = f"must be one of {', '.join(CHANNELS)}"
@@ -82,7 +88,7 @@ class Filters:
             until = until.replace(hour=0) + timedelta(days=1)  # ...and to its end
         return cls(customer_id=numbers["customer"], channel=channel, direction=direction,
                    user=numbers["user"], outcome=(params.get("outcome") or "").strip(),
-                   since=since, until=until, errors=errors)
+                   since=since, until=until, oldest_first=order == "oldest", errors=errors)
 
 
 def involving(customer_id: int) -> tuple[Any, Any]:
@@ -98,22 +104,26 @@ def involving(customer_id: int) -> tuple[Any, Any]:
     return (Interaction.customer == customer_id), Interaction.id.is_in(others)
 
 
-def _newest_first(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _in_order(rows: list[dict[str, Any]], oldest_first: bool) -> list[dict[str, Any]]:
     """``rows`` without repeats (an interaction can come from both clauses of
-    :func:`involving`), newest first on (occurred_at, id)."""
+    :func:`involving`), newest (or oldest) first on (occurred_at, id)."""
     unique = {row["id"]: row for row in rows}
-    return sorted(unique.values(), key=lambda r: (r["occurred_at"], r["id"]), reverse=True)
+    return sorted(unique.values(), key=lambda r: (r["occurred_at"], r["id"]),
+                  reverse=not oldest_first)
 
 
 async def page(rapport: Rapport, actor: Actor, filters: Filters, *, after: str = "",
-               limit: int = 50) -> tuple[list[dict[str, Any]], str | None]:
-    """One page of interactions ``actor`` may see and the cursor of the next (or ``None``)."""
+               limit: int = 50, permission: str = "core.interaction.view"
+               ) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of interactions ``actor`` may see (with ``permission``'s scope) and the
+    cursor of the next (or ``None``)."""
     if filters.errors:
         raise InteractionError(filters.errors)
     limit = max(1, min(int(limit), MAX_LIMIT))
     cursor = decode_cursor(after) if after else None
+    ascending = filters.oldest_first
 
-    def newest(clause: Any = None):
+    def select(clause: Any = None):
         # Piccolo's where() adds to the query in place: one fresh query per clause.
         query = Interaction.select(*COLUMNS)
         if clause is not None:
@@ -132,20 +142,24 @@ async def page(rapport: Rapport, actor: Actor, filters: Filters, *, after: str =
             query = query.where(Interaction.occurred_at < filters.until)
         if cursor is not None:
             moment, last_id = cursor
-            query = query.where((Interaction.occurred_at < moment) | (
-                (Interaction.occurred_at == moment) & (Interaction.id < last_id)))
-        query = scoped(query, rapport, actor, "core.interaction.view", Interaction)
-        return query.order_by(Interaction.occurred_at, ascending=False).order_by(
-            Interaction.id, ascending=False).limit(limit + 1)
+            if ascending:
+                query = query.where((Interaction.occurred_at > moment) | (
+                    (Interaction.occurred_at == moment) & (Interaction.id > last_id)))
+            else:
+                query = query.where((Interaction.occurred_at < moment) | (
+                    (Interaction.occurred_at == moment) & (Interaction.id < last_id)))
+        query = scoped(query, rapport, actor, permission, Interaction)
+        return query.order_by(Interaction.occurred_at, ascending=ascending).order_by(
+            Interaction.id, ascending=ascending).limit(limit + 1)
 
     if filters.customer_id is None:
-        rows = await newest().run()
+        rows = await select().run()
     else:
-        # A customer's timeline: the newest limit + 1 of each clause, merged, hold the page.
+        # A customer's timeline: the first limit + 1 of each clause, merged, hold the page.
         rows = []
         for clause in involving(filters.customer_id):
-            rows += await newest(clause).run()
-        rows = _newest_first(rows)
+            rows += await select(clause).run()
+        rows = _in_order(rows, ascending)
     more = len(rows) > limit
     rows = rows[:limit]
     return rows, (encode_cursor(rows[-1]) if more and rows else None)

@@ -8,13 +8,14 @@ from urllib.parse import urlencode
 
 from litestar import Request, get, post
 from litestar.enums import RequestEncodingType
-from litestar.exceptions import NotFoundException
+from litestar.exceptions import NotFoundException, ValidationException
 from litestar.params import Body, FromPath
-from litestar.response import Redirect, Response, Template
+from litestar.response import Redirect, Response, Stream, Template
 
 from core.customers.tables import Customer
 from core.identity.tables import User
 from core.interactions import calendar, listing, policy, service
+from core.interactions.export import csv_export
 from core.interactions.service import InteractionError, InteractionNotFound
 from core.interactions.tables import CHANNELS, DIRECTIONS, Interaction
 from core.permissions import current_actor, scoped
@@ -224,12 +225,31 @@ async def interactions_list(request: Request) -> Template:
     context = {"rows": rows, "next_cursor": next_cursor, "filters": filters,
                "raw": dict(params), "query": urlencode(kept), "channels": CHANNELS,
                "directions": DIRECTIONS, "users": await _staff_choices(),
-               "more_url": "/interactions"}
+               "orders": listing.ORDERS, "more_url": "/interactions",
+               "can_export": current_actor(request).can("core.interaction.export")}
     if _is_htmx(request):
         template = ("interactions/_rows.html" if params.get("after")
                     else "interactions/_results.html")
         return Template(template, context=context)
     return Template("interactions/list.html", context=context)
+
+
+@get("/interactions/export.csv", opt={"permission": "core.interaction.export"},
+     include_in_schema=False)
+async def interactions_export(request: Request) -> Stream:
+    """Every interaction the list would show with these filters, as CSV (streamed)."""
+    params = request.query_params
+    filters = listing.Filters.from_params(params)
+    if filters.errors:
+        field, message = next(iter(filters.errors.items()))
+        raise ValidationException(f"{field}: {message}")
+    kept = {k: v for k, v in params.items() if k != "after" and v}
+    return Stream(
+        csv_export(request.app.state.rapport, current_actor(request), filters,
+                   described=", ".join(f"{k}={v}" for k, v in kept.items()),
+                   ip=_ip(request)),
+        media_type="text/csv; charset=utf-8",
+        headers={"content-disposition": 'attachment; filename="interactions.csv"'})
 
 
 # --- my day ----------------------------------------------------------------------------------
@@ -319,5 +339,6 @@ async def policy_save(request: Request, data: Annotated[dict[str, str], FORM]) -
 
 
 ROUTES = [new_interaction, create_interaction, customer_options, show_interaction,
-          edit_interaction, update_interaction, interactions_list, my_day, followup_done,
-          calendar_page, calendar_regenerate, calendar_feed, policy_page, policy_save]
+          edit_interaction, update_interaction, interactions_list, interactions_export, my_day,
+          followup_done, calendar_page, calendar_regenerate, calendar_feed, policy_page,
+          policy_save]

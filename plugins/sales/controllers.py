@@ -903,27 +903,23 @@ async def forecast_page(request: Request, period: FromQuery[str] = "quarter",
 @get("/sales/forecast.csv", opt=perm("sales.opportunity.export"), include_in_schema=False)
 async def forecast_csv(request: Request, period: FromQuery[str] = "quarter",
                        offset: FromQuery[int] = 0, currency: FromQuery[str] = "") -> Response:
-    import csv
-    import io
+    from core.spreadsheet import csv_text
 
     result, _ = await _forecast(request, period, offset, currency)
     owners = await lead_service.users_by_id(set(result.by_owner))
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["period", "representative", "currency", "deals", "pipeline", "weighted",
-                     "best_case", "commit"])
     rows = [("All", result.total)] + [(owners.get(k, "Unassigned"), v)
                                       for k, v in result.by_owner.items()]
-    for name, figures in rows:
-        writer.writerow([result.period.label, name, result.currency, figures.deals,
-                         *(Money(x, result.currency).rounded().amount for x in (
-                             figures.pipeline, figures.weighted, figures.best_case,
-                             figures.commit))])
+    text = csv_text([["period", "representative", "currency", "deals", "pipeline", "weighted",
+                      "best_case", "commit"]] + [
+        [result.period.label, name, result.currency, figures.deals,
+         *(Money(x, result.currency).rounded().amount for x in (
+             figures.pipeline, figures.weighted, figures.best_case, figures.commit))]
+        for name, figures in rows])
     from core import audit
 
     await audit.record(current_actor(request), "export", "sales_opportunity", "",
                        summary=f"forecast {result.period.label}", ip=client_ip(request))
-    return Response(out.getvalue(), media_type="text/csv", headers={
+    return Response(text, media_type="text/csv", headers={
         "content-disposition": f'attachment; filename="forecast-{result.period.label}.csv"'})
 
 
