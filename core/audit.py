@@ -9,13 +9,22 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from piccolo.columns import Integer, Text, Timestamptz, Varchar
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
 from core.permissions import Actor
+
+if TYPE_CHECKING:
+    from litestar import Request
+
+
+def client_ip(request: Request) -> str:
+    """The address a request came from, as audit entries record it (behind a proxy, run
+    uvicorn with --proxy-headers and --forwarded-allow-ips so this is the client's)."""
+    return request.client.host if request.client else ""
 
 
 class AuditEntry(Table, tablename="core_audit_entry"):

@@ -17,7 +17,7 @@ from litestar import Request, get
 from litestar.response import Stream, Template
 
 from core import audit
-from core.audit import AuditEntry
+from core.audit import AuditEntry, client_ip
 from core.permissions import current_actor
 from core.plugin import NavItem, hookimpl
 from core.spreadsheet import csv_text
@@ -87,9 +87,6 @@ def _apply(query: Any, clauses: list[Any]) -> Any:
     return query
 
 
-def _client_ip(request: Request) -> str:
-    return request.client.host if request.client else ""
-
 
 @get("/admin/audit", name="audit-log", opt={"permission": "core.audit.manage"})
 async def audit_log(request: Request) -> Template:
@@ -154,7 +151,7 @@ async def audit_export(request: Request) -> Stream | Template:
     # Exporting the log is itself audited (after fixing what the export covers, so the
     # file does not contain its own entry).
     await audit.record(current_actor(request), "export", "core_audit_entry", "",
-                       summary=f"audit log exported: {filters.describe()}", ip=_client_ip(request))
+                       summary=f"audit log exported: {filters.describe()}", ip=client_ip(request))
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     return Stream(
         _csv_lines(filters.where(), up_to),

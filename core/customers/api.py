@@ -13,6 +13,7 @@ from litestar import Request, Response, delete, get, patch, post
 from litestar.exceptions import ClientException
 from litestar.params import FromPath, JSONBody, Parameter, QueryParameter
 
+from core.audit import client_ip
 from core.customers import custom_fields, listing, service
 from core.customers.export import redact
 from core.customers.service import CustomerError, CustomerNotFound
@@ -71,9 +72,6 @@ def _kind_of(request: Request) -> str | None:
         return "contact"
     return None
 
-
-def _ip(request: Request) -> str:
-    return request.client.host if request.client else ""
 
 
 async def _serialise(rows: list[dict[str, Any]], actor, *, full: bool = False) -> list[dict]:
@@ -173,7 +171,7 @@ async def create_customer(request: Request, data: JSONBody[dict[str, Any]]) -> R
             raise CustomerError("kind", f"must be {kind} here")
         data = {**data, "kind": kind}
     actor = current_actor(request)
-    row = await service.create_customer(request.app.state.rapport, actor, data, ip=_ip(request))
+    row = await service.create_customer(request.app.state.rapport, actor, data, ip=client_ip(request))
     body = (await _serialise([row], actor, full=True))[0]
     return Response(body, status_code=201,
                     headers={"location": f"/api/v1/customers/{row['id']}"})
@@ -191,7 +189,7 @@ async def update_customer(request: Request, customer_id: FromPath[int],
     await _get_in_kind(request, customer_id, "core.customer.edit")
     actor = current_actor(request)
     row = await service.update_customer(request.app.state.rapport, actor, customer_id, data,
-                                        ip=_ip(request))
+                                        ip=client_ip(request))
     return (await _serialise([row], actor, full=True))[0]
 
 
@@ -202,7 +200,7 @@ async def delete_customer(request: Request, customer_id: FromPath[int]) -> None:
     """Delete a customer (an account's contacts are kept, unlinked)."""
     await _get_in_kind(request, customer_id, "core.customer.delete")
     await service.delete_customer(request.app.state.rapport, current_actor(request),
-                                  customer_id, ip=_ip(request))
+                                  customer_id, ip=client_ip(request))
 
 
 @get("/api/v1/custom-fields", opt={"permission": "core.customer.view"}, **API,

@@ -19,15 +19,13 @@ from litestar.exceptions import NotFoundException, ValidationException
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.response import Redirect, Stream, Template
 
+from core.audit import client_ip
 from core.customers import custom_fields, duplicates, importing, merge
 from core.customers.service import CustomerNotFound
 from core.permissions import current_actor
 
 log = logging.getLogger("rapport.import")
 
-
-def client_ip(request: Request) -> str:
-    return request.client.host if request.client else ""
 
 
 # --- likely duplicates -----------------------------------------------------------------------

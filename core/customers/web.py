@@ -13,6 +13,7 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from litestar.response import Redirect, Stream, Template
 
+from core.audit import client_ip
 from core.customers import custom_fields, listing, service
 from core.customers.export import csv_export
 from core.customers.service import CustomerError, CustomerNotFound
@@ -23,9 +24,6 @@ PAGE_SIZE = 50
 PLURAL = {"account": "accounts", "contact": "contacts"}
 KIND_OF = {"accounts": "account", "contacts": "contact"}
 
-
-def client_ip(request: Request) -> str:
-    return request.client.host if request.client else ""
 
 
 async def _form(request: Request) -> Any:

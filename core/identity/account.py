@@ -15,6 +15,7 @@ from litestar.params import Body, FromPath
 from litestar.response import Redirect, Response, Template
 
 from core import audit
+from core.audit import client_ip
 from core.identity import two_factor
 from core.identity.middleware import session_cookie, signed_in_by_token
 from core.identity.passwords import verify_password
@@ -22,7 +23,6 @@ from core.identity.sessions import start_session
 from core.identity.tables import User
 from core.identity.tokens import create_token, list_tokens, revoke_token
 from core.identity.users import UserError, set_password
-from core.identity.web import client_ip
 from core.permissions import current_actor
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]

@@ -15,6 +15,7 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Response, Template
 
 from core import audit
+from core.audit import client_ip
 from core.identity import lockout
 from core.identity.roles import expand_grants
 from core.identity.sessions import end_all_sessions
@@ -28,7 +29,6 @@ from core.identity.tables import (
     UserRole,
 )
 from core.identity.users import UserError, create_team, create_user
-from core.identity.web import client_ip
 from core.permissions import current_actor
 
 USERS = {"permission": "core.user.manage"}

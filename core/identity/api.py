@@ -54,7 +54,7 @@ async def create_user_api(request: Request, data: JSONBody[dict[str, Any]]) -> R
         return problem(422, exc.field, exc.message)
     await audit.record(current_actor(request), "create", "core_user", user_id,
                        summary=f"roles {', '.join(map(str, data.get('roles', [])))}",
-                       ip=request.client.host if request.client else "")
+                       ip=audit.client_ip(request))
     return Response({"id": user_id}, status_code=201)
 
 

@@ -17,9 +17,9 @@ from litestar.params import Body, FromPath
 from litestar.response import Redirect, Response, Template
 
 from core import audit
+from core.audit import client_ip
 from core.identity.tables import PasswordReset, User
 from core.identity.users import UserError, normalise_email, set_password
-from core.identity.web import client_ip
 from core.mail import send_mail
 from core.permissions import Actor
 

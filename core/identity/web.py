@@ -11,6 +11,7 @@ from litestar.params import Body, FromQuery
 from litestar.response import Redirect, Response, Template
 
 from core import audit
+from core.audit import client_ip
 from core.identity import lockout, two_factor
 from core.identity.middleware import session_cookie
 from core.identity.passwords import DUMMY_HASH, verify_password
@@ -33,9 +34,6 @@ def safe_next(target: str | None) -> str:
         return "/"
     return target
 
-
-def client_ip(request: Request) -> str:
-    return request.client.host if request.client else ""
 
 
 def _login_page(target: str, email: str, error: str | None, status: int = 200,

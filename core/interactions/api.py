@@ -14,6 +14,7 @@ from litestar import Request, Response, get, patch, post
 from litestar.exceptions import ClientException
 from litestar.params import FromPath, JSONBody, Parameter, QueryParameter
 
+from core.audit import client_ip
 from core.customers.api import bad_request, problem
 from core.interactions import listing, service
 from core.interactions.service import InteractionError, InteractionNotFound
@@ -40,9 +41,6 @@ API: dict[str, Any] = {
     "tags": ["interactions"],
 }
 
-
-def _ip(request: Request) -> str:
-    return request.client.host if request.client else ""
 
 
 def serialise(row: dict[str, Any], participants: list[int] | None = None) -> dict[str, Any]:
@@ -132,7 +130,7 @@ async def create_interaction(request: Request, data: JSONBody[dict[str, Any]]) -
     values.setdefault("channel", "")
     row, created = await service.record_interaction(
         request.app.state.rapport, current_actor(request), participants=participants,
-        ip=_ip(request), **values)
+        ip=client_ip(request), **values)
     body = (await _serialise_many([row]))[0]
     return Response(body, status_code=201 if created else 200,
                     headers={"location": f"/api/v1/interactions/{row['id']}"})
@@ -146,7 +144,7 @@ async def update_interaction(request: Request, interaction_id: FromPath[int],
     if not isinstance(data, dict):
         raise InteractionError({"body": "must be a JSON object"})
     await service.update_interaction(request.app.state.rapport, current_actor(request),
-                                     interaction_id, data, ip=_ip(request))
+                                     interaction_id, data, ip=client_ip(request))
     return (await _serialise_many([await _joined(request, interaction_id)]))[0]
 
 
@@ -172,7 +170,7 @@ async def complete_followup(request: Request, interaction_id: FromPath[int],
     body = data if isinstance(data, dict) else {}
     await service.complete_followup(request.app.state.rapport, current_actor(request),
                                     interaction_id, done=bool(body.get("done", True)),
-                                    note=body.get("note"), ip=_ip(request))
+                                    note=body.get("note"), ip=client_ip(request))
     return (await _serialise_many([await _joined(request, interaction_id)]))[0]
 
 

@@ -12,6 +12,7 @@ from litestar.exceptions import NotFoundException, ValidationException
 from litestar.params import Body, FromPath
 from litestar.response import Redirect, Response, Stream, Template
 
+from core.audit import client_ip
 from core.customers.tables import Customer
 from core.identity.tables import User
 from core.interactions import calendar, listing, policy, service
@@ -24,9 +25,6 @@ FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
 FORM_FIELDS = ("channel", "direction", "subject", "notes", "purpose", "outcome", "occurred_at",
                "duration_minutes", "followup_due", "followup_assignee", "followup_note")
 
-
-def _ip(request: Request) -> str:
-    return request.client.host if request.client else ""
 
 
 def _is_htmx(request: Request) -> bool:
@@ -106,7 +104,7 @@ async def create_interaction(request: Request,
             followup_due=data.get("followup_due") or None,
             followup_assignee=data.get("followup_assignee") or None,
             followup_note=data.get("followup_note", ""),
-            client_id=data.get("client_id") or None, ip=_ip(request))
+            client_id=data.get("client_id") or None, ip=client_ip(request))
     except InteractionError as exc:
         errors = _form_errors(exc.errors)
         if _is_htmx(request):  # htmx swaps only 2xx answers: errors come back as 200
@@ -196,7 +194,7 @@ async def update_interaction(request: Request, interaction_id: FromPath[int],
     changes["followup_assignee"] = data.get("followup_assignee") or None
     try:
         await service.update_interaction(request.app.state.rapport, current_actor(request),
-                                         interaction_id, changes, ip=_ip(request))
+                                         interaction_id, changes, ip=client_ip(request))
     except InteractionError as exc:
         customer = await _visible_customer(request, row["customer"])
         return Template("interactions/edit.html", status_code=400, context=_form_context(
@@ -247,7 +245,7 @@ async def interactions_export(request: Request) -> Stream:
     return Stream(
         csv_export(request.app.state.rapport, current_actor(request), filters,
                    described=", ".join(f"{k}={v}" for k, v in kept.items()),
-                   ip=_ip(request)),
+                   ip=client_ip(request)),
         media_type="text/csv; charset=utf-8",
         headers={"content-disposition": 'attachment; filename="interactions.csv"'})
 
@@ -269,7 +267,7 @@ async def followup_done(request: Request, interaction_id: FromPath[int]) -> Resp
     """Mark done: the assignee always may; others need edit rights on the interaction."""
     try:
         await service.complete_followup(request.app.state.rapport, current_actor(request),
-                                        interaction_id, ip=_ip(request))
+                                        interaction_id, ip=client_ip(request))
     except (InteractionNotFound, InteractionError):
         raise NotFoundException("No such follow-up") from None
     if _is_htmx(request):
@@ -331,7 +329,7 @@ async def policy_page(request: Request) -> Template:
 async def policy_save(request: Request, data: Annotated[dict[str, str], FORM]) -> Response:
     try:
         await policy.set_fatigue_rule(current_actor(request), data.get("max_outbound", ""),
-                                      data.get("period_days", ""), ip=_ip(request))
+                                      data.get("period_days", ""), ip=client_ip(request))
     except policy.PolicyError as exc:
         return Template("interactions/contact_policy.html", status_code=400, context={
             "values": dict(data), "errors": exc.errors, "saved": None})

@@ -11,6 +11,7 @@ from litestar import Request, get, post
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Response, Template
 
+from core.audit import client_ip
 from core.mail import send_mail
 from core.portal.identities import (
     COOKIE,
@@ -24,7 +25,7 @@ from core.portal.identities import (
     use_login_link,
 )
 from core.portal.middleware import PREFIX, portal_cookie
-from core.portal.pages import FormData, client_ip, render
+from core.portal.pages import FormData, render
 
 
 def safe_portal_next(target: str | None) -> str:

@@ -17,9 +17,6 @@ from core.portal import settings as portal_settings
 FormData = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
 
-def client_ip(request: Request) -> str:
-    return request.client.host if request.client else ""
-
 
 CORE_NAV = (
     NavItem(label="Home", href="/portal/", order=0),

@@ -11,12 +11,13 @@ from litestar.params import FromPath
 from litestar.response import Redirect, Response, Template
 
 from core import audit
+from core.audit import client_ip
 from core.customers.tables import CHANNELS, Customer
 from core.mail import send_mail
 from core.permissions import current_actor, scoped
 from core.portal import settings as portal_settings
 from core.portal.identities import PortalError, invite, visits_by_month
-from core.portal.pages import FormData, client_ip
+from core.portal.pages import FormData
 from core.portal.tables import PortalIdentity, PortalSession
 
 INVITE = "core.portal.invite"

@@ -19,10 +19,11 @@ from litestar.params import FromPath
 from litestar.response import Redirect, Response, Template
 
 from core import audit, records
+from core.audit import client_ip
 from core.customers.tables import Customer, CustomerAddress, CustomerEmail, CustomerPhone
 from core.permissions import current_actor, scoped
 from core.portal import settings as portal_settings
-from core.portal.pages import FormData, client_ip, render, signed_in_customer
+from core.portal.pages import FormData, render, signed_in_customer
 from core.privacy.service import PrivacyError, current_consents, export_customer, record_consent
 from core.privacy.web import export_response
 

@@ -17,6 +17,7 @@ from litestar.params import Body, FromPath
 from litestar.response import Redirect, Response, Template
 
 from core import audit
+from core.audit import client_ip
 from core.customers.tables import CHANNELS, Customer
 from core.permissions import current_actor, scoped
 from core.privacy.service import (
@@ -31,9 +32,6 @@ from core.privacy.service import (
 FormData = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 CONSENT_PURPOSES = ("marketing", "newsletter", "profiling", "third_party_sharing")
 
-
-def client_ip(request: Request) -> str:
-    return request.client.host if request.client else ""
 
 
 async def _customer_in_scope(request: Request, customer_id: int, permission: str

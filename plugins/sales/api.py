@@ -12,13 +12,14 @@ from typing import Any
 from litestar import Request, Response, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
+from core.audit import client_ip
 from core.customers.tables import Customer
 from core.money import Money
 from core.permissions import current_actor, scoped
 from plugins.sales import leads as lead_service
 from plugins.sales import pipeline as deals
 from plugins.sales import quotes as quote_service
-from plugins.sales.controllers import client_ip, perm, visible_one
+from plugins.sales.controllers import perm, visible_one
 from plugins.sales.tables import (
     Lead,
     Opportunity,

@@ -21,9 +21,10 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import File, Redirect, Response, Template
 
 from core import records
+from core.audit import client_ip
 from core.money import Money
 from core.permissions import Actor, current_actor
-from plugins.sales.controllers import client_ip, form_data, perm, settings_of
+from plugins.sales.controllers import form_data, perm, settings_of
 from plugins.sales.tables import PriceBook, Product, ProductDocument, ProductPrice
 
 PAGE = 100

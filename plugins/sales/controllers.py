@@ -16,6 +16,7 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Response, Template
 
 from core import records
+from core.audit import client_ip
 from core.customers.tables import Customer
 from core.identity.tables import Team, User
 from core.money import Money
@@ -52,9 +53,6 @@ PAGE = 50
 def perm(name: str) -> dict[str, str]:
     return {"permission": name}
 
-
-def client_ip(request: Request) -> str:
-    return request.client.host if request.client else ""
 
 
 async def form_data(request: Request) -> dict[str, str]:

@@ -15,9 +15,10 @@ from litestar.params import FromPath, JSONBody
 from litestar.response import Redirect, Response, Template
 
 from core import records
+from core.audit import client_ip
 from core.money import Money
 from core.permissions import Actor, current_actor
-from plugins.sales.controllers import client_ip, form_data, perm, visible_one
+from plugins.sales.controllers import form_data, perm, visible_one
 from plugins.sales.tables import (
     Opportunity,
     OpportunityProduct,

@@ -12,8 +12,9 @@ from litestar.params import FromPath, JSONBody
 from litestar.response import Redirect, Response, Template
 
 from core import records
+from core.audit import client_ip
 from core.permissions import Actor, current_actor
-from plugins.sales.controllers import client_ip, form_data, perm
+from plugins.sales.controllers import form_data, perm
 from plugins.sales.pipeline import default_pipeline, stages_of
 from plugins.sales.tables import Opportunity, Pipeline, Stage, StageChange
 

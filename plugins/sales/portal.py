@@ -14,12 +14,12 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Response, Template
 
+from core.audit import client_ip
 from core.customers.tables import Customer
 from core.money import Money
 from core.permissions import Actor, current_actor
 from core.plugin import NavItem
 from plugins.sales import quotes as quote_service
-from plugins.sales.controllers import client_ip
 from plugins.sales.tables import (
     OrderLine,
     Product,

@@ -19,10 +19,11 @@ from litestar.response import Redirect, Response, Template
 from piccolo.query.functions.aggregate import Sum
 
 from core import records
+from core.audit import client_ip
 from core.identity.tables import Team, User
 from core.money import Money
 from core.permissions import Actor, current_actor, scoped
-from plugins.sales.controllers import client_ip, form_data, perm, settings_of, staff_choices
+from plugins.sales.controllers import form_data, perm, settings_of, staff_choices
 from plugins.sales.forecast import Period, _bounds, period_of
 from plugins.sales.tables import Opportunity, SalesTarget, Stage
 
