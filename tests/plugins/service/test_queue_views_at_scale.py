@@ -15,6 +15,7 @@ from tests.plugins.service.conftest import new_customer
 
 SUPERVISOR = Actor(kind="staff", id=None, name="supervisor",
                    grants={"service.case.view": "all"})
+AGENT = Actor(kind="staff", id=7, name="agent", grants={"service.case.view": "own"})
 STATUS_CYCLE = ("closed", "open", "closed", "resolved", "waiting", "closed", "new")
 
 
@@ -96,6 +97,20 @@ async def test_a_status_filter_reads_the_open_or_closed_part_of_an_index(service
                          limit=51))
     text = "\n".join(await _plan(sql))
     assert "service_case_open_view_idx" in text, text
+    if Case._meta.db.engine_type == "sqlite":
+        assert "TEMP B-TREE" not in text, text
+    else:
+        assert not re.search(r"\bSort\b", text), text
+
+
+async def test_all_cases_of_an_agent_who_sees_their_own_come_from_an_index_in_order(
+        service_client):
+    """An agent whose scope is "own" sees "All cases" as owner = them, in any status."""
+    await _cases(60)
+    sql = str(list_query(service_client.rapport, AGENT, view="all", after=(1, 10), limit=51))
+    assert '"service_case"."owner" = 7' in sql
+    text = "\n".join(await _plan(sql))
+    assert "service_case_owner_all_idx" in text, text
     if Case._meta.db.engine_type == "sqlite":
         assert "TEMP B-TREE" not in text, text
     else:
