@@ -17,13 +17,13 @@ from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.params import FromPath, JSONBody, Parameter
 from litestar.response import File
 
+from core.audit import client_ip
 from core.customers.tables import Customer
 from core.permissions import current_actor, redact, scoped
 from plugins.service import attachments as files
 from plugins.service import cases as service
 from plugins.service.attachments import NewAttachment
 from plugins.service.cases_web import (
-    client_ip,
     creator_default_owner,
     list_query,
     parse_cursor,

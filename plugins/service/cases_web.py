@@ -18,6 +18,7 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import File, Redirect, Response, ServerSentEvent, Template
 from piccolo.columns.combination import WhereRaw
 
+from core.audit import client_ip
 from core.customers.tables import Customer
 from core.identity.tables import User
 from core.permissions import Actor, current_actor, redact, row_filter, scoped
@@ -52,10 +53,6 @@ LIVE_EVENTS = ("service.case.created", "service.case.assigned", "service.case.re
 
 def perm(name: str) -> dict[str, str]:
     return {"permission": name}
-
-
-def client_ip(request: Request) -> str:
-    return request.client.host if request.client else ""
 
 
 def is_htmx(request: Request) -> bool:

@@ -16,10 +16,10 @@ from typing import Annotated, Any
 from litestar import Request, Response, get, patch, post
 from litestar.params import FromPath, JSONBody, Parameter
 
+from core.audit import client_ip
 from core.permissions import current_actor
 from plugins.service import kb
 from plugins.service.api import API, MAX_LIMIT, problem
-from plugins.service.cases_web import client_ip
 from plugins.service.tables import Article
 
 VIEW = {"permission": "service.article.view"}

@@ -19,12 +19,12 @@ from litestar import Request, Response, get, patch, post
 from litestar.exceptions import PermissionDeniedException
 from litestar.params import FromPath, JSONBody, Parameter
 
+from core.audit import client_ip
 from core.interactions.service import as_utc
 from core.permissions import current_actor, row_filter
 from plugins.service import cases as service
 from plugins.service import visits
 from plugins.service.api import API, MAX_LIMIT, CaseNotFound, problem
-from plugins.service.cases_web import client_ip
 from plugins.service.tables import Case, Visit
 
 VISIT_FIELDS = ("id", "case", "assignee", "assignee_name", "starts_at", "ends_at", "status",
