@@ -195,14 +195,24 @@ async def _postgres_candidates(query: str, where: Any, limit: int, fuzzy: bool
     ).run()
 
 
-async def _postgres_fuzzy_candidates(query: str, where: Any, limit: int
+# (similarity, word similarity) thresholds of the PostgreSQL typo pass, strict first: pg_trgm's
+# defaults are selective, the loose ones catch two typos in a short name but match a name
+# sharing two trigrams with the query (31,000 of 1,000,000 for "Grenir", each re-read and
+# compared: ~0.4 s), so they are tried only when the strict ones find too little.
+FUZZY_THRESHOLDS = ((0.3, 0.6), (0.2, 0.4))
+
+
+async def _postgres_fuzzy_candidates(query: str, where: Any, limit: int,
+                                     thresholds: tuple[float, float] = FUZZY_THRESHOLDS[-1]
                                      ) -> list[dict[str, Any]]:
-    """pg_trgm's default thresholds (0.3, 0.6) miss two typos in a short name; lower them
-    for this one query (SET LOCAL lasts until the end of the transaction)."""
+    """The typo pass with these (similarity, word similarity) thresholds, for this one query
+    (SET LOCAL lasts until the end of the transaction)."""
+    similarity, word_similarity = thresholds
     async with Customer._meta.db.transaction():
-        await Customer.raw("SET LOCAL pg_trgm.similarity_threshold = 0.2").run()
-        await Customer.raw("SET LOCAL pg_trgm.word_similarity_threshold = 0.4").run()
-        # With these thresholds the planner expects ~1% of names to match and prefers a
+        await Customer.raw(f"SET LOCAL pg_trgm.similarity_threshold = {float(similarity)}").run()
+        await Customer.raw(
+            f"SET LOCAL pg_trgm.word_similarity_threshold = {float(word_similarity)}").run()
+        # With low thresholds the planner expects ~1% of names to match and prefers a
         # sequential scan of the customers (370 ms at 100,000) over the trigram index (18 ms).
         await Customer.raw("SET LOCAL enable_seqscan = off").run()
         return await _postgres_candidates(query, where, limit, fuzzy=True)
@@ -248,6 +258,12 @@ def score(query: str, row: dict[str, Any]) -> float:
     return float(best)
 
 
+def _good_matches(query: str, rows: dict[int, dict[str, Any]], fuzzy_ids: set[int]) -> int:
+    """How many of ``rows`` would be shown: every exact match, typo matches above the floor."""
+    return sum(1 for row_id, row in rows.items()
+               if row_id not in fuzzy_ids or score(query, row) >= FUZZY_FLOOR)
+
+
 async def find_customers(rapport: Rapport, actor: Actor, query: str, limit: int = 10
                          ) -> list[CustomerHit]:
     """Customers ``actor`` may see that match ``query``, best first (at most ``limit``)."""
@@ -265,8 +281,11 @@ async def find_customers(rapport: Rapport, actor: Actor, query: str, limit: int 
     elif _is_postgres():
         for row in await _postgres_candidates(query, where, wanted, fuzzy=False):
             rows[row["id"]] = row
-        if len(rows) < limit and not phone_digits(query):
-            for row in await _postgres_fuzzy_candidates(query, where, wanted):
+        # Typos: strict thresholds first, the loose ones only if too few good matches yet.
+        for thresholds in FUZZY_THRESHOLDS:
+            if phone_digits(query) or _good_matches(query, rows, fuzzy_ids) >= limit:
+                break
+            for row in await _postgres_fuzzy_candidates(query, where, wanted, thresholds):
                 if row["id"] not in rows:
                     rows[row["id"]] = row
                     fuzzy_ids.add(row["id"])

@@ -53,6 +53,18 @@ async def test_search_forgives_typos_and_ranks_the_closest_first(admin_client):
     assert all(h.name != "Peter Parker" for h in hits)
 
 
+async def test_a_misspelt_name_is_found_among_many_names_sharing_its_trigrams(admin_client):
+    # On PostgreSQL "Dieter Schmidt" is more word-similar to "Schsuter" (0.56) than Schuster
+    # is (0.38): with only the loose typo thresholds the noise filled every candidate slot.
+    rapport = admin_client.rapport
+    actor = await load_actor(rapport, admin_client.user_id)
+    await Customer.insert(*[Customer(name="Dieter Schmidt", kind="contact")
+                            for _ in range(100)]).run()
+    schuster = await add_customer("Schuster", kind="account")
+    hits = await find_customers(rapport, actor, "Schsuter")
+    assert hits and hits[0].id == schuster
+
+
 async def test_search_index_follows_renames_and_deletes(admin_client):
     rapport = admin_client.rapport
     actor = await load_actor(rapport, admin_client.user_id)
