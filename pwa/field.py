@@ -16,6 +16,7 @@ from litestar.exceptions import NotFoundException, PermissionDeniedException
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import Template
 
+from core.audit import client_ip
 from core.customers.tables import Customer, CustomerAddress
 from core.permissions import Actor, current_actor, scoped
 from core.plugin import AgendaItem
@@ -166,7 +167,7 @@ async def field_sync(request: Request, data: JSONBody[dict[str, Any]]) -> Respon
         raise PermissionDeniedException("permission 'core.interaction.create' is required")
     try:
         answer = await sync.handle(rapport, actor, data,
-                                   ip=request.client.host if request.client else "")
+                                   ip=client_ip(request))
     except sync.SyncError as exc:
         return problem(exc.status, "Upload refused", exc.field, exc.message)
     return Response(answer, status_code=200)

@@ -17,6 +17,7 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Response, Template
 
 from core import records
+from core.audit import client_ip
 from core.identity.tables import Team, User
 from core.permissions import current_actor
 from plugins.service import business_hours
@@ -45,9 +46,6 @@ class FormError(ValueError):
         self.field = field
         self.message = message
 
-
-def client_ip(request: Request) -> str:
-    return request.client.host if request.client else ""
 
 
 async def form_data(request: Request) -> dict[str, Any]:

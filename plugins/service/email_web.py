@@ -22,6 +22,7 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Response, Template
 
 from core import records
+from core.audit import client_ip
 from core.permissions import current_actor
 from plugins.service import email_in, email_out
 from plugins.service.tables import EmailTemplate
@@ -131,7 +132,7 @@ async def save_template(request: Request, key: FromPath[str]) -> Any:
                 t["subject"], t["body"] = subject, body
         return _page(templates, status=422, errors=errors, editing=key)
     actor = current_actor(request)
-    ip = request.client.host if request.client else ""
+    ip = client_ip(request)
     row = await EmailTemplate.select(EmailTemplate.id).where(EmailTemplate.key == key).first().run()
     now = datetime.now(UTC)
     if row is None:
@@ -152,7 +153,7 @@ async def reset_template(request: Request, key: FromPath[str]) -> Redirect:
     row = await EmailTemplate.select(EmailTemplate.id).where(EmailTemplate.key == key).first().run()
     if row is not None:
         await records.delete(current_actor(request), EmailTemplate, row["id"],
-                             ip=request.client.host if request.client else "",
+                             ip=client_ip(request),
                              summary=f"e-mail template {key} reset")
     return Redirect(f"/service/admin/email-templates?saved={key}#tpl-{key}", status_code=303)
 

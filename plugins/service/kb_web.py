@@ -14,6 +14,7 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Response, Template
 
+from core.audit import client_ip
 from core.identity.tables import User
 from core.permissions import current_actor, scoped
 from plugins.service import kb
@@ -24,9 +25,6 @@ EDIT = {"permission": "service.article.edit"}
 PAGE = 50
 FIELDS = ("title", "slug", "category", "audience", "kind", "product", "keywords", "body")
 
-
-def client_ip(request: Request) -> str:
-    return request.client.host if request.client else ""
 
 
 async def form_data(request: Request) -> dict[str, str]:

@@ -21,6 +21,7 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery
 from litestar.response import File, Redirect, Response, Template
 
+from core.audit import client_ip
 from core.permissions import Actor, current_actor, scoped
 from core.plugin import NavItem, Panel
 from core.portal.pages import render
@@ -79,9 +80,6 @@ def history_panels(customer):
 
 # --- helpers ---------------------------------------------------------------------------------
 
-
-def client_ip(request: Request) -> str:
-    return request.client.host if request.client else ""
 
 
 def _actor(request: Request) -> Actor:

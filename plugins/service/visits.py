@@ -29,6 +29,7 @@ from litestar.params import FromPath
 from litestar.response import Redirect, Response, Template
 
 from core import records
+from core.audit import client_ip
 from core.customers.tables import Customer
 from core.identity.roles import expand_grants
 from core.identity.tables import RolePermission, User, UserRole
@@ -417,9 +418,6 @@ async def agenda_items(rapport, user: Actor, day: date) -> list[AgendaItem]:
 # --- web -------------------------------------------------------------------------------------
 
 
-def _ip(request: Request) -> str:
-    return request.client.host if request.client else ""
-
 
 async def _form(request: Request) -> dict[str, str]:
     form = await request.form()
@@ -488,7 +486,7 @@ async def create_visit(request: Request, case_id: FromPath[int]) -> Response:
         await schedule(request.app.state.rapport, current_actor(request), case_id,
                        assignee=data.get("assignee"), starts_at=data.get("starts_at"),
                        ends_at=data.get("ends_at") or None, notes=data.get("notes", ""),
-                       ip=_ip(request))
+                       ip=client_ip(request))
     except VisitError as exc:
         return await _form_page(request, case, values=data, errors=exc.errors, status=400)
     except LookupError:
@@ -519,7 +517,7 @@ async def update_visit(request: Request, visit_id: FromPath[int]) -> Response:
         await reschedule(request.app.state.rapport, current_actor(request), visit_id,
                          starts_at=data.get("starts_at"), ends_at=data.get("ends_at") or None,
                          assignee=data.get("assignee"), notes=data.get("notes", ""),
-                         ip=_ip(request))
+                         ip=client_ip(request))
     except VisitError as exc:
         return await _form_page(request, case, visit=visit, values=data, errors=exc.errors,
                                 status=400)
@@ -532,7 +530,7 @@ async def cancel_visit(request: Request, visit_id: FromPath[int]) -> Response:
     visit, case = await _visible_visit(request, visit_id)
     try:
         await cancel(request.app.state.rapport, current_actor(request), visit_id,
-                     ip=_ip(request))
+                     ip=client_ip(request))
     except VisitError as exc:
         return Response(exc.message, status_code=409, media_type="text/plain")
     if request.headers.get("hx-request"):
