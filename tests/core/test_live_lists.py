@@ -182,3 +182,20 @@ async def test_an_import_from_the_command_line_reaches_the_servers_open_lists(ad
         assert command.returncode == 0, output.decode()
         assert await _change(stream) == {"event": "core.customer.imported", "ids": [],
                                          "gone": [], "new": 2}
+
+
+async def test_a_huge_import_is_counted_up_to_a_bound(admin_client, monkeypatch):
+    """Each reader counts an import's new customers only up to a bound, and is told there
+    were more (a million-row import must not cost every open list a full count)."""
+    from core import live
+    from core.customers.importing import import_csv
+
+    monkeypatch.setattr(live, "IMPORT_COUNT_BOUND", 25)
+    rapport = admin_client.rapport
+    admin = await load_actor(rapport, admin_client.user_id)
+    text = "Name\n" + "".join(f"Firm {i}\n" for i in range(40))
+    async with OpenStream(rapport.asgi, "/live/accounts", dict(admin_client.cookies)) as stream:
+        assert (await stream.next_event())[0] == "ready"
+        await import_csv(rapport, admin, "account", text, dry_run=False)
+        assert await _change(stream) == {"event": "core.customer.imported", "ids": [],
+                                         "gone": [], "new": 25, "more": True}

@@ -15,6 +15,7 @@
     var fresh = new Set();
     var changed = new Set();
     var imported = 0; // an import says how many new customers, never their ids
+    var importedMore = false; // ...and whether there were more than it counted
 
     function rowsOnPage() {
       var rows = {};
@@ -26,7 +27,9 @@
 
     function render() {
       var parts = [];
-      if (fresh.size + imported) { parts.push((fresh.size + imported) + " new"); }
+      if (fresh.size + imported) {
+        parts.push((fresh.size + imported) + (importedMore ? "+" : "") + " new");
+      }
       if (changed.size) { parts.push(changed.size + " changed"); }
       if (!parts.length) {
         box.hidden = true;
@@ -43,6 +46,7 @@
       try { message = JSON.parse(event.data); } catch (e) { return; }
       var rows = rowsOnPage();
       imported += message.new || 0;
+      importedMore = importedMore || Boolean(message.more);
       (message.ids || []).forEach(function (id) {
         id = String(id);
         if (rows[id]) {
@@ -68,6 +72,7 @@
       fresh.clear();
       changed.clear();
       imported = 0;
+      importedMore = false;
       render();
       if (window.htmx) {
         window.htmx.ajax("GET", window.location.pathname + window.location.search,
