@@ -1,4 +1,5 @@
-// The top bar's search suggestions: keyboard use (arrows, Escape) and open/closed state.
+// The top bar's search suggestions: keyboard use (arrows, Escape) and open/closed state;
+// "/" anywhere outside a field jumps to the search box, as in most web apps.
 (() => {
   const input = document.getElementById("topsearch-q");
   const box = document.getElementById("topsearch-suggestions");
@@ -30,5 +31,12 @@
   });
   document.addEventListener("click", (event) => {
     if (!event.target.closest(".topsearch")) close();
+  });
+  document.addEventListener("keydown", (event) => {
+    const typing = event.target.closest("input, textarea, select, [contenteditable]");
+    if (event.key !== "/" || typing || event.ctrlKey || event.metaKey || event.altKey) return;
+    event.preventDefault();
+    input.focus();
+    input.select();
   });
 })();

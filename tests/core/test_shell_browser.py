@@ -1,5 +1,6 @@
-"""The staff shell on a phone-sized screen (Debian's Chromium through Playwright): the search
-box gets a row of its own, and list filters fold away unless some are in use."""
+"""The staff shell in a real browser (Debian's Chromium through Playwright): "/" jumps to the
+search box; on a phone-sized screen the search box gets a row of its own, and list filters fold
+away unless some are in use."""
 
 from __future__ import annotations
 
@@ -32,3 +33,15 @@ def test_on_a_phone_search_is_usable_and_filters_fold(live_server, chromium):  #
     page.set_viewport_size({"width": 1280, "height": 900})
     page.goto(f"{base}/contacts")
     assert page.locator("details.filters").evaluate("box => box.open")
+
+
+def test_slash_jumps_to_search_except_while_typing(live_server, chromium):  # noqa: F811
+    live_server.run(_seed)
+    page = chromium.new_page()
+    sign_in(page, live_server.url, "/contacts")
+    page.keyboard.press("/")
+    assert page.evaluate("document.activeElement.id") == "topsearch-q"
+    page.focus("#q")  # typing in a field: "/" is a character like any other
+    page.keyboard.type("a/b")
+    assert page.input_value("#q") == "a/b"
+    assert page.evaluate("document.activeElement.id") == "q"
