@@ -1,20 +1,22 @@
 """REST API for cases under ``/api/v1/service/cases``.
 
-Lists page by keyset in queue order (``?after=<cursor>`` from the previous page's ``next``,
-``?limit=`` up to 200). Errors are ``application/problem+json`` naming the offending field; a
-case outside the caller's scope answers 404 like one that does not exist.
+Lists page by keyset (``?after=<cursor>`` from the previous page's ``next``, ``?limit=`` up to
+200): cases in queue order, a case's messages newest first (the case itself carries the newest
+page). Errors are ``application/problem+json`` naming the offending field; a case outside the
+caller's scope answers 404 like one that does not exist.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import re
 from typing import Annotated, Any
 
 from litestar import Request, Response, get, post
 from litestar.exceptions import ClientException, NotFoundException, PermissionDeniedException
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
-from litestar.params import FromPath, JSONBody, Parameter
+from litestar.params import FromPath, JSONBody, Parameter, QueryParameter
 from litestar.response import File
 
 from core.audit import client_ip
@@ -33,6 +35,8 @@ from plugins.service.tables import CASE_TYPES, PRIORITIES, STATUSES, Case, CaseA
 PROBLEM = "application/problem+json"
 MAX_LIMIT = 200
 MAX_ATTACHMENTS = 10
+MESSAGE_PAGE = service.CONVERSATION_PAGE  # messages a case carries; more through /messages
+MESSAGE_CURSOR = re.compile(r"[0-9]{1,18}")  # a message id (fits a 64-bit integer)
 # Files travel base64-encoded (4/3 of their size). Litestar's default body limit (10 MB) would
 # refuse a legitimate request with a bare 413 before the attachment check names the field; the
 # bound is a little above 5 files of the default 10 MB attachment_max_bytes, and a larger body
@@ -143,6 +147,16 @@ async def _visible(request: Request, case_id: int, permission: str = "service.ca
     return case
 
 
+def _message_cursor(after: str | None) -> int | None:
+    """The message id a ``next`` cursor holds; anything else is a 400 naming ``after``."""
+    if not after:
+        return None
+    if not MESSAGE_CURSOR.fullmatch(after):
+        raise ClientException(detail="is not a cursor from this list", extra=[
+            {"key": "after", "message": "is not a cursor from this list (a message id)"}])
+    return int(after)
+
+
 def _object(data: Any) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise service.CaseError("body", "must be a JSON object")
@@ -240,15 +254,46 @@ async def api_case_create(request: Request, data: JSONBody[dict[str, Any]]) -> R
 @get("/api/v1/service/cases/{case_id:int}", opt={"permission": "service.case.view"}, **API,
      summary="Get a case")
 async def api_case(request: Request, case_id: FromPath[int]) -> dict[str, Any]:
-    """A case with its whole conversation (internal notes included: this is the staff API),
-    attachments and history."""
+    """A case with the newest page of its conversation in ``messages`` (at most 50, oldest
+    of them first; internal notes included: this is the staff API) and its history.
+    ``messages_next`` is the ``after`` cursor of ``/messages`` for the earlier ones, ``null``
+    when ``messages`` holds the whole conversation."""
     case = await _visible(request, case_id)
-    messages = await service.conversation(case_id, include_notes=True)
+    actor = current_actor(request)
+    messages, earlier = await service.message_list(
+        case_id, include_notes=actor.kind == "staff", limit=MESSAGE_PAGE)
     events = await service.events_of(case_id)
-    return {**_case(case, current_actor(request)),
-            "messages": [_message(case_id, m) for m in messages],
+    return {**_case(case, actor),
+            "messages": [_message(case_id, m) for m in reversed(messages)],
+            "messages_next": None if earlier is None else str(earlier),
             "events": [{"kind": e["kind"], "old": e["old_value"], "new": e["new_value"],
                         "user": e["user"], "at": e["at"]} for e in events]}
+
+
+@get("/api/v1/service/cases/{case_id:int}/messages", opt={"permission": "service.case.view"},
+     **API, summary="List a case's messages")
+async def api_case_messages(
+    request: Request,
+    case_id: FromPath[int],
+    order: Annotated[str, QueryParameter(description="newest (default) or oldest first")
+                     ] = "newest",
+    after: Annotated[str | None, QueryParameter(
+        description="Cursor: the previous page's next, or the case's messages_next")] = None,
+    limit: Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT)] = 50,
+) -> dict[str, Any]:
+    """A case's conversation a page at a time, by keyset on the message id: newest first
+    (``order=oldest``: from the first message on). Follow ``next`` (a cursor for ``after``)
+    until it is ``null``; the case's ``messages_next`` continues from its newest page.
+    Internal notes are included (staff API), each message with its attachments."""
+    if order not in ("newest", "oldest"):
+        raise service.CaseError("order", "must be one of newest, oldest")
+    cursor = _message_cursor(after)
+    await _visible(request, case_id)
+    messages, following = await service.message_list(
+        case_id, include_notes=current_actor(request).kind == "staff", after=cursor,
+        oldest_first=order == "oldest", limit=limit)
+    return {"data": [_message(case_id, m) for m in messages],
+            "next": None if following is None else str(following)}
 
 
 @post("/api/v1/service/cases/{case_id:int}/messages", opt={"permission": "service.case.edit"},
@@ -334,5 +379,5 @@ async def api_attachment(request: Request, case_id: FromPath[int],
                 headers={"X-Content-Type-Options": "nosniff"})
 
 
-ROUTES: list = [api_cases, api_case_create, api_case, api_case_message, api_case_status,
-                api_case_priority, api_case_assign, api_attachment]
+ROUTES: list = [api_cases, api_case_create, api_case, api_case_messages, api_case_message,
+                api_case_status, api_case_priority, api_case_assign, api_attachment]

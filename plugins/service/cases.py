@@ -612,7 +612,8 @@ async def _attach_files(case_id: int, messages: list[dict[str, Any]], include_no
 
 async def conversation(case_id: int, *, include_notes: bool) -> list[dict[str, Any]]:
     """A case's whole conversation, oldest first, each message with its attachments (two
-    queries in all). Pages show it a page at a time: :func:`conversation_page`.
+    queries in all). Pages show it a page at a time (:func:`conversation_page`), the API
+    lists it a page at a time (:func:`message_list`).
 
     Portal pages pass ``include_notes=False``: notes and their files never leave the staff
     side."""
@@ -675,6 +676,26 @@ async def conversation_page(case_id: int, *, include_notes: bool, before: int | 
         newer = rows[-1]["id"]
     await _attach_files(case_id, rows, include_notes)
     return ConversationPage(rows, earlier, newer)
+
+
+async def message_list(case_id: int, *, include_notes: bool, after: int | None = None,
+                       oldest_first: bool = False, limit: int = CONVERSATION_PAGE
+                       ) -> tuple[list[dict[str, Any]], int | None]:
+    """One page of a case's messages in list order, for the API: newest first (or oldest
+    first), those after message ``after`` in that order, by keyset on the message id along
+    the ``(case, id)`` index. Returns the page and the cursor of the next one (the id of its
+    last message), ``None`` when the conversation ends there. Two queries: the messages with
+    their authors' names, and the page's attachments. Unlike :func:`conversation_page`, a
+    cursor past the end gives an empty page, so a client following the cursors never gets a
+    message twice. ``include_notes=False`` as for :func:`conversation`."""
+    query = _messages(case_id, include_notes)
+    if after is not None:
+        query = query.where(CaseMessage.id > after if oldest_first else CaseMessage.id < after)
+    rows = await query.order_by(CaseMessage.id, ascending=oldest_first).limit(limit + 1).run()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    await _attach_files(case_id, rows, include_notes)
+    return rows, rows[-1]["id"] if more else None
 
 
 async def page_holding(case_id: int, message_id: int, *, include_notes: bool,

@@ -1,4 +1,5 @@
-"""Helpers for the case tests: actors, small files of real types, a case opened in one call."""
+"""Helpers for the case tests: actors, small files of real types, a case opened in one call,
+a long conversation written in bulk."""
 
 from __future__ import annotations
 
@@ -32,3 +33,53 @@ def portal_actor(customer_id: int):
 
     return Actor(kind="portal", id=None, name="Customer", customer_id=customer_id,
                  grants={"service.portal.view": "customer"})
+
+
+async def long_case(customer: int, count: int, *, agent: int | None = None,
+                    number: str = "CS-L0001") -> tuple[int, list[dict]]:
+    """A case with ``count`` messages, oldest first: the customer writes, an agent replies,
+    and every fifth message is an internal note. Bodies are MSG-0000, MSG-0001, ...; notes
+    also say SECRET."""
+    from plugins.service.tables import Case, CaseMessage
+
+    rows = await Case.insert(Case(number=number, subject="Washer leaks", customer=customer,
+                                  status="open")).returning(Case.id).run()
+    case_id = rows[0]["id"]
+
+    def message(i: int) -> CaseMessage:
+        if i % 5 == 4:
+            return CaseMessage(case=case_id, kind="note", body=f"MSG-{i:04d} SECRET",
+                               author_user=agent)
+        if i % 2:
+            return CaseMessage(case=case_id, kind="reply", body=f"MSG-{i:04d}",
+                               author_user=agent, delivery="sent")
+        return CaseMessage(case=case_id, kind="inbound", body=f"MSG-{i:04d}",
+                           author_customer=customer, channel="email")
+
+    for start in range(0, count, 100):
+        await CaseMessage.insert(*[message(i) for i in range(start, min(count, start + 100))]
+                                 ).run()
+    messages = await CaseMessage.select(CaseMessage.id, CaseMessage.kind, CaseMessage.body
+                                        ).where(CaseMessage.case == case_id).order_by(
+        CaseMessage.id).run()
+    return case_id, messages
+
+
+async def queries_for(monkeypatch, client, path: str, headers=None) -> int:
+    """How many SQL queries a second GET of ``path`` runs (the first one warms caches)."""
+    from plugins.service.tables import Case
+
+    engine_class = type(Case._meta.db)
+    counted = []
+    run = engine_class.run_querystring
+
+    async def counting(engine, querystring, *args, **kwargs):
+        counted.append(str(querystring))
+        return await run(engine, querystring, *args, **kwargs)
+
+    await client.get(path, headers=headers or {})  # caches of the first request warmed
+    with monkeypatch.context() as patch:
+        patch.setattr(engine_class, "run_querystring", counting)
+        response = await client.get(path, headers=headers or {})
+    assert response.status_code == 200
+    return len(counted)

@@ -12,44 +12,17 @@ import pytest
 
 from plugins.service import attachments as files
 from plugins.service import cases
-from plugins.service.tables import Case, CaseMessage
+from plugins.service.tables import CaseMessage
 from tests.conftest import app_client
 from tests.core.portal.conftest import make_person, portal_sign_in
 from tests.plugins.service import email_helpers
+from tests.plugins.service.cases_helpers import long_case, queries_for
 from tests.plugins.service.conftest import new_customer, post_form
 
 smtp_sink = email_helpers.smtp_sink
 
 PAGE = cases.CONVERSATION_PAGE
 HTMX = {"hx-request": "true"}
-
-
-async def long_case(customer: int, count: int, *, agent: int | None = None,
-                    number: str = "CS-L0001") -> tuple[int, list[dict]]:
-    """A case with ``count`` messages, oldest first: the customer writes, an agent replies,
-    and every fifth message is an internal note. Bodies are MSG-0000, MSG-0001, ...; notes
-    also say SECRET."""
-    rows = await Case.insert(Case(number=number, subject="Washer leaks", customer=customer,
-                                  status="open")).returning(Case.id).run()
-    case_id = rows[0]["id"]
-
-    def message(i: int) -> CaseMessage:
-        if i % 5 == 4:
-            return CaseMessage(case=case_id, kind="note", body=f"MSG-{i:04d} SECRET",
-                               author_user=agent)
-        if i % 2:
-            return CaseMessage(case=case_id, kind="reply", body=f"MSG-{i:04d}",
-                               author_user=agent, delivery="sent")
-        return CaseMessage(case=case_id, kind="inbound", body=f"MSG-{i:04d}",
-                           author_customer=customer, channel="email")
-
-    for start in range(0, count, 100):
-        await CaseMessage.insert(*[message(i) for i in range(start, min(count, start + 100))]
-                                 ).run()
-    messages = await CaseMessage.select(CaseMessage.id, CaseMessage.kind, CaseMessage.body
-                                        ).where(CaseMessage.case == case_id).order_by(
-        CaseMessage.id).run()
-    return case_id, messages
 
 
 def shown(html: str) -> list[str]:
@@ -181,23 +154,6 @@ async def test_earlier_pages_keep_notes_files_and_send_again(service_client, smt
     assert re.search(rf'id="message-{old_reply["id"]}".*?not sent again', twice.text, re.S)
 
 
-async def _queries_for(monkeypatch, client, path: str, headers=None) -> int:
-    engine_class = type(Case._meta.db)
-    counted = []
-    run = engine_class.run_querystring
-
-    async def counting(engine, querystring, *args, **kwargs):
-        counted.append(str(querystring))
-        return await run(engine, querystring, *args, **kwargs)
-
-    await client.get(path, headers=headers or {})  # caches of the first request warmed
-    with monkeypatch.context() as patch:
-        patch.setattr(engine_class, "run_querystring", counting)
-        response = await client.get(path, headers=headers or {})
-    assert response.status_code == 200
-    return len(counted)
-
-
 async def test_a_page_costs_the_same_queries_however_long_the_case(service_client, monkeypatch):
     customer = await new_customer("Ada Lovelace")
     agent = service_client.user_id
@@ -211,13 +167,13 @@ async def test_a_page_costs_the_same_queries_however_long_the_case(service_clien
                              visible_to_customer=m["kind"] != "note")
 
     # No query per message, author, file or e-mail outcome: 3 messages cost what 50 do.
-    tiny_page = await _queries_for(monkeypatch, service_client, f"/service/cases/{tiny_id}")
-    long_page = await _queries_for(monkeypatch, service_client, f"/service/cases/{long_id}")
+    tiny_page = await queries_for(monkeypatch, service_client, f"/service/cases/{tiny_id}")
+    long_page = await queries_for(monkeypatch, service_client, f"/service/cases/{long_id}")
     assert long_page == tiny_page
-    short_earlier = await _queries_for(  # the 5 messages before the newest 50
+    short_earlier = await queries_for(  # the 5 messages before the newest 50
         monkeypatch, service_client,
         f"/service/cases/{short_id}/conversation?before={short[5]['id']}", HTMX)
-    long_earlier = await _queries_for(  # 50 messages from the middle of 200
+    long_earlier = await queries_for(  # 50 messages from the middle of 200
         monkeypatch, service_client,
         f"/service/cases/{long_id}/conversation?before={long[2 * PAGE]['id']}", HTMX)
     assert long_earlier == short_earlier
