@@ -138,7 +138,13 @@ def check(ctx: click.Context) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    import logging
+
     from core.web_app import RouteDeclarationError
+
+    # Piccolo says which SQLite version it found at every first connection; commands print
+    # their own results, and that line only interleaves with them.
+    logging.getLogger("piccolo.engine").setLevel(logging.WARNING)
 
     # Plugins' sub-commands must exist before click parses the command line.
     ctx_obj: dict = {}
