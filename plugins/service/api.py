@@ -31,17 +31,13 @@ from plugins.service.cases_web import (
     parse_cursor,
 )
 from plugins.service.tables import CASE_TYPES, PRIORITIES, STATUSES, Case, CaseAttachment
+from plugins.service.uploads import too_large_message
 
 PROBLEM = "application/problem+json"
 MAX_LIMIT = 200
 MAX_ATTACHMENTS = 10
 MESSAGE_PAGE = service.CONVERSATION_PAGE  # messages a case carries; more through /messages
 MESSAGE_CURSOR = re.compile(r"[0-9]{1,18}")  # a message id (fits a 64-bit integer)
-# Files travel base64-encoded (4/3 of their size). Litestar's default body limit (10 MB) would
-# refuse a legitimate request with a bare 413 before the attachment check names the field; the
-# bound is a little above 5 files of the default 10 MB attachment_max_bytes, and a larger body
-# gets a problem document naming "attachments".
-API_MAX_BODY_BYTES = 5 * 10 * 1024 * 1024 * 4 // 3 + 1024 * 1024
 
 
 class CaseNotFound(LookupError):
@@ -60,8 +56,7 @@ def problem(status: int, title: str, detail: str, *, field: str | None = None) -
 
 def too_large(request: Request, exc: Exception) -> Response:
     return problem(413, "Request too large",
-                   f"attachments: the request is larger than "
-                   f"{API_MAX_BODY_BYTES // (1024 * 1024)} MB; send fewer or smaller files",
+                   f"attachments: {too_large_message(request.app.state.rapport, 'json')}",
                    field="attachments")
 
 
@@ -93,10 +88,10 @@ API: dict[str, Any] = {
                            ClientException: bad_request},
     "tags": ["service"],
 }
-# Routes that take files: a larger body bound, and its refusal as a problem document.
+# Routes that take files (base64 in JSON): their body bound follows attachment_max_bytes
+# (``uploads.sized``, opt "uploads"), and a larger body gets a problem naming "attachments".
 API_UPLOAD: dict[str, Any] = {
-    **API, "request_max_body_size": API_MAX_BODY_BYTES,
-    "exception_handlers": {**API["exception_handlers"], RequestEntityTooLarge: too_large},
+    **API, "exception_handlers": {**API["exception_handlers"], RequestEntityTooLarge: too_large},
 }
 CASE_FIELDS = ("id", "number", "subject", "description", "case_type", "priority", "status",
                "is_open", "channel", "customer", "product", "product_ref", "queue", "owner",
@@ -218,7 +213,8 @@ async def api_cases(
             "next": f"{rows[-1]['priority_rank']}-{rows[-1]['id']}" if more else None}
 
 
-@post("/api/v1/service/cases", opt={"permission": "service.case.create"}, **API_UPLOAD,
+@post("/api/v1/service/cases", opt={"permission": "service.case.create", "uploads": "json"},
+      **API_UPLOAD,
       summary="Open a case")
 async def api_case_create(request: Request, data: JSONBody[dict[str, Any]]) -> Response:
     """Open a case for a customer. Body: ``customer_id``, ``subject``, ``description``,
@@ -296,8 +292,9 @@ async def api_case_messages(
             "next": None if following is None else str(following)}
 
 
-@post("/api/v1/service/cases/{case_id:int}/messages", opt={"permission": "service.case.edit"},
-      **API_UPLOAD, summary="Reply or add an internal note")
+@post("/api/v1/service/cases/{case_id:int}/messages",
+      opt={"permission": "service.case.edit", "uploads": "json"}, **API_UPLOAD,
+      summary="Reply or add an internal note")
 async def api_case_message(request: Request, case_id: FromPath[int],
                            data: JSONBody[dict[str, Any]]) -> Response:
     """Body: ``kind`` ("reply" to the customer, "note", internal, or "inbound": what the

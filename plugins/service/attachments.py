@@ -81,7 +81,7 @@ def sniff(data: bytes, filename: str = "") -> str:
     return "application/octet-stream"
 
 
-def _megabytes(size: int) -> str:
+def megabytes(size: int) -> str:
     return f"{size / (1024 * 1024):.1f} MB".replace(".0 MB", " MB")
 
 
@@ -96,7 +96,7 @@ def check(rapport: Rapport, upload: NewAttachment) -> Checked:
         raise CaseError("attachments", f"{filename} is empty")
     if len(data) > settings.attachment_max_bytes:
         raise CaseError("attachments", f"{filename} is larger than "
-                                       f"{_megabytes(settings.attachment_max_bytes)}")
+                                       f"{megabytes(settings.attachment_max_bytes)}")
     kind = sniff(data, filename)
     if kind not in settings.attachment_types:
         raise CaseError("attachments", f"{filename}: files of this type ({kind}) are not "

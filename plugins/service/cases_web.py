@@ -34,14 +34,9 @@ from plugins.service.tables import (
     CaseAttachment,
     Queue,
 )
+from plugins.service.uploads import too_large_message
 
 PAGE = 50
-# Staff forms may carry several files. Each is checked against ``attachment_max_bytes`` by the
-# attachment service, which names the field; Litestar's default limit (10 MB for the whole
-# body) would answer a bare 413 first. The bound is a little above the default 10 MB per file
-# times UPLOAD_FILES; a larger body is refused with a readable error on the form.
-UPLOAD_FILES = 5
-UPLOAD_MAX_BYTES = UPLOAD_FILES * 10 * 1024 * 1024 + 1024 * 1024
 VISIT_TYPES = ("maintenance",)  # case types whose page offers "Schedule a visit"
 PANEL = 10  # open cases shown on the 360° panel; the rest through the filtered queue
 VIEWS = {"mine": "My cases", "team": "My team", "open": "All open", "unassigned": "Unassigned",
@@ -53,6 +48,12 @@ LIVE_EVENTS = ("service.case.created", "service.case.assigned", "service.case.re
 
 def perm(name: str) -> dict[str, str]:
     return {"permission": name}
+
+
+def upload_form(name: str) -> dict[str, str]:
+    """``opt`` of a form taking files: its body bound follows ``attachment_max_bytes``
+    (``uploads.sized``), not Litestar's 10 MB."""
+    return {"permission": name, "uploads": "form"}
 
 
 def is_htmx(request: Request) -> bool:
@@ -330,16 +331,12 @@ async def read_form(request: Request) -> tuple[dict[str, str], list[NewAttachmen
     return values, uploads
 
 
-def too_large_message() -> str:
-    return (f"The files are too large together: at most {UPLOAD_MAX_BYTES // (1024 * 1024)} MB "
-            f"per form. Send fewer or smaller files.")
-
-
 def new_case_too_large(request: Request, exc: RequestEntityTooLarge) -> Response:
     """The new-case form again, naming the field (the body was refused unread, so what was
     typed cannot be kept). Sync: Litestar's exception handlers are."""
     return _new_form({"priority": "normal", "case_type": "service_request", "channel": "phone"},
-                     {"attachments": too_large_message()}, None, status=413)
+                     {"attachments": too_large_message(request.app.state.rapport)}, None,
+                     status=413)
 
 
 def reply_too_large(request: Request, exc: RequestEntityTooLarge) -> Response:
@@ -349,8 +346,7 @@ def reply_too_large(request: Request, exc: RequestEntityTooLarge) -> Response:
     return Redirect(f"/service/cases/{case_id}?upload=too-large#reply-form", status_code=303)
 
 
-@post("/service/cases", opt=perm("service.case.create"), status_code=303,
-      request_max_body_size=UPLOAD_MAX_BYTES,
+@post("/service/cases", opt=upload_form("service.case.create"), status_code=303,
       exception_handlers={RequestEntityTooLarge: new_case_too_large})
 async def case_create(request: Request) -> Response:
     rapport = request.app.state.rapport
@@ -450,7 +446,8 @@ async def describe_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
 @get("/service/cases/{case_id:int}", opt=perm("service.case.view"))
 async def case_show(request: Request, case_id: FromPath[int], upload: FromQuery[str] = "",
                     before: FromQuery[str] = "", after: FromQuery[str] = "") -> Template:
-    errors = {"attachments": too_large_message()} if upload == "too-large" else None
+    errors = ({"attachments": too_large_message(request.app.state.rapport)}
+              if upload == "too-large" else None)
     return await _page(request, await case_for(request, case_id), errors,
                        before=_int(before), after=_int(after))
 
@@ -473,9 +470,8 @@ async def case_conversation(request: Request, case_id: FromPath[int],
         "can_edit": await _can_edit(request, case), "errors": {}, "loaded": True})
 
 
-@post("/service/cases/{case_id:int}/messages", opt=perm("service.case.edit"), status_code=303,
-      request_max_body_size=UPLOAD_MAX_BYTES,
-      exception_handlers={RequestEntityTooLarge: reply_too_large})
+@post("/service/cases/{case_id:int}/messages", opt=upload_form("service.case.edit"),
+      status_code=303, exception_handlers={RequestEntityTooLarge: reply_too_large})
 async def case_message(request: Request, case_id: FromPath[int]) -> Response:
     case = await case_for(request, case_id, "service.case.edit")
     values, uploads = await read_form(request)

@@ -79,21 +79,31 @@ def register_piccolo_apps():
 
 
 @hookimpl
-def register_routes():
-    from plugins.service import admin_web, api, cases_web, email_web, kb_web, visits, widgets
+def register_routes(rapport):
+    from plugins.service import (
+        admin_web,
+        api,
+        cases_web,
+        email_web,
+        kb_web,
+        uploads,
+        visits,
+        widgets,
+    )
     from plugins.service import kb_api as kb_api  # the REST API of the knowledge base
     from plugins.service import visits_api as visits_api  # and of repair visits
 
-    return (cases_web.ROUTES + api.ROUTES + admin_web.ROUTES + widgets.ROUTES
-            + email_web.ROUTES + kb_web.ROUTES + visits.ROUTES
-            + kb_api.ROUTES + visits_api.ROUTES)
+    # Routes taking files get this app's body bound, from its attachment_max_bytes.
+    return uploads.sized(rapport, cases_web.ROUTES + api.ROUTES + admin_web.ROUTES
+                         + widgets.ROUTES + email_web.ROUTES + kb_web.ROUTES + visits.ROUTES
+                         + kb_api.ROUTES + visits_api.ROUTES)
 
 
 @hookimpl
-def register_portal_routes():
-    from plugins.service import portal
+def register_portal_routes(rapport):
+    from plugins.service import portal, uploads
 
-    return portal.ROUTES
+    return uploads.sized(rapport, portal.ROUTES)
 
 
 @hookimpl

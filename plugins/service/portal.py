@@ -18,6 +18,7 @@ from typing import Any
 from litestar import Request, get, post
 from litestar.datastructures import UploadFile
 from litestar.exceptions import NotFoundException
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.params import FromPath, FromQuery
 from litestar.response import File, Redirect, Response, Template
 
@@ -37,14 +38,16 @@ from plugins.service.tables import (
     CaseAttachment,
     CaseMessage,
 )
+from plugins.service.uploads import too_large_message
 
 PERMISSION = "service.portal.view"
 PORTAL = {"permission": PERMISSION}
 PAGE = 25
 # A request may carry several files; each is checked against ``attachment_max_bytes`` by the
-# case service, which explains a refusal next to the field. Litestar's default limit (10 MB
-# for the whole body) would answer a bare 413 before that, so the forms allow more.
-MAX_REQUEST_BYTES = 64 * 1024 * 1024
+# case service, which explains a refusal next to the field. The forms' body bound follows that
+# setting (``uploads.sized``); a larger body comes back to the form with the error.
+UPLOAD_FORM = {**PORTAL, "uploads": "form"}
+TOO_LARGE = "too-large"  # ?upload= of the page a refused body is sent back to
 # What a customer may ask for; priority is the team's call (routing rules may raise it).
 REQUEST_TYPES = {
     "service_request": "I need help with something",
@@ -264,10 +267,12 @@ async def _new_page(request: Request, values: dict[str, str], errors: dict[str, 
 
 
 @get("/service/requests/new", opt=PORTAL)
-async def request_new(request: Request, subject: FromQuery[str] = "") -> Template:
+async def request_new(request: Request, subject: FromQuery[str] = "",
+                      upload: FromQuery[str] = "") -> Template:
     _actor(request)
+    errors = _too_large(request) if upload == TOO_LARGE else {}
     return await _new_page(request, {"subject": subject[:300],
-                                     "case_type": "service_request"}, {})
+                                     "case_type": "service_request"}, errors)
 
 
 @get("/service/requests/suggest", opt=PORTAL, include_in_schema=False)
@@ -302,7 +307,24 @@ async def request_deflect(request: Request) -> Template:
     return await render(request, "service/portal/deflected.html", {"article": article})
 
 
-@post("/service/requests", opt=PORTAL, status_code=303, request_max_body_size=MAX_REQUEST_BYTES)
+def _too_large(request: Request) -> dict[str, str]:
+    return {"attachments": too_large_message(request.app.state.rapport)}
+
+
+def request_too_large(request: Request, exc: RequestEntityTooLarge) -> Response:
+    """Back to the form with the size error under Attachments (the body was refused unread,
+    so what was typed cannot be kept; exception handlers cannot render a portal page)."""
+    return Redirect(f"/portal/service/requests/new?upload={TOO_LARGE}#r-files", status_code=303)
+
+
+def reply_too_large(request: Request, exc: RequestEntityTooLarge) -> Response:
+    case_id = request.path_params.get("case_id")
+    return Redirect(f"/portal/service/requests/{case_id}?upload={TOO_LARGE}#reply-files",
+                    status_code=303)
+
+
+@post("/service/requests", opt=UPLOAD_FORM, status_code=303,
+      exception_handlers={RequestEntityTooLarge: request_too_large})
 async def request_create(request: Request) -> Response:
     actor = _actor(request)
     form = await request.form()
@@ -347,9 +369,10 @@ def _cursor(raw: str) -> int | None:
 
 @get("/service/requests/{case_id:int}", opt=PORTAL)
 async def request_detail(request: Request, case_id: FromPath[int], before: FromQuery[str] = "",
-                         after: FromQuery[str] = "") -> Template:
+                         after: FromQuery[str] = "", upload: FromQuery[str] = "") -> Template:
     return await _detail(request, await _own_case(request, case_id), before=_cursor(before),
-                         after=_cursor(after))
+                         after=_cursor(after),
+                         errors=_too_large(request) if upload == TOO_LARGE else None)
 
 
 @get("/service/requests/{case_id:int}/conversation", opt=PORTAL, include_in_schema=False)
@@ -368,8 +391,8 @@ async def request_conversation(request: Request, case_id: FromPath[int],
         "case": case, "messages": page.messages, "page": page, "loaded": True})
 
 
-@post("/service/requests/{case_id:int}/reply", opt=PORTAL, status_code=303,
-      request_max_body_size=MAX_REQUEST_BYTES)
+@post("/service/requests/{case_id:int}/reply", opt=UPLOAD_FORM, status_code=303,
+      exception_handlers={RequestEntityTooLarge: reply_too_large})
 async def request_reply(request: Request, case_id: FromPath[int]) -> Response:
     actor = _actor(request)
     case = await _own_case(request, case_id)

@@ -205,14 +205,16 @@ async def test_a_file_over_the_limit_is_refused_naming_the_field_not_with_a_bare
 
 
 async def test_a_body_over_the_form_bound_gets_a_readable_error(service_client):
-    from plugins.service.cases_web import UPLOAD_MAX_BYTES
+    from plugins.service.uploads import body_limit
 
+    limit = body_limit(service_client.rapport.plugin_settings("service"), "form")
+    assert limit == 51 * MB  # 5 files of the default 10 MB, and 1 MB for the rest
     customer = await new_customer()
     case = await cases.open_case(service_client.rapport, None, customer_id=customer,
                                  subject="Huge")
     token = await _csrf(service_client)
     # The announced length is refused before any byte is read, so no need to send it all.
-    headers = {"x-csrftoken": token, "content-length": str(UPLOAD_MAX_BYTES + 1),
+    headers = {"x-csrftoken": token, "content-length": str(limit + 1),
                "content-type": "multipart/form-data; boundary=xyz"}
     created = await service_client.post("/service/cases", content=b"--xyz--\r\n",
                                         headers=headers, follow_redirects=False)
@@ -229,7 +231,7 @@ async def test_a_body_over_the_form_bound_gets_a_readable_error(service_client):
 async def test_api_refuses_large_files_as_a_problem_naming_attachments(service_client):
     import base64
 
-    from plugins.service.api import API_MAX_BODY_BYTES
+    from plugins.service.uploads import body_limit
 
     customer = await new_customer()
     big = base64.b64encode(b"%PDF-1.4\n" + b"0" * (11 * MB)).decode()  # ~15 MB of JSON
@@ -243,7 +245,8 @@ async def test_api_refuses_large_files_as_a_problem_naming_attachments(service_c
     response = await service_client.post(
         f"/api/v1/service/cases/{case['id']}/messages", content=b"{}",
         headers={"content-type": "application/json",
-                 "content-length": str(API_MAX_BODY_BYTES + 1)})
+                 "content-length": str(body_limit(service_client.rapport.plugin_settings(
+                     "service"), "json") + 1)})
     assert response.status_code == 413
     assert response.headers["content-type"].startswith("application/problem+json")
     assert response.json()["field"] == "attachments"
