@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 from typing import Annotated, Any
 
 from litestar import Request, Response, get, post
@@ -37,7 +36,6 @@ PROBLEM = "application/problem+json"
 MAX_LIMIT = 200
 MAX_ATTACHMENTS = 10
 MESSAGE_PAGE = service.CONVERSATION_PAGE  # messages a case carries; more through /messages
-MESSAGE_CURSOR = re.compile(r"[0-9]{1,18}")  # a message id (fits a 64-bit integer)
 
 
 class CaseNotFound(LookupError):
@@ -146,10 +144,11 @@ def _message_cursor(after: str | None) -> int | None:
     """The message id a ``next`` cursor holds; anything else is a 400 naming ``after``."""
     if not after:
         return None
-    if not MESSAGE_CURSOR.fullmatch(after):
+    cursor = service.cursor_id(after)
+    if cursor is None:
         raise ClientException(detail="is not a cursor from this list", extra=[
             {"key": "after", "message": "is not a cursor from this list (a message id)"}])
-    return int(after)
+    return cursor
 
 
 def _object(data: Any) -> dict[str, Any]:

@@ -625,6 +625,13 @@ async def conversation(case_id: int, *, include_notes: bool) -> list[dict[str, A
 CONVERSATION_PAGE = 50  # messages a case page shows at a time
 
 
+def cursor_id(raw: Any) -> int | None:
+    """A row id read from a cursor in a URL, or None: only ASCII digits that fit a 64-bit
+    integer, so a hand-made cursor never reaches the database as a value it cannot hold."""
+    text = str(raw or "")
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
+
+
 @dataclass(frozen=True)
 class ConversationPage:
     """One page of a conversation, oldest first. ``earlier`` is the ``before=`` cursor of the

@@ -90,9 +90,10 @@ def _shown(actor: Actor, row: dict[str, Any]) -> dict[str, Any]:
 def parse_cursor(raw: str) -> tuple[int, int] | None:
     """``"<priority_rank>-<id>"`` of the last row shown; None when absent or malformed."""
     rank, _, last = (raw or "").partition("-")
-    if rank.isdigit() and last.isdigit():
-        return int(rank), int(last)
-    return None
+    rank_value, last_id = service.cursor_id(rank), service.cursor_id(last)
+    if rank_value is None or last_id is None:
+        return None
+    return rank_value, last_id
 
 
 def list_query(rapport, actor: Actor, *, view: str = "open", status: str = "",
@@ -449,7 +450,7 @@ async def case_show(request: Request, case_id: FromPath[int], upload: FromQuery[
     errors = ({"attachments": too_large_message(request.app.state.rapport)}
               if upload == "too-large" else None)
     return await _page(request, await case_for(request, case_id), errors,
-                       before=_int(before), after=_int(after))
+                       before=service.cursor_id(before), after=service.cursor_id(after))
 
 
 @get("/service/cases/{case_id:int}/conversation", opt=perm("service.case.view"),
@@ -459,7 +460,7 @@ async def case_conversation(request: Request, case_id: FromPath[int],
     """"Show earlier messages": the page of messages before ``before``, as list items that
     replace the button (htmx). Without htmx, the case page at that cursor."""
     case = await case_for(request, case_id)
-    cursor = _int(before)
+    cursor = service.cursor_id(before)
     if not is_htmx(request):
         where = f"?before={cursor}" if cursor is not None else ""
         return Redirect(f"/service/cases/{case_id}{where}#conversation-title", status_code=303)

@@ -363,15 +363,11 @@ async def _detail(request: Request, case: dict[str, Any], *, errors: dict[str, s
         "is_open": case["status"] in OPEN_STATUSES}, status_code=status_code)
 
 
-def _cursor(raw: str) -> int | None:
-    return int(raw) if raw.isdigit() else None
-
-
 @get("/service/requests/{case_id:int}", opt=PORTAL)
 async def request_detail(request: Request, case_id: FromPath[int], before: FromQuery[str] = "",
                          after: FromQuery[str] = "", upload: FromQuery[str] = "") -> Template:
-    return await _detail(request, await _own_case(request, case_id), before=_cursor(before),
-                         after=_cursor(after),
+    return await _detail(request, await _own_case(request, case_id),
+                         before=cases.cursor_id(before), after=cases.cursor_id(after),
                          errors=_too_large(request) if upload == TOO_LARGE else None)
 
 
@@ -381,7 +377,7 @@ async def request_conversation(request: Request, case_id: FromPath[int],
     """"Show earlier messages" of the customer's own request (htmx list items; without
     htmx, the request page at that cursor). Never a note: ``include_notes=False``."""
     case = await _own_case(request, case_id)
-    cursor = _cursor(before)
+    cursor = cases.cursor_id(before)
     if request.headers.get("hx-request") != "true":
         where = f"?before={cursor}" if cursor is not None else ""
         return Redirect(f"/portal/service/requests/{case_id}{where}#conversation-title",

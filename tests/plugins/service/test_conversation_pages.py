@@ -106,6 +106,34 @@ async def test_without_javascript_the_earlier_link_opens_the_page_at_that_cursor
         assert latest.status_code == 200 and shown(latest.text) == bodies[-PAGE:]
 
 
+async def test_a_hand_made_cursor_shows_the_latest_page_never_an_error(service_client, portal):
+    """Digits too many for a 64-bit id, or digits that are not ASCII, never reach the
+    database (they were 500s: SQLite cannot bind an integer that large)."""
+    customer = await new_customer("Ada Lovelace")
+    case_id, messages = await long_case(customer, PAGE + 5, agent=service_client.user_id)
+    bodies = [m["body"][:8] for m in messages]
+    own_id, own = await long_case(portal.ada.customer_id, PAGE + 5, number="CS-A0001")
+    visible = [m["body"] for m in own if m["kind"] != "note"]
+    for cursor in ("9" * 30, "%C2%B2", "-3", "1e9", "%20" + str(messages[3]["id"])):
+        for query in (f"before={cursor}", f"after={cursor}"):
+            page = await service_client.get(f"/service/cases/{case_id}?{query}")
+            assert page.status_code == 200, query
+            assert shown(page.text) == bodies[-PAGE:], query
+            request = await portal.get(f"/portal/service/requests/{own_id}?{query}")
+            assert request.status_code == 200, query
+            assert shown(request.text) == visible[-PAGE:], query
+        fragment = await service_client.get(
+            f"/service/cases/{case_id}/conversation?before={cursor}", headers=HTMX)
+        assert fragment.status_code == 200 and shown(fragment.text) == bodies[-PAGE:]
+        fragment = await portal.get(
+            f"/portal/service/requests/{own_id}/conversation?before={cursor}", headers=HTMX)
+        assert fragment.status_code == 200 and shown(fragment.text) == visible[-PAGE:]
+        listed = await service_client.get(f"/service/cases?view=all&after=1-{cursor}")
+        assert listed.status_code == 200, cursor
+        api = await service_client.get(f"/api/v1/service/cases?view=all&after=1-{cursor}")
+        assert api.status_code == 422 and api.json()["field"] == "after", cursor
+
+
 async def test_earlier_pages_keep_notes_files_and_send_again(service_client, smtp_sink):
     rapport = service_client.rapport
     customer = await new_customer("Ada Lovelace", email="ada@example.test")
