@@ -149,10 +149,13 @@ def list_columns():
 
 
 def _int(raw: Any) -> int | None:
+    """An id from a form or query value; None when absent, not a number or too large for a
+    64-bit column (the database could not even compare it)."""
     try:
-        return int(raw) if raw not in (None, "") else None
+        value = int(raw) if raw not in (None, "") else None
     except (TypeError, ValueError):
         return None
+    return value if value is None or abs(value) < 2 ** 63 else None
 
 
 async def staff_choices() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

@@ -20,6 +20,7 @@ from core.audit import client_ip
 from core.permissions import current_actor
 from plugins.service import kb
 from plugins.service.api import API, MAX_LIMIT, problem
+from plugins.service.cases import cursor_id
 from plugins.service.tables import Article
 
 VIEW = {"permission": "service.article.view"}
@@ -131,11 +132,9 @@ async def api_articles(
         return {"data": [{**_summary(r.article), "score": r.score,
                           "snippet": kb.snippet(r.article["body"])} for r in found],
                 "next": None}
-    cursor = None
-    if after:
-        if not after.isdigit():
-            raise kb.ArticleError("after", "is not a cursor from this list")
-        cursor = int(after)
+    cursor = cursor_id(after)
+    if after and cursor is None:
+        raise kb.ArticleError("after", "is not a cursor from this list")
     rows = await kb.list_articles(actor, audience=audience, category=category, kind=kind or "",
                                   status=status or "", after=cursor, limit=limit + 1)
     more = len(rows) > limit

@@ -33,10 +33,12 @@ async def form_data(request: Request) -> dict[str, str]:
 
 
 def _int(value: str | None) -> int | None:
+    """An id from a query value; None when absent, not a number or beyond a 64-bit column."""
     try:
-        return int(value) if value not in (None, "") else None
+        number = int(value) if value not in (None, "") else None
     except ValueError:
         return None
+    return number if number is None or abs(number) < 2 ** 63 else None
 
 
 async def _visible(request: Request, article_id: int) -> dict[str, Any]:

@@ -182,10 +182,11 @@ def _bound(value: str, field: str, errors: dict[str, str]) -> datetime | None:
 def _parse_cursor(after: str) -> tuple[datetime, int] | None:
     """``<starts_at as microseconds since the epoch>-<id>``."""
     stamp, _, visit_id = after.partition("-")
-    if not (stamp.isdigit() and visit_id.isdigit()):
+    micros, last_id = service.cursor_id(stamp), service.cursor_id(visit_id)
+    if micros is None or last_id is None:
         return None
     try:
-        return datetime.fromtimestamp(int(stamp) / 1_000_000, UTC), int(visit_id)
+        return datetime.fromtimestamp(micros / 1_000_000, UTC), last_id
     except (OverflowError, OSError, ValueError):
         return None
 

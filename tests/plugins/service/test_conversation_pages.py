@@ -287,3 +287,17 @@ async def test_a_customer_cannot_page_through_another_customers_request(portal):
     staff = await portal.get(f"/service/cases/{bob_case}/conversation?before={first + 20}",
                              headers=HTMX)
     assert staff.status_code in (401, 403)
+
+
+async def test_ids_too_large_for_the_database_are_refused_not_500s(service_client):
+    """The other lists and filters of the plugin read hand-made numbers the same careful way:
+    an API cursor is 422 naming ``after``, a page filter is ignored."""
+    huge = "9" * 30
+    for url in (f"/api/v1/service/articles?after={huge}",
+                f"/api/v1/service/visits?after=1-{huge}",
+                f"/api/v1/service/visits?after={huge}-1"):
+        response = await service_client.get(url)
+        assert response.status_code == 422 and response.json()["field"] == "after", url
+    for url in (f"/service/cases?customer={huge}", f"/service/cases?queue={huge}",
+                f"/service/kb?category={huge}", f"/service/kb?after={huge}"):
+        assert (await service_client.get(url)).status_code == 200, url
