@@ -141,13 +141,13 @@ async def _visible(request: Request, case_id: int, permission: str = "service.ca
 
 
 def _message_cursor(after: str | None) -> int | None:
-    """The message id a ``next`` cursor holds; anything else is a 400 naming ``after``."""
+    """The message id a ``next`` cursor holds; anything else is a 422 naming ``after``, as
+    for every list's cursor in the API."""
     if not after:
         return None
     cursor = service.cursor_id(after)
     if cursor is None:
-        raise ClientException(detail="is not a cursor from this list", extra=[
-            {"key": "after", "message": "is not a cursor from this list (a message id)"}])
+        raise service.CaseError("after", "is not a cursor from this list (a message id)")
     return cursor
 
 

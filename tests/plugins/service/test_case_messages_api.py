@@ -1,8 +1,8 @@
 """The cases API gives a conversation a page at a time: the case carries its newest 50
 messages and a cursor for the earlier ones, ``/messages`` pages on by keyset (newest first,
 or oldest first), every message exactly once and in order, with notes for staff, attachments
-read in one query a page, within the case's row scope; bad cursors and limits are 400
-problems naming the parameter."""
+read in one query a page, within the case's row scope; bad cursors (422) and limits (400)
+are problems naming the parameter."""
 
 from __future__ import annotations
 
@@ -90,13 +90,13 @@ async def test_a_cursor_past_either_end_gives_an_empty_last_page(service_client)
     assert within["next"] == str(messages[2]["id"])
 
 
-async def test_bad_cursors_and_limits_are_400_problems_naming_the_parameter(service_client):
+async def test_bad_cursors_and_limits_are_problems_naming_the_parameter(service_client):
     customer = await new_customer()
     case_id, _ = await long_case(customer, 3)
     url = f"/api/v1/service/cases/{case_id}/messages"
     for cursor in ("nonsense", "-5", "1.5", "12abc", "²", "9" * 19, "0x10"):
         assert problem_field(await service_client.get(url, params={"after": cursor}),
-                             400) == "after", cursor
+                             422) == "after", cursor
     for limit in ("0", "201", "ten"):
         assert problem_field(await service_client.get(url, params={"limit": limit}),
                              400) == "limit", limit
