@@ -6,13 +6,10 @@ and installed by `make`; it is injected with ``evaluate``, which the CSP does no
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-from tests.pwa.conftest import CHROMIUM_FLAGS, IN_CI, ROOT, LiveServer, chromium_path
+from tests.pwa.conftest import CHROMIUM_FLAGS, IN_CI, ROOT, chromium_path, serving
 
 pytestmark = pytest.mark.browser
 
@@ -45,14 +42,9 @@ def demo_server(tmp_path_factory):
         if IN_CI:
             pytest.fail(message, pytrace=False)
         pytest.skip(message)
-    root = tmp_path_factory.mktemp("accessibility")
-    (root / "plugins.toml").write_text('enabled = ["sales", "service"]\n')
-    server = LiveServer(root)
-    server.start()
-    subprocess.run([str(Path(sys.executable).with_name("rapport")), "demo", "--customers", "30"],
-                   env=server.env, cwd=ROOT, check=True, capture_output=True, timeout=180)
-    yield server
-    server.stop()
+    with serving(tmp_path_factory.mktemp("accessibility"), ["sales", "service"],
+                 demo_customers=30) as server:
+        yield server
 
 
 def check_pages(page, base: str, paths: list[str], found: dict[str, list[str]]) -> None:

@@ -6,13 +6,14 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import dataclasses
+import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
 import time
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import httpx
@@ -99,9 +100,10 @@ class LiveServer:
 
     @asynccontextmanager
     async def database(self):
-        """The server's database, opened from the test (seeding users, checking results)."""
+        """The server's database, opened from the test (seeding users, checking results),
+        with the server's plugins (its plugins.toml), so their tables are reachable too."""
         settings = dataclasses.replace(self.settings(), extra={"push_allow_http": "1"})
-        rapport = Rapport(settings, plugins=[])
+        rapport = Rapport(settings)
         rapport.activate()
         await db.connect(rapport.engine, pool_size=1)
         try:
@@ -119,12 +121,30 @@ class LiveServer:
             return pool.submit(asyncio.run, work()).result()
 
 
+@contextmanager
+def serving(root: Path, plugins: list[str] | tuple[str, ...] = (), *, settings: str = "",
+            demo_customers: int = 0):
+    """A :class:`LiveServer` in ``root`` with ``plugins`` enabled (``settings``: more
+    plugins.toml text, e.g. a ``[plugins.<id>]`` table) and, if asked, `rapport demo` data
+    for that many customers (demo login admin@example.com); stopped afterwards."""
+    if plugins:
+        (root / "plugins.toml").write_text(f"enabled = {json.dumps(list(plugins))}\n{settings}")
+    server = LiveServer(root)
+    server.start()
+    try:
+        if demo_customers:
+            subprocess.run([str(Path(sys.executable).with_name("rapport")), "demo",
+                            "--customers", str(demo_customers)], env=server.env, cwd=ROOT,
+                           check=True, capture_output=True, timeout=180)
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory):
-    server = LiveServer(tmp_path_factory.mktemp("live"))
-    server.start()
-    yield server
-    server.stop()
+    with serving(tmp_path_factory.mktemp("live")) as server:
+        yield server
 
 
 @pytest.fixture

@@ -4,27 +4,18 @@ with the keyboard-friendly stage menu, staying in its new column after a reload.
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-from tests.pwa.conftest import CHROMIUM_FLAGS, ROOT, LiveServer, chromium_path
+from tests.pwa.conftest import CHROMIUM_FLAGS, chromium_path, serving
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
 def sales_server(tmp_path_factory):
-    root = tmp_path_factory.mktemp("sales-browser")
-    (root / "plugins.toml").write_text('enabled = ["sales"]\n')
-    server = LiveServer(root)
-    server.start()
-    subprocess.run([str(Path(sys.executable).with_name("rapport")), "demo", "--customers", "30"],
-                   env=server.env, cwd=ROOT, check=True, capture_output=True, timeout=180)
-    yield server
-    server.stop()
+    with serving(tmp_path_factory.mktemp("sales-browser"), ["sales"],
+                 demo_customers=30) as server:
+        yield server
 
 
 async def _open_deal(rapport) -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.pwa.conftest import LiveServer, chromium  # noqa: F401 (fixture)
+from tests.pwa.conftest import chromium, serving  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.browser
 
@@ -14,13 +14,10 @@ EMAIL = "setup@example.test"
 
 @pytest.fixture(scope="module")
 def service_server(tmp_path_factory):
-    root = tmp_path_factory.mktemp("service-live")
-    (root / "plugins.toml").write_text(
-        'enabled = ["service"]\n\n[plugins.service]\nsla_check_seconds = 0\nmail_poll_seconds = 0\n')
-    server = LiveServer(root)
-    server.start()
-    yield server
-    server.stop()
+    with serving(tmp_path_factory.mktemp("service-live"), ["service"],
+                 settings="[plugins.service]\nsla_check_seconds = 0\nmail_poll_seconds = 0\n"
+                 ) as server:
+        yield server
 
 
 async def _seed(rapport) -> None:

@@ -5,20 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from tests.plugins.service.test_portal_browser import run
-from tests.pwa.conftest import CHROMIUM_FLAGS, LiveServer, chromium_path
+from tests.pwa.conftest import CHROMIUM_FLAGS, chromium_path, serving
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
 def cases_server(tmp_path_factory):
-    root = tmp_path_factory.mktemp("service-cases-live")
-    (root / "plugins.toml").write_text('enabled = ["service"]\n')
-    server = LiveServer(root)
-    server.start()
-    yield server
-    server.stop()
+    with serving(tmp_path_factory.mktemp("service-cases-live"), ["service"]) as server:
+        yield server
 
 
 async def seed(rapport):
@@ -34,7 +29,7 @@ def test_queue_updates_live_and_a_new_case_is_answered(cases_server, tmp_path):
 
     from tests.conftest import DEMO_PASSWORD
 
-    run(cases_server, seed)
+    cases_server.run(seed)
     base = cases_server.url
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium_path(), headless=True,

@@ -7,8 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tests.plugins.service.test_conversation_pages import PAGE, long_case
-from tests.plugins.service.test_portal_browser import run
-from tests.pwa.conftest import CHROMIUM_FLAGS, LiveServer, chromium_path
+from tests.pwa.conftest import CHROMIUM_FLAGS, chromium_path, serving
 
 pytestmark = pytest.mark.browser
 
@@ -20,12 +19,8 @@ assert PAGE < VISIBLE <= 2 * PAGE  # two pages for the customer
 
 @pytest.fixture(scope="module")
 def conversation_server(tmp_path_factory):
-    root = tmp_path_factory.mktemp("service-conversation-live")
-    (root / "plugins.toml").write_text('enabled = ["service"]\n')
-    server = LiveServer(root)
-    server.start()
-    yield server
-    server.stop()
+    with serving(tmp_path_factory.mktemp("service-conversation-live"), ["service"]) as server:
+        yield server
 
 
 async def seed(rapport):
@@ -64,7 +59,7 @@ def test_show_earlier_messages_loads_pages_in_place(conversation_server, tmp_pat
 
     from tests.conftest import DEMO_PASSWORD
 
-    case_id = run(conversation_server, seed)
+    case_id = conversation_server.run(seed)
     base = conversation_server.url
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium_path(), headless=True,

@@ -5,20 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from tests.plugins.service.test_portal_browser import run
-from tests.pwa.conftest import CHROMIUM_FLAGS, LiveServer, chromium_path
+from tests.pwa.conftest import CHROMIUM_FLAGS, chromium_path, serving
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
 def case_server(tmp_path_factory):
-    root = tmp_path_factory.mktemp("service-case-page")
-    (root / "plugins.toml").write_text('enabled = ["service"]\n')
-    server = LiveServer(root)
-    server.start()
-    yield server
-    server.stop()
+    with serving(tmp_path_factory.mktemp("service-case-page"), ["service"]) as server:
+        yield server
 
 
 async def seed(rapport):
@@ -46,7 +41,7 @@ def test_visits_load_in_place_and_a_failed_reply_is_sent_again(case_server, tmp_
 
     from tests.conftest import DEMO_PASSWORD
 
-    case_id, reply_id = run(case_server, seed)
+    case_id, reply_id = case_server.run(seed)
     base = case_server.url
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium_path(), headless=True,

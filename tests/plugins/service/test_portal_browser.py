@@ -3,12 +3,9 @@ my question" opens no case, and a request sent after all becomes a case."""
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
-
 import pytest
 
-from tests.pwa.conftest import CHROMIUM_FLAGS, LiveServer, chromium_path
+from tests.pwa.conftest import CHROMIUM_FLAGS, chromium_path, serving
 
 pytestmark = pytest.mark.browser
 
@@ -17,30 +14,9 @@ PASSWORD = "tea at four o'clock"
 
 @pytest.fixture(scope="module")
 def service_server(tmp_path_factory):
-    root = tmp_path_factory.mktemp("service-live")
-    (root / "plugins.toml").write_text('enabled = ["service"]\n')
-    server = LiveServer(root)
-    server.start()
-    yield server
-    server.stop()
+    with serving(tmp_path_factory.mktemp("service-live"), ["service"]) as server:
+        yield server
 
-
-def run(server: LiveServer, work):
-    """Run ``work(rapport)`` against the server's database, outside Playwright's loop."""
-    from core import db
-    from core.app import Rapport
-
-    async def main():
-        rapport = Rapport(server.settings())
-        rapport.activate()
-        await db.connect(rapport.engine, pool_size=1)
-        try:
-            return await work(rapport)
-        finally:
-            await db.disconnect(rapport.engine)
-
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, main()).result()
 
 
 async def seed(rapport):
@@ -75,7 +51,7 @@ async def outcome(rapport):
 def test_portal_request_with_deflection_then_a_real_request(service_server, tmp_path):
     from playwright.sync_api import sync_playwright
 
-    customer_id, _ = run(service_server, seed)
+    customer_id, _ = service_server.run(seed)
     base = service_server.url
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium_path(), headless=True,
@@ -95,7 +71,7 @@ def test_portal_request_with_deflection_then_a_real_request(service_server, tmp_
             suggestion.wait_for()
             page.click("#suggestions >> text=This answered my question")
             page.wait_for_selector("text=No request was sent")
-            assert run(service_server, outcome) == {"cases": [], "deflections": 1}
+            assert service_server.run(outcome) == {"cases": [], "deflections": 1}
 
             page.goto(f"{base}/portal/service/requests/new")
             page.fill("#r-subject", "The dishwasher leaks")
@@ -105,7 +81,7 @@ def test_portal_request_with_deflection_then_a_real_request(service_server, tmp_
             assert "The dishwasher leaks" in page.inner_text("h1")
         finally:
             browser.close()
-    result = run(service_server, outcome)
+    result = service_server.run(outcome)
     assert result["cases"] == [{"subject": "The dishwasher leaks", "channel": "portal",
                                 "customer": customer_id}]
 
@@ -129,9 +105,9 @@ def test_agent_inserts_a_suggested_article_into_the_reply(service_server):
 
     from tests.conftest import DEMO_PASSWORD
 
-    if not run(service_server, _has_customer):
-        run(service_server, seed)
-    case_id = run(service_server, seed_case)
+    if not service_server.run(_has_customer):
+        service_server.run(seed)
+    case_id = service_server.run(seed_case)
     base = service_server.url
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium_path(), headless=True,

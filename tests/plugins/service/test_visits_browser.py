@@ -7,19 +7,15 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.pwa.conftest import CHROMIUM_FLAGS, LiveServer, chromium_path
+from tests.pwa.conftest import CHROMIUM_FLAGS, chromium_path, serving
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
 def service_server(tmp_path_factory):
-    root = tmp_path_factory.mktemp("service-visits-live")
-    (root / "plugins.toml").write_text('enabled = ["service"]\n')
-    server = LiveServer(root)
-    server.start()
-    yield server
-    server.stop()
+    with serving(tmp_path_factory.mktemp("service-visits-live"), ["service"]) as server:
+        yield server
 
 
 async def seed(rapport):
