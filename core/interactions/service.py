@@ -391,6 +391,64 @@ async def complete_followup(rapport: Rapport, actor: Actor, interaction_id: int,
     return row
 
 
+BULK_ACTIONS = {"complete_followups": "Mark follow-ups done",
+                "assign_followups": "Give follow-ups to"}
+BULK_MAX = 500  # interactions one bulk action may touch
+
+
+async def bulk_followups(rapport: Rapport, actor: Actor, action: str, ids: Iterable[int], *,
+                         assignee: int | None = None, ip: str = "") -> int:
+    """Mark the open follow-ups among ``ids`` done, or give them to ``assignee``, in one
+    transaction (audited per interaction), and announce each change after the commit.
+
+    Only interactions ``actor`` may edit are touched (and, for marking done, also the ones
+    assigned to ``actor``, as for a single follow-up); others in ``ids`` are left alone.
+    Returns how many changed."""
+    errors: dict[str, str] = {}
+    if action not in BULK_ACTIONS:
+        errors["action"] = f"must be one of {', '.join(BULK_ACTIONS)}"
+    wanted = sorted({int(i) for i in ids})[:BULK_MAX]
+    if not wanted:
+        errors["ids"] = "select at least one interaction"
+    if action == "assign_followups":
+        if assignee is None:
+            errors["assignee"] = "choose who is to follow up"
+        else:
+            found: dict[str, str] = {}
+            await _check_assignee(assignee, found)
+            if found:
+                errors["assignee"] = next(iter(found.values()))
+    if errors:
+        raise InteractionError(errors)
+    open_ones = Interaction.select(Interaction.id, Interaction.followup_assignee).where(
+        Interaction.id.is_in(wanted) & Interaction.followup_due.is_not_null()
+        & (Interaction.followup_done == False))  # noqa: E712
+    rows = {r["id"]: r for r in await scoped(open_ones, rapport, actor, "core.interaction.edit",
+                                             Interaction).run()}
+    if action == "complete_followups":
+        mine = Interaction.select(Interaction.id, Interaction.followup_assignee).where(
+            Interaction.id.is_in(wanted) & Interaction.followup_due.is_not_null()
+            & (Interaction.followup_done == False)  # noqa: E712
+            & (Interaction.followup_assignee == actor.id))
+        rows.update({r["id"]: r for r in await mine.run()})
+        values: dict[str, Any] = {"followup_done": True}
+        summary, event = "bulk: follow-up done", EVENT_FOLLOWUP_DONE
+    else:
+        rows = {i: r for i, r in rows.items() if r["followup_assignee"] != assignee}
+        values = {"followup_assignee": assignee}
+        summary, event = "bulk: follow-up given to another", EVENT_UPDATED
+    changed = []
+    async with Interaction._meta.db.transaction():
+        for interaction_id in sorted(rows):
+            changed.append(await records.update(
+                actor, Interaction, interaction_id, {**values, "updated_at": datetime.now(UTC)},
+                ip=ip, summary=summary))
+    others = await participants_of(row["id"] for row in changed)
+    for row in changed:
+        await _publish(rapport, event, event_payload(row, others[row["id"]]), actor)
+    return len(changed)
+
+
 # --- follow-ups ------------------------------------------------------------------------------
 
 

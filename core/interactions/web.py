@@ -3,6 +3,7 @@ the contact-policy settings."""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -224,12 +225,44 @@ async def interactions_list(request: Request) -> Template:
                "raw": dict(params), "query": urlencode(kept), "channels": CHANNELS,
                "directions": DIRECTIONS, "users": await _staff_choices(),
                "orders": listing.ORDERS, "more_url": "/interactions",
-               "can_export": current_actor(request).can("core.interaction.export")}
+               "can_export": current_actor(request).can("core.interaction.export"),
+               "can_bulk": current_actor(request).can("core.interaction.edit"),
+               "bulk_actions": service.BULK_ACTIONS, "changed": params.get("changed"),
+               "bulk_error": params.get("bulk_error")}
     if _is_htmx(request):
         template = ("interactions/_rows.html" if params.get("after")
                     else "interactions/_results.html")
         return Template(template, context=context)
     return Template("interactions/list.html", context=context)
+
+
+@post("/interactions/bulk", opt={"permission": "core.interaction.view"},
+      include_in_schema=False, status_code=303)
+async def interactions_bulk(request: Request) -> Redirect:
+    """The list's bulk actions on follow-ups; back to the list (its filters kept) saying how
+    many changed, or what to fix. Who may change which follow-up is the service's to say."""
+    form = await request.form()
+    back = form.get("back") or "/interactions"
+    if not back.startswith("/interactions") or back.startswith("//"):
+        back = "/interactions"
+    back = re.sub(r"([?&])(changed|bulk_error)=[^&]*&?", r"\1", back).rstrip("?&")
+    joiner = "&" if "?" in back else "?"
+    try:
+        ids = [int(i) for i in form.getall("ids")] if "ids" in form else []
+        assignee = int(form["assignee"]) if form.get("assignee") else None
+    except ValueError:
+        return Redirect(f"{back}{joiner}{urlencode({'bulk_error': 'ids: not a selection'})}",
+                        status_code=303)
+    action = form.get("action", "")
+    try:
+        changed = await service.bulk_followups(
+            request.app.state.rapport, current_actor(request), action, ids,
+            assignee=assignee if action == "assign_followups" else None, ip=client_ip(request))
+    except InteractionError as exc:
+        field, message = next(iter(exc.errors.items()))
+        return Redirect(f"{back}{joiner}{urlencode({'bulk_error': f'{field}: {message}'})}",
+                        status_code=303)
+    return Redirect(f"{back}{joiner}changed={changed}", status_code=303)
 
 
 @get("/interactions/export.csv", opt={"permission": "core.interaction.export"},
@@ -337,6 +370,6 @@ async def policy_save(request: Request, data: Annotated[dict[str, str], FORM]) -
 
 
 ROUTES = [new_interaction, create_interaction, customer_options, show_interaction,
-          edit_interaction, update_interaction, interactions_list, interactions_export, my_day,
-          followup_done, calendar_page, calendar_regenerate, calendar_feed, policy_page,
-          policy_save]
+          edit_interaction, update_interaction, interactions_list, interactions_bulk,
+          interactions_export, my_day, followup_done, calendar_page, calendar_regenerate,
+          calendar_feed, policy_page, policy_save]
