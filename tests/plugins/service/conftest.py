@@ -27,6 +27,19 @@ async def service_client(service_rapport):
         yield client
 
 
+@pytest.fixture
+async def portal(service_rapport):
+    """A client signed in to the portal as Ada; ``client.ada`` and ``client.bob`` (the
+    customer Ada must never see)."""
+    from tests.core.portal.conftest import make_person, portal_sign_in
+
+    async with app_client(service_rapport) as client:
+        client.ada = await make_person(service_rapport, "Ada", "Lovelace", "ada@example.test")
+        client.bob = await make_person(service_rapport, "Bob", "Babbage", "bob@example.test")
+        await portal_sign_in(client, "ada@example.test")
+        yield client
+
+
 async def new_customer(name: str = "Ada Lovelace", kind: str = "contact", email: str = "",
                        owner=None, team=None) -> int:
     from core.customers.tables import Customer

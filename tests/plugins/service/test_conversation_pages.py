@@ -8,13 +8,9 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
 from plugins.service import attachments as files
 from plugins.service import cases
 from plugins.service.tables import CaseMessage
-from tests.conftest import app_client
-from tests.core.portal.conftest import make_person, portal_sign_in
 from tests.plugins.service import email_helpers
 from tests.plugins.service.cases_helpers import long_case, queries_for
 from tests.plugins.service.conftest import new_customer, post_form
@@ -209,15 +205,6 @@ async def test_a_page_costs_the_same_queries_however_long_the_case(service_clien
 
 
 # --- portal -----------------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def portal(service_rapport):
-    async with app_client(service_rapport) as client:
-        client.ada = await make_person(service_rapport, "Ada", "Lovelace", "ada@example.test")
-        client.bob = await make_person(service_rapport, "Bob", "Babbage", "bob@example.test")
-        await portal_sign_in(client, "ada@example.test")
-        yield client
 
 
 async def test_a_customer_pages_through_their_request_and_never_sees_a_note(portal):

@@ -3,26 +3,13 @@ customers, replies that reopen, and a rating recorded once."""
 
 from __future__ import annotations
 
-import pytest
-
 from core.permissions import Actor
 from plugins.service import cases, kb
 from plugins.service.tables import Article, ArticleFeedback, Case, CaseAttachment
-from tests.conftest import app_client, csrf_headers
-from tests.core.portal.conftest import make_person, portal_sign_in
+from tests.conftest import csrf_headers
 
 AGENT = Actor(kind="staff", id=None, name="agent",
               grants={"service.article.view": "all", "service.article.edit": "all"})
-
-
-@pytest.fixture
-async def portal(service_rapport):
-    """A client signed in to the portal as Ada; ``client.ada`` and ``client.bob``."""
-    async with app_client(service_rapport) as client:
-        client.ada = await make_person(service_rapport, "Ada", "Lovelace", "ada@example.test")
-        client.bob = await make_person(service_rapport, "Bob", "Babbage", "bob@example.test")
-        await portal_sign_in(client, "ada@example.test")
-        yield client
 
 
 async def form(client, path: str, values: dict, files=None):
