@@ -13,6 +13,7 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from litestar.response import Redirect, Stream, Template
 
+from core import bulk
 from core.audit import client_ip
 from core.customers import custom_fields, listing, service
 from core.customers.export import csv_export
@@ -115,19 +116,11 @@ async def contacts_export(request: Request) -> Stream:
     return await _export(request, "contact")
 
 
-def _safe_back(target: str | None, default: str) -> str:
-    if not target or not target.startswith("/") or target.startswith("//"):
-        return default
-    return target
-
-
 @post("/customers/bulk", opt={"permission": "core.customer.view"}, include_in_schema=False, status_code=303)
-async def bulk(request: Request) -> Redirect | Template:
+async def bulk_action(request: Request) -> Redirect | Template:
     rapport = request.app.state.rapport
     actor = current_actor(request)
     form = await _form(request)
-    back = _safe_back(form.get("back"), "/contacts")
-    back = re.sub(r"([?&])changed=[^&]*&?", r"\1", back).rstrip("?&")
     try:
         ids = [int(i) for i in form.getall("ids")] if "ids" in form else []
     except ValueError:
@@ -139,10 +132,8 @@ async def bulk(request: Request) -> Redirect | Template:
         changed = await service.bulk_change(rapport, actor, action, ids, value,
                                             ip=client_ip(request))
     except CustomerError as exc:
-        return Template("customers/bulk_error.html", context={"error": exc, "back": back},
-                        status_code=400)
-    joiner = "&" if "?" in back else "?"
-    return Redirect(f"{back}{joiner}changed={changed}", status_code=303)
+        return bulk.nothing_changed(exc.message, bulk.back_url(form.get("back"), "/contacts"))
+    return bulk.back_to_list(form.get("back"), "/contacts", changed=changed)
 
 
 # --- forms -----------------------------------------------------------------------------------
@@ -422,7 +413,7 @@ async def delete_custom_field(request: Request, field_id: FromPath[int]) -> Redi
 
 
 ROUTES = [
-    accounts_list, contacts_list, account_options, accounts_export, contacts_export, bulk,
+    accounts_list, contacts_list, account_options, accounts_export, contacts_export, bulk_action,
     new_account, new_contact, create_account, create_contact, edit_customer, save_customer,
     confirm_delete, delete_customer, custom_fields_page, add_custom_field, custom_field_page,
     save_custom_field, delete_custom_field,

@@ -3,7 +3,6 @@ the contact-policy settings."""
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -13,6 +12,7 @@ from litestar.exceptions import NotFoundException, ValidationException
 from litestar.params import Body, FromPath
 from litestar.response import Redirect, Response, Stream, Template
 
+from core import bulk
 from core.audit import client_ip
 from core.customers.tables import Customer
 from core.identity.tables import User
@@ -220,15 +220,14 @@ async def interactions_list(request: Request) -> Template:
                                                    after=params.get("after") or "")
         except InteractionError as exc:
             filters.errors.update(exc.errors)
-    kept = {k: v for k, v in params.items() if k != "after" and v}
+    kept = {k: v for k, v in params.items() if k not in ("after", "changed") and v}
     context = {"rows": rows, "next_cursor": next_cursor, "filters": filters,
                "raw": dict(params), "query": urlencode(kept), "channels": CHANNELS,
                "directions": DIRECTIONS, "users": await _staff_choices(),
                "orders": listing.ORDERS, "more_url": "/interactions",
                "can_export": current_actor(request).can("core.interaction.export"),
                "can_bulk": current_actor(request).can("core.interaction.edit"),
-               "bulk_actions": service.BULK_ACTIONS, "changed": params.get("changed"),
-               "bulk_error": params.get("bulk_error")}
+               "bulk_actions": service.BULK_ACTIONS, "changed": params.get("changed")}
     if _is_htmx(request):
         template = ("interactions/_rows.html" if params.get("after")
                     else "interactions/_results.html")
@@ -238,31 +237,24 @@ async def interactions_list(request: Request) -> Template:
 
 @post("/interactions/bulk", opt={"permission": "core.interaction.view"},
       include_in_schema=False, status_code=303)
-async def interactions_bulk(request: Request) -> Redirect:
+async def interactions_bulk(request: Request) -> Redirect | Template:
     """The list's bulk actions on follow-ups; back to the list (its filters kept) saying how
-    many changed, or what to fix. Who may change which follow-up is the service's to say."""
+    many changed, or a page saying what to fix. Who may change which follow-up is the
+    service's to say."""
     form = await request.form()
-    back = form.get("back") or "/interactions"
-    if not back.startswith("/interactions") or back.startswith("//"):
-        back = "/interactions"
-    back = re.sub(r"([?&])(changed|bulk_error)=[^&]*&?", r"\1", back).rstrip("?&")
-    joiner = "&" if "?" in back else "?"
+    back = form.get("back")
     try:
         ids = [int(i) for i in form.getall("ids")] if "ids" in form else []
         assignee = int(form["assignee"]) if form.get("assignee") else None
-    except ValueError:
-        return Redirect(f"{back}{joiner}{urlencode({'bulk_error': 'ids: not a selection'})}",
-                        status_code=303)
-    action = form.get("action", "")
-    try:
+        action = form.get("action", "")
         changed = await service.bulk_followups(
             request.app.state.rapport, current_actor(request), action, ids,
             assignee=assignee if action == "assign_followups" else None, ip=client_ip(request))
-    except InteractionError as exc:
-        field, message = next(iter(exc.errors.items()))
-        return Redirect(f"{back}{joiner}{urlencode({'bulk_error': f'{field}: {message}'})}",
-                        status_code=303)
-    return Redirect(f"{back}{joiner}changed={changed}", status_code=303)
+    except (ValueError, InteractionError) as exc:
+        field, message = (next(iter(exc.errors.items())) if isinstance(exc, InteractionError)
+                          else ("ids", "is not a selection from the list"))
+        return bulk.nothing_changed(f"{field}: {message}", bulk.back_url(back, "/interactions"))
+    return bulk.back_to_list(back, "/interactions", changed=changed)
 
 
 @get("/interactions/export.csv", opt={"permission": "core.interaction.export"},

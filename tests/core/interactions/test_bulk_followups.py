@@ -59,14 +59,16 @@ async def test_bad_bulk_requests_say_what_to_fix_and_change_nothing(admin_client
     rapport = admin_client.rapport
     customer = await add_customer()
     ids = await _followups(rapport, customer, admin_client.user_id, 2)
-    nothing = await _bulk(admin_client, action="complete_followups")
-    assert "bulk_error=ids" in nothing.headers["location"]
-    nobody = await _bulk(admin_client, action="assign_followups", ids=[str(ids[0])])
-    page = await admin_client.get(nobody.headers["location"], headers=HTML)
-    assert "assignee: choose who is to follow up" in page.text
-    unknown = await _bulk(admin_client, action="assign_followups", assignee="987654",
-                          ids=[str(ids[0])])
-    assert "bulk_error=assignee" in unknown.headers["location"]
+    for form, said in (({"action": "complete_followups"}, "ids: select at least one"),
+                       ({"action": "assign_followups", "ids": [str(ids[0])]},
+                        "assignee: choose who is to follow up"),
+                       ({"action": "assign_followups", "assignee": "987654",
+                         "ids": [str(ids[0])]}, "assignee: "),
+                       ({"action": "complete_followups", "ids": ["x"]}, "ids: ")):
+        refused = await _bulk(admin_client, **form)
+        assert refused.status_code == 400 and "Nothing was changed" in refused.text
+        assert said in refused.text, (form, refused.text)
+        assert 'href="/interactions?channel=call"' in refused.text  # back, filters kept
     assert await Interaction.count().where(Interaction.followup_done == True).run() == 0  # noqa: E712
 
 
