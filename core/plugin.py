@@ -139,10 +139,16 @@ class SearchProvider:
 
 @dataclass(frozen=True)
 class EventType:
-    """An event a plugin announces, e.g. ``sales.order.created``."""
+    """An event a plugin announces, e.g. ``sales.order.created``.
+
+    A ``durable`` event is written to the outbox in the transaction of the change it
+    announces and reaches every subscriber at least once, even across a crash (see
+    docs/events.md); subscribers use ``Event.id`` to handle it once.
+    """
 
     name: str
     description: str
+    durable: bool = False
 
 
 @dataclass(frozen=True)
@@ -150,6 +156,8 @@ class Event:
     name: str
     payload: dict[str, Any] = field(default_factory=dict)
     actor_id: int | None = None
+    # The outbox id of a durable event: stable across redeliveries, for idempotent handling.
+    id: int | None = None
 
 
 @dataclass(frozen=True)
