@@ -7,7 +7,8 @@ from __future__ import annotations
 from html import escape
 from typing import TYPE_CHECKING, Any
 
-from litestar import Router
+from litestar import Litestar, Router
+from litestar._openapi.plugin import OpenAPIPlugin
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 
@@ -58,3 +59,22 @@ def openapi_config(rapport: Rapport) -> OpenAPIConfig:
         # The schema and its page are public: the permission guard reads this opt.
         openapi_router=Router(path="/schema", route_handlers=[], opt={"public": True}),
     )
+
+
+def is_api_route(path: str, handlers: list[Any]) -> bool:
+    """What the API document lists: everything under /api/, and any other handler marked
+    ``opt={"api": True}`` (a machine endpoint living elsewhere, such as an inbound hook)."""
+    return path == "/api" or path.startswith("/api/") or any(
+        h.opt.get("api") for h in handlers)
+
+
+def keep_only_api_routes(app: Litestar) -> None:
+    """Leave HTML pages (staff, portal, sign-in) out of the OpenAPI document: a client or a
+    fuzzer reading it should see the API's operations, not every form post of the web UI.
+    Done once after the app is built, so no page handler needs to remember a flag."""
+    plugin = app.plugins.get(OpenAPIPlugin)
+    for path, route in list(plugin.included_routes.items()):
+        handlers = [handler for handler, _ in route.route_handler_map.values()]
+        if not is_api_route(path, handlers):
+            del plugin.included_routes[path]
+    plugin._openapi = None  # built lazily on the first request, from what is left

@@ -28,7 +28,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 
 from core import db
 from core.identity.middleware import authentication_middleware, csrf_middleware
-from core.openapi import openapi_config
+from core.openapi import keep_only_api_routes, openapi_config
 from core.permissions import current_actor, permission_guard
 from core.portal.middleware import is_portal_path, portal_authentication_middleware
 
@@ -263,4 +263,5 @@ def build_litestar(rapport: Rapport) -> Litestar:
         state=State({"rapport": rapport}),
         debug=rapport.settings.debug,
     )
+    keep_only_api_routes(app)
     return app
