@@ -305,11 +305,12 @@ def _embeddable(response: Response, request: Request) -> Response:
 
 
 def _webform_page(request: Request, values: dict[str, str], error: str | None,
-                  field: str | None = None, status: int = 200, done: bool = False) -> Response:
+                  field: str | None = None, status: int = 200, done: bool = False,
+                  token: str | None = None) -> Response:
     secret = request.app.state.rapport.settings.secret_key
     page = Template("sales/web_to_lead.html", status_code=status, context={
         "values": values, "error": error, "field": field, "done": done,
-        "token": webform.issue_token(secret), "honeypot": webform.HONEYPOT,
+        "token": token or webform.issue_token(secret), "honeypot": webform.HONEYPOT,
     })
     return _embeddable(page, request)
 
@@ -337,6 +338,10 @@ async def web_to_lead_submit(request: Request) -> Response:
         return _webform_page(request, {}, None, done=True)
     problem = webform.token_problem(rapport.settings.secret_key, data.get("token", ""),
                                     settings.webform_min_seconds)
+    if problem == webform.TOO_QUICK:
+        # Keep the token served first: its age grows, so sending again passes.
+        await webform.record_rejection(ip, "sent too quickly")
+        return _webform_page(request, data, problem, status=400, token=data.get("token"))
     if problem:
         await webform.record_rejection(ip, problem)
         return _webform_page(request, data, problem, status=400)

@@ -20,6 +20,9 @@ from core.audit import AuditEntry
 
 HONEYPOT = "website_url"  # a plausible name, so bots fill it in
 MAX_AGE_SECONDS = 24 * 3600
+# A browser's autofill lets a person send the form within a second or two: they are asked to
+# check and send again, with the token they were given, so the second press passes.
+TOO_QUICK = "Please check your details, then press Send again."
 
 
 def _signature(secret: str, issued: int) -> str:
@@ -40,7 +43,7 @@ def token_problem(secret: str, token: str, min_seconds: int, now: float | None =
         return "the form expired; reload the page and send it again"
     age = (now if now is not None else time.time()) - int(issued_text)
     if age < min_seconds:
-        return "the form was sent too quickly; please try again"
+        return TOO_QUICK
     if age > MAX_AGE_SECONDS:
         return "the form expired; reload the page and send it again"
     return None

@@ -153,7 +153,7 @@ async def test_web_form_refuses_bots_fast_senders_and_floods(make_rapport):
         fresh = issue_token(secret)
         too_fast = await client.post("/sales/web-to-lead", data={
             "token": fresh, "last_name": "Quick", "email": "q@example.test"})
-        assert too_fast.status_code == 400 and "too quickly" in too_fast.text
+        assert too_fast.status_code == 400 and "press Send again" in too_fast.text
         forged = await client.post("/sales/web-to-lead", data={
             "token": "1.abc", "last_name": "Forged", "email": "f@example.test"})
         assert forged.status_code == 400
@@ -169,6 +169,35 @@ async def test_web_form_refuses_bots_fast_senders_and_floods(make_rapport):
             "token": old_enough, "last_name": "Real", "email": "real@example.test"})
         assert flooded.status_code == 429
         assert await Lead.count().run() == 0
+
+
+async def test_web_form_filled_by_autofill_is_sent_on_the_second_press(make_rapport):
+    """A browser's autofill fills the form at once; the person is asked to check and send
+    again, and that second press goes through even though the page was reshown just now."""
+    import re
+    import time
+    from unittest import mock
+
+    from tests.conftest import app_client
+
+    instance = await make_rapport(["sales"], {"sales": {"webform_min_seconds": 3}})
+    async with app_client(instance) as client:
+        from plugins.sales.tables import Lead
+
+        start = float(int(time.time()))
+        with mock.patch("time.time", return_value=start):
+            page = await client.get("/sales/web-to-lead")
+        token = re.search(r'name="token" value="([^"]+)"', page.text).group(1)
+        fields = {"last_name": "Autofill", "email": "auto@example.test", "token": token}
+        with mock.patch("time.time", return_value=start + 1):
+            first = await client.post("/sales/web-to-lead", data=fields)
+        assert first.status_code == 400 and "press Send again" in first.text
+        assert 'value="Autofill"' in first.text  # nothing typed is lost
+        again = re.search(r'name="token" value="([^"]+)"', first.text).group(1)
+        with mock.patch("time.time", return_value=start + 3):  # 2 s after the reshown page
+            second = await client.post("/sales/web-to-lead", data={**fields, "token": again})
+        assert second.status_code == 200
+        assert await Lead.count().where(Lead.last_name == "Autofill").run() == 1
 
 
 async def test_conversion_creates_account_contact_and_opportunity_keeping_the_history(
