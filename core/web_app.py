@@ -28,6 +28,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 
 from core import db
 from core.identity.middleware import authentication_middleware, csrf_middleware
+from core.money import jinja_filters as money_filters
 from core.openapi import keep_only_api_routes, openapi_config
 from core.permissions import current_actor, permission_guard
 from core.portal.middleware import is_portal_path, portal_authentication_middleware
@@ -160,6 +161,8 @@ def template_environment(rapport: Rapport) -> Environment:
     env.globals["rapport"] = rapport
     env.globals["nav_items"] = lambda request: nav_items(rapport, request)
     env.globals["instance_name"] = rapport.settings.instance_name
+    # money, number, percent, count: one way to show amounts (core.money).
+    env.filters.update(money_filters())
     return env
 
 
@@ -233,7 +236,6 @@ def build_litestar(rapport: Rapport) -> Litestar:
         guards=[permission_guard],
         lifespan=[lifespan],
         middleware=[
-            DefineMiddleware(security_headers_middleware),
             DefineMiddleware(authentication_middleware),
             # Under /portal the portal cookie alone decides who is asking (core/portal).
             DefineMiddleware(portal_authentication_middleware),
@@ -264,4 +266,7 @@ def build_litestar(rapport: Rapport) -> Litestar:
         debug=rapport.settings.debug,
     )
     keep_only_api_routes(app)
+    # Around the whole application, not per route: Litestar answers an unknown path (404) or
+    # method (405) before any route's middleware runs, and those answers need the headers too.
+    app.asgi_handler = security_headers_middleware(app.asgi_handler)
     return app
