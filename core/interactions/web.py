@@ -79,6 +79,15 @@ def _minutes_to_seconds(raw: str) -> int | str | None:
         return raw
 
 
+CONTENT_FIELDS = ("subject", "notes", "outcome")
+NOTHING_SAID = "Enter a subject or notes: what was it about?"
+
+
+def _says_nothing(data: dict[str, Any]) -> bool:
+    """A form with neither subject, notes nor outcome would log an empty "(no subject)"."""
+    return not any(str(data.get(name) or "").strip() for name in CONTENT_FIELDS)
+
+
 def _form_errors(errors: dict[str, str]) -> dict[str, str]:
     renamed = {"customer_id": "customer", "duration_seconds": "duration_minutes"}
     result = {renamed.get(k, k): v for k, v in errors.items()}
@@ -96,6 +105,9 @@ async def create_interaction(request: Request,
     customer = await _visible_customer(request, data.get("customer"))
     seconds = _minutes_to_seconds(data.get("duration_minutes", ""))
     try:
+        if _says_nothing(data):
+            raise InteractionError({"subject": NOTHING_SAID, **(
+                {} if customer else {"customer": "Pick the customer from the list."})})
         row, _ = await service.record_interaction(
             rapport, actor, customer_id=customer["id"] if customer else data.get("customer"),
             channel=data.get("channel", ""), direction=data.get("direction", "none"),
@@ -194,6 +206,8 @@ async def update_interaction(request: Request, interaction_id: FromPath[int],
     changes["followup_due"] = data.get("followup_due") or None
     changes["followup_assignee"] = data.get("followup_assignee") or None
     try:
+        if _says_nothing(changes):
+            raise InteractionError({"subject": NOTHING_SAID})
         await service.update_interaction(request.app.state.rapport, current_actor(request),
                                          interaction_id, changes, ip=client_ip(request))
     except InteractionError as exc:
@@ -235,7 +249,8 @@ async def interactions_list(request: Request) -> Template:
     return Template("interactions/list.html", context=context)
 
 
-@post("/interactions/bulk", opt={"permission": "core.interaction.view"},
+@post("/interactions/bulk", opt={"permission": "core.interaction.view",
+                                  "write_permission": "core.interaction.edit"},
       include_in_schema=False, status_code=303)
 async def interactions_bulk(request: Request) -> Redirect | Template:
     """The list's bulk actions on follow-ups; back to the list (its filters kept) saying how
@@ -286,7 +301,8 @@ async def my_day(request: Request) -> Template:
     return Template(template, context={"day": day})
 
 
-@post("/follow-ups/{interaction_id:int}/done", opt={"permission": "core.interaction.view"},
+@post("/follow-ups/{interaction_id:int}/done", opt={"permission": "core.interaction.view",
+                                                   "write_permission": "core.interaction.edit"},
       include_in_schema=False)
 async def followup_done(request: Request, interaction_id: FromPath[int]) -> Response:
     """Mark done: the assignee always may; others need edit rights on the interaction."""
