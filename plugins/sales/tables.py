@@ -219,6 +219,9 @@ class Quote(Table, tablename="sales_quote"):
     discount_amount = Numeric(digits=MONEY, default=Decimal(0))
     tax_amount = Numeric(digits=MONEY, default=Decimal(0))
     total_amount = Numeric(digits=MONEY, default=Decimal(0))
+    # What other plugins' adjustments (sales_quote_adjustment) take off the total, bounded so
+    # the total never goes below zero; total_amount is after it.
+    adjustment_amount = Numeric(digits=MONEY, default=Decimal(0))
     valid_until = Date(null=True, default=None)
     notes = Text(default="")
     sent_at = Timestamptz(null=True, default=None)
@@ -239,6 +242,29 @@ class QuoteLine(Table, tablename="sales_quote_line"):
     discount_percent = Numeric(digits=(5, 2), default=Decimal(0))
     tax_percent = Numeric(digits=(5, 2), default=Decimal(0))
     net_amount = Numeric(digits=MONEY, default=Decimal(0))  # after discount, before tax
+    sku = Varchar(length=64, default="")  # the product's, or what a line source names
+    # A line source's configuration as a JSON object ("" when none): shown on the quote and
+    # copied onto the order line, so a configured product survives into the order.
+    context = Text(default="")
+    # The position of the line this one is a part of (a bill of materials), else empty.
+    parent_position = Integer(null=True, default=None)
+
+
+class QuoteAdjustment(Table, tablename="sales_quote_adjustment"):
+    """A named, explained reduction another plugin puts on a quote (a loyalty voucher).
+
+    ``amount`` is what it takes off the total (positive), already bounded when stored so the
+    quote's total never goes below zero.
+    """
+
+    quote = ForeignKey(Quote, index=True)
+    position = Integer(default=0)
+    source = Varchar(length=64)  # the plugin's adjustment source id, e.g. "loyalty"
+    source_ref = Varchar(length=64, default="")  # e.g. the voucher
+    label = Varchar(length=200)
+    explanation = Varchar(length=500, default="")
+    amount = Numeric(digits=MONEY, default=Decimal(0))
+    context = Text(default="")  # JSON object ("" when none)
 
 
 class SalesOrder(Table, tablename="sales_order"):
@@ -367,7 +393,7 @@ class ProductDocument(Table, tablename="sales_product_document"):
 TABLES: list[type[Table]] = [
     Lead, LeadActivity, ScoringRule, AssignmentRule, Pipeline, Stage, Opportunity, StageChange,
     ProductCategory, Product, PriceBook, ProductPrice, RelatedProduct, OpportunityProduct,
-    Quote, QuoteLine, SalesOrder, OrderLine, CallList, CallListEntry, Bundle, BundleRun,
+    Quote, QuoteLine, QuoteAdjustment, SalesOrder, OrderLine, CallList, CallListEntry, Bundle, BundleRun,
     AssociationRule, SalesTarget, ProductDocument,
 ]
 
