@@ -43,6 +43,10 @@ PRODUCTS = [
 
 # What demo customers bought together (SKUs), most common first: enough repeats for the
 # bundle miner's default thresholds to find "licence + onboarding (+ training)".
+# What demo deals are about, so the board reads like a real pipeline ("Deal 38" did not).
+DEAL_NEEDS = ["CRM rollout", "Licence renewal", "Upgrade to Enterprise", "Onboarding",
+              "Team training", "Card scanners", "Second site", "Support extension"]
+
 BASKETS = [
     ("CRM-PRO", "SVC-ONBOARD"), ("CRM-PRO", "SVC-ONBOARD", "SVC-TRAIN"),
     ("CRM-ENT", "SVC-ONBOARD", "SVC-TRAIN"), ("CRM-START", "HW-SCAN"), ("CRM-PRO",),
@@ -93,7 +97,7 @@ async def seed(rapport, customers: int) -> None:
             source=rng.choice(["web form", "trade fair", "referral"]),
             region=rng.choice(["North", "South", "West"]), score=rng.choice([0, 5, 20, 35]),
             owner=rng.choice(users) if users else None)).run()
-    accounts = await Customer.select(Customer.id, Customer.owner, Customer.team).where(
+    accounts = await Customer.select(Customer.id, Customer.name, Customer.owner, Customer.team).where(
         Customer.kind == "account").limit(min(200, max(10, customers // 5))).run()
     open_stages = [s for s in stages if s["outcome"] == "open"]
     now = datetime.now(UTC)
@@ -101,7 +105,8 @@ async def seed(rapport, customers: int) -> None:
         stage = rng.choice(stages if n % 4 == 0 else open_stages)
         last = now - timedelta(days=rng.randint(0, 40))
         row = (await Opportunity.insert(Opportunity(
-            name=f"Deal {n + 1}", customer=account["id"], pipeline=pipeline["id"],
+            name=f"{rng.choice(DEAL_NEEDS)} for {account['name']}"[:300],
+            customer=account["id"], pipeline=pipeline["id"],
             stage=stage["id"], status=stage["outcome"],
             amount_amount=Decimal(rng.randint(5, 200) * 100), amount_currency="EUR",
             expected_close=date.today() + timedelta(days=rng.randint(-30, 120)),
@@ -111,10 +116,37 @@ async def seed(rapport, customers: int) -> None:
         )).returning(Opportunity.id).run())[0]
         await StageChange.insert(StageChange(opportunity=row["id"], to_stage=stage["id"],
                                              changed_at=last)).run()
+    await _closed_history(rng, accounts, pipeline["id"], stages, now)
     await _orders(rng, accounts, dict(zip([p[0] for p in PRODUCTS], product_ids, strict=True)),
                   now)
     await _targets(now)
     await refresh(thresholds_of(rapport))
+
+
+async def _closed_history(rng: random.Random, accounts: list[dict], pipeline: int,
+                          stages: list[dict], now: datetime) -> None:
+    """Deals won and lost in each of the past nine months, so the statistical forecast has
+    history to average and its accuracy table has periods to measure (all zero before)."""
+    if not accounts:
+        return
+    won = next(s for s in stages if s["outcome"] == "won")
+    lost = next(s for s in stages if s["outcome"] == "lost")
+    for month in range(1, 10):
+        for stage in [won] * rng.randint(3, 5) + [lost] * rng.randint(1, 2):
+            account = rng.choice(accounts)
+            closed = now - timedelta(days=30 * month - rng.randint(0, 27))
+            row = (await Opportunity.insert(Opportunity(
+                name=f"{rng.choice(DEAL_NEEDS)} for {account['name']}"[:300],
+                customer=account["id"], pipeline=pipeline, stage=stage["id"],
+                status=stage["outcome"],
+                amount_amount=Decimal(rng.randint(30, 90) * 100), amount_currency="EUR",
+                expected_close=closed.date(), owner=account["owner"], team=account["team"],
+                last_activity_at=closed, closed_at=closed,
+                close_reason="Price" if stage is lost else "Best fit for their team",
+                created_at=closed - timedelta(days=rng.randint(20, 90)),
+            )).returning(Opportunity.id).run())[0]
+            await StageChange.insert(StageChange(opportunity=row["id"], to_stage=stage["id"],
+                                                 changed_at=closed)).run()
 
 
 async def _orders(rng: random.Random, accounts: list[dict], skus: dict[str, int],

@@ -212,3 +212,31 @@ async def test_demo_orders_give_bundles_and_targets_from_the_start(make_rapport)
         assert await Bundle.count().run() > 0
         suggested = await bundles_for({pro})
         assert any(onboarding in b.product_ids for b in suggested), suggested
+
+
+async def test_demo_deals_have_real_names_and_a_forecast_with_history(make_rapport):
+    """The demo's board reads like a pipeline ("CRM rollout for ...", not "Deal 38") and
+    the forecast's statistical figure and accuracy are not all zero."""
+    from tests.conftest import connected
+
+    instance = await make_rapport(["sales"])
+    async with connected(instance):
+        from core.customers.demo import seed_customers
+        from core.identity.demo import seed_demo_users
+        from core.permissions import Actor
+        from plugins.sales.demo import seed
+        from plugins.sales.forecast import build_forecast, period_of
+        from plugins.sales.tables import Opportunity
+
+        await seed_demo_users(instance)
+        await seed_customers(300)
+        await seed(instance, 300)
+        names = [r["name"] for r in await Opportunity.select(Opportunity.name).run()]
+        assert names and not any(n.startswith("Deal ") for n in names)
+        assert all(" for " in n for n in names)
+        admin = Actor(kind="staff", id=0, grants={"sales.opportunity.view": "all"})
+        forecast = await build_forecast(instance, admin, period_of(
+            "month", date.today()), "EUR")
+        assert forecast.statistical and forecast.statistical > 0
+        assert any(row["won"] > 0 for row in forecast.history)
+        assert forecast.accuracy is not None and forecast.accuracy > 0
