@@ -78,3 +78,115 @@ class Money:
 
     def to_json(self) -> dict[str, str]:
         return {"amount": str(self.amount), "currency": self.currency}
+
+
+# --- Showing money and numbers to people -----------------------------------------------------
+# One way to print amounts, quantities and percentages, for every page: grouped digits, the
+# currency's minor units, the reader's locale (CLDR data through Babel). Never ``str(Decimal)``
+# or ``Decimal.normalize()`` in a template: the latter prints 10 as ``1E+1``.
+
+DEFAULT_LOCALE = "en"
+
+
+def _locale(locale: str | None) -> str:
+    from babel import Locale, UnknownLocaleError
+
+    if not locale:
+        return DEFAULT_LOCALE
+    try:
+        return str(Locale.parse(str(locale).replace("-", "_")))
+    except (UnknownLocaleError, ValueError, TypeError):
+        return DEFAULT_LOCALE
+
+
+def _decimal(value: Any) -> Decimal:
+    if isinstance(value, float):
+        value = str(value)
+    try:
+        number = Decimal(value if value not in (None, "") else 0)
+    except (InvalidOperation, TypeError, ValueError):
+        raise ValueError(f"{value!r} is not a number") from None
+    if not number.is_finite():
+        raise ValueError(f"{value!r} is not a number")
+    return number
+
+
+def format_money(amount: Money | Decimal | int | str, currency: str | None = None,
+                 locale: str | None = None) -> str:
+    """``Money`` (or an amount and its currency) as a reader expects it: ``€7,506.00`` in
+    English, ``7.506,00 €`` in German, ``¥3,000`` (no minor unit), rounded like the ledger."""
+    from babel.numbers import format_currency
+
+    money = amount if isinstance(amount, Money) else Money(_decimal(amount), currency or "")
+    # CLDR's minor units agree with the ledger's (_MINOR_UNITS): JPY 0, BHD 3, EUR 2.
+    return format_currency(money.rounded().amount, money.currency, locale=_locale(locale))
+
+
+def format_number(value: Any, locale: str | None = None, max_decimals: int = 3) -> str:
+    """A quantity or count: grouped, without trailing zeros (``2``, ``1,250``, ``0.5``)."""
+    from babel.numbers import format_decimal
+
+    number = _decimal(value)
+    pattern = "#,##0" + ("." + "#" * max_decimals if max_decimals > 0 else "")
+    return format_decimal(number, format=pattern, locale=_locale(locale))
+
+
+def format_percent(value: Any, locale: str | None = None, max_decimals: int = 2) -> str:
+    """A rate given in percent (``10`` -> ``10%``, ``7.5`` -> ``7.5%``; ``10 %`` in German)."""
+    from babel.numbers import format_percent as babel_percent
+
+    number = _decimal(value).quantize(Decimal(1).scaleb(-max_decimals)).normalize() / 100
+    # The locale's own pattern (``10%``, ``10 %``), keeping the decimals a rate has (7.5%).
+    return babel_percent(number, locale=_locale(locale), decimal_quantization=False)
+
+
+def format_count(count: Any, singular: str, plural: str | None = None,
+                 locale: str | None = None) -> str:
+    """``1 line``, ``2 lines``, ``1,204 lines`` (English plural unless ``plural`` is given)."""
+    number = _decimal(count)
+    word = singular if number == 1 else (plural or f"{singular}s")
+    return f"{format_number(number, locale, 0)} {word}"
+
+
+def _reader_locale(context: Any) -> str | None:
+    """The locale of whoever the page is for: the signed-in person's when they chose one,
+    else the template's ``locale`` variable, else the default."""
+    if context is None:
+        return None
+    found = context.get("locale") if hasattr(context, "get") else None
+    if found:
+        return str(found)
+    request = context.get("request") if hasattr(context, "get") else None
+    scope = getattr(request, "scope", None) or {}
+    return getattr(scope.get("user"), "locale", None) or None
+
+
+def jinja_filters() -> dict[str, Any]:
+    """The template filters core registers: ``{{ amount|money(currency) }}``,
+    ``{{ quantity|number }}``, ``{{ rate|percent }}``, ``{{ n|count("line") }}``."""
+    from jinja2 import pass_context
+
+    @pass_context
+    def money_filter(context, amount, currency=None):
+        if amount is None:
+            return ""
+        return format_money(amount, currency, _reader_locale(context))
+
+    @pass_context
+    def number_filter(context, value, max_decimals=3):
+        if value is None:
+            return ""
+        return format_number(value, _reader_locale(context), max_decimals)
+
+    @pass_context
+    def percent_filter(context, value, max_decimals=2):
+        if value is None:
+            return ""
+        return format_percent(value, _reader_locale(context), max_decimals)
+
+    @pass_context
+    def count_filter(context, value, singular, plural=None):
+        return format_count(value or 0, singular, plural, _reader_locale(context))
+
+    return {"money": money_filter, "number": number_filter, "percent": percent_filter,
+            "count": count_filter}

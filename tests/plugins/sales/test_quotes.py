@@ -55,7 +55,7 @@ async def test_quote_is_built_from_products_with_discounts_and_taxes(sales_clien
     assert quote["number"].startswith("Q-") and Decimal(quote["total_amount"]) == Decimal(
         "64.76")
     page = await sales_client.get(f"/sales/quotes/{quote['id']}/print")
-    assert "64.76 EUR" in page.text and "quote-print.css" in page.text
+    assert "€64.76" in page.text and "quote-print.css" in page.text
     bad = await sales_client.post("/api/v1/sales/quotes", json={
         "customer": customer, "currency": "USD", "lines": [{"product": product}]})
     assert bad.status_code == 422 and bad.json()["field"] == "lines[1].unit_price"
@@ -73,7 +73,7 @@ async def test_quote_form_creates_a_quote_and_shows_line_errors_inline(sales_cli
         "line1_quantity": "2", "line1_discount": "0", "line1_tax": "0"})
     assert created.status_code == 303
     page = await sales_client.get(created.headers["location"])
-    assert "39.98 EUR" in page.text and "Send to the customer portal" in page.text
+    assert "€39.98" in page.text and "Send to the customer portal" in page.text
 
 
 async def test_new_version_keeps_the_sent_version_unchanged(sales_client):
