@@ -51,13 +51,18 @@ class Plugin:
 
 @dataclass(frozen=True)
 class NavItem:
-    """A link in the staff (or portal) navigation. Hidden from users lacking ``permission``."""
+    """A link in the staff (or portal) navigation. Hidden from users lacking ``permission``.
+
+    ``group`` is the heading it is listed under in the staff navigation; left empty, it is
+    the contributing plugin's name (``/admin/`` pages go under Administration).
+    """
 
     label: str
     href: str
     permission: str | None = None
     order: int = 100
     icon: str | None = None
+    group: str = ""
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from core import db
 from core.identity.middleware import authentication_middleware, csrf_middleware
 from core.money import jinja_filters as money_filters
+from core.navigation import nav_groups
 from core.openapi import keep_only_api_routes, openapi_config
 from core.permissions import current_actor, permission_guard
 from core.portal.middleware import is_portal_path, portal_authentication_middleware
@@ -159,18 +160,11 @@ def template_environment(rapport: Rapport) -> Environment:
         enable_async=False,
     )
     env.globals["rapport"] = rapport
-    env.globals["nav_items"] = lambda request: nav_items(rapport, request)
+    env.globals["nav_groups"] = lambda request: nav_groups(rapport, request)
     env.globals["instance_name"] = rapport.settings.instance_name
     # money, number, percent, count: one way to show amounts (core.money).
     env.filters.update(money_filters())
     return env
-
-
-def nav_items(rapport: Rapport, request) -> list:
-    actor = current_actor(request)
-    items = rapport.collect("register_nav_items", rapport=rapport, user=actor)
-    visible = [i for i in items if i.permission is None or actor.can(i.permission)]
-    return sorted(visible, key=lambda i: (i.order, i.label))
 
 
 def static_routers(rapport: Rapport) -> list[Router]:

@@ -16,9 +16,9 @@ def register_routes():
 @hookimpl
 def register_nav_items():
     return [NavItem(label="Import", href="/customers/import",
-                    permission="core.customer.create", order=38),
+                    permission="core.customer.create", order=38, group="Customers"),
             NavItem(label="Duplicates", href="/customers/duplicates",
-                    permission="core.customer.edit", order=40)]
+                    permission="core.customer.edit", order=40, group="Customers")]
 
 
 @hookimpl

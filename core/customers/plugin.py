@@ -46,8 +46,10 @@ def register_routes():
 @hookimpl
 def register_nav_items():
     return [
-        NavItem(label="Accounts", href="/accounts", permission="core.customer.view", order=20),
-        NavItem(label="Contacts", href="/contacts", permission="core.customer.view", order=21),
+        NavItem(label="Accounts", href="/accounts", permission="core.customer.view", order=20,
+                group="Customers"),
+        NavItem(label="Contacts", href="/contacts", permission="core.customer.view", order=21,
+                group="Customers"),
         NavItem(label="Custom fields", href="/admin/custom-fields",
                 permission="core.settings.manage", order=95),
     ]

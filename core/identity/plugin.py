@@ -34,7 +34,7 @@ def register_nav_items():
                 order=800),
         NavItem(label="Roles & permissions", href="/admin/roles",
                 permission="core.role.manage", order=810),
-        NavItem(label="My account", href="/account", order=900),
+        NavItem(label="My account", href="/account", order=900, group="Account"),
     ]
 
 
