@@ -36,9 +36,12 @@ BUILTIN_ROLES: dict[str, dict] = {
     },
     "service_agent": {
         "name": "Service agent",
-        "description": "Sees and handles their team's customers and requests.",
-        "grants": [("*.view", "team"), ("*.create", "team"), ("*.edit", "team"),
-                   ("*.assign", "team")],
+        "description": "Sees and handles their team's customers and requests; finds any "
+                       "caller (name, e-mail, phone, city) to open a case.",
+        # Core's and service's records only: a help desk has no use for the sales menus.
+        "grants": [(f"{area}.*.{verb}", "team") for area in ("core", "service")
+                   for verb in ("view", "create", "edit", "assign")]
+                  + [("core.customer.find", "all")],
     },
     "field_representative": {
         "name": "Field representative",

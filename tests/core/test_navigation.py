@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import html
 import re
 
 from tests.conftest import app_client, make_user, sign_in
 
 
-def _navigation(html: str) -> dict[str, list[str]]:
-    nav = re.search(r'<nav class="sidenav".*?</nav>', html, re.S).group(0)
+def _navigation(page: str) -> dict[str, list[str]]:
+    nav = re.search(r'<nav class="sidenav".*?</nav>', page, re.S).group(0)
     groups: dict[str, list[str]] = {}
     for title, body in re.findall(r'<h2 class="nav-group"[^>]*>([^<]+)</h2>\s*<ul[^>]*>(.*?)</ul>',
                                   nav, re.S):
-        groups[title] = re.findall(r"<a [^>]*>([^<]+)</a>", body)
+        groups[html.unescape(title)] = [html.unescape(label) for label in
+                                        re.findall(r"<a [^>]*>([^<]+)</a>", body)]
     return groups
 
 
