@@ -143,12 +143,12 @@ def dashboard_widgets():
         Widget("sales-my-leads", "New leads for you", url="/sales/widgets/my-leads",
                permission="sales.lead.view", order=20),
         Widget("sales-pipeline", "Pipeline by stage", url="/sales/widgets/pipeline",
-               permission="sales.opportunity.view", order=21),
+               permission="sales.opportunity.view", order=21, width=2),
         Widget("sales-win-rate", "Win rate (90 days)", url="/sales/widgets/win-rate",
                permission="sales.opportunity.view", order=22),
         Widget("sales-forecast-target", "Forecast vs target",
                url="/sales/widgets/forecast-target", permission="sales.opportunity.view",
-               order=23),
+               order=23, width=2),
     ]
 
 
@@ -158,6 +158,7 @@ def customer_panels(customer, user):
     panels = []
     if user.can("sales.opportunity.view"):
         panels.append(Panel("sales-opportunities", "Open opportunities",
+        # Two columns wide: four figures per row do not fit a third of a laptop screen.
                             url=f"/sales/panels/customer/{cid}/opportunities", order=30))
     if user.can("sales.quote.view"):
         panels.append(Panel("sales-quotes", "Quotes", url=f"/sales/panels/customer/{cid}/quotes",
