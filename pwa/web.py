@@ -71,6 +71,15 @@ async def icon(request: Request, name: FromPath[str]) -> Response:
                     headers={"cache-control": "public, max-age=86400"})
 
 
+@get("/favicon.ico", opt={"public": True}, include_in_schema=False)
+async def favicon(request: Request) -> Response:
+    """The app icon where browsers look when a page names none (portal, print and public
+    pages): a PNG, which every current browser accepts under this name."""
+    theme, _ = colours(request.app.state.rapport)
+    return Response(app_icon(192, theme), media_type="image/png",
+                    headers={"cache-control": "public, max-age=86400"})
+
+
 @get("/sw.js", opt={"public": True}, include_in_schema=False)
 async def service_worker() -> Response:
     # Served from the root (not /static/) so its scope covers the whole site; never cached by
@@ -85,4 +94,4 @@ async def offline_page() -> Template:
     return Template("pwa/offline.html")
 
 
-ROUTES = [manifest, icon, service_worker, offline_page]
+ROUTES = [manifest, icon, favicon, service_worker, offline_page]

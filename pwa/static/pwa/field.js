@@ -29,7 +29,9 @@
   }
 
   function show(...nodes) {
-    view.replaceChildren(...nodes);
+    // A view may pass a list (the card's plugin panels) among its nodes: spread it too, or
+    // replaceChildren prints it as "[object HTMLElement],...".
+    view.replaceChildren(...nodes.flat().filter((n) => n !== null && n !== undefined));
     view.focus({ preventScroll: true });
     window.scrollTo(0, 0);
   }
@@ -362,6 +364,10 @@
     navigator.serviceWorker.addEventListener("message", (event) => {
       if (event.data && event.data.type === "outbox-changed") { refreshStatus(); if (location.hash.startsWith("#/sync")) syncView(); }
     });
+    // Ready offline from the first visit: the worker saves this page if it has no copy yet.
+    navigator.serviceWorker.ready.then((registration) => {
+      if (registration.active) registration.active.postMessage({ type: "keep-field-shell" });
+    }).catch(() => null);
   }
   setInterval(() => { if (document.visibilityState === "visible") syncNow(); }, REFRESH_MS);
   start();

@@ -12,7 +12,11 @@ if ("serviceWorker" in navigator) {
 // (records not yet sent stay, and go when the same user signs in again).
 document.addEventListener("submit", (event) => {
   const form = event.target;
-  if (!(form instanceof HTMLFormElement) || !form.action.endsWith("/logout")) return;
+  // The attribute, not form.action: a form with a field named "action" (the lists' bulk
+  // action box) shadows the property with that field, which has no endsWith.
+  if (!(form instanceof HTMLFormElement)) return;
+  const target = new URL(form.getAttribute("action") || "", window.location.href);
+  if (!target.pathname.endsWith("/logout")) return;
   if (form.dataset.cleared) return;
   event.preventDefault();
   const forget = [];

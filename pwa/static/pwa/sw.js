@@ -18,6 +18,7 @@ const PRECACHE = [
   "/static/pwa/field-store.js",
   "/static/pwa/field.js",
   "/static/pwa/field.css",
+  "/static/pwa/offline.js",
   "/manifest.webmanifest",
   "/pwa/icons/any-192.png",
 ];
@@ -27,9 +28,25 @@ self.addEventListener("install", (event) => {
     const cache = await caches.open(SHELL_CACHE);
     // One missing file must not stop the worker installing (the app stays installable).
     await Promise.all(PRECACHE.map((url) => cache.add(url).catch(() => null)));
+    // The field app itself, when this browser is signed in: the first visit on a new phone
+    // happens before the worker controls the page, so no navigation would have saved it.
+    await keepFieldShell();
     await self.skipWaiting();
   })());
 });
+
+// Saves the signed-in field app page ("/field/") for offline use; a redirect (to sign in) or
+// an error is not saved, and a failure never stops the caller.
+async function keepFieldShell() {
+  try {
+    const response = await fetch("/field/", { credentials: "same-origin", cache: "no-store" });
+    if (response.ok && !response.redirected) {
+      await (await caches.open(PAGE_CACHE)).put("/field/", response);
+      return true;
+    }
+  } catch (error) { /* offline: the next visit tries again */ }
+  return false;
+}
 
 self.addEventListener("activate", (event) => {
   event.waitUntil((async () => {
@@ -95,6 +112,12 @@ self.addEventListener("sync", (event) => {
 self.addEventListener("message", (event) => {
   if (event.data && event.data.type === "flush") {
     event.waitUntil(FieldStore.flush().then(() => notifyClients({ type: "outbox-changed" })));
+  }
+  if (event.data && event.data.type === "keep-field-shell") {
+    // The field app asks on every open: saved once, then kept fresh by navigations.
+    event.waitUntil((async () => {
+      if (!(await (await caches.open(PAGE_CACHE)).match("/field/"))) await keepFieldShell();
+    })());
   }
 });
 
