@@ -17,7 +17,8 @@ from core.portal import settings as portal_settings
 FormData = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
 
-
+# Core's own portal pages. They reach the navigation through the same hook as every plugin's
+# (core.portal.plugin), so a page that builds its navigation from the hook shows them too.
 CORE_NAV = (
     NavItem(label="Home", href="/portal/", order=0),
     NavItem(label="History", href="/portal/history", order=10),
@@ -39,11 +40,11 @@ async def signed_in_customer(request: Request) -> dict[str, Any] | None:
 
 
 def portal_nav(request: Request, customer: dict[str, Any]) -> list[NavItem]:
+    """Every portal page's navigation: core's pages and each plugin's, once each, in order."""
     rapport = request.app.state.rapport
-    items = list(CORE_NAV) + rapport.collect("register_portal_nav_items", rapport=rapport,
-                                             customer=customer)
-    return sorted((i for i in items if i.href.startswith("/portal/")),
-                  key=lambda i: (i.order, i.label))
+    items = rapport.collect("register_portal_nav_items", rapport=rapport, customer=customer)
+    unique = {i.href: i for i in reversed(items) if i.href.startswith("/portal/")}
+    return sorted(unique.values(), key=lambda i: (i.order, i.label))
 
 
 async def render(request: Request, template: str, context: dict[str, Any] | None = None, *,

@@ -43,6 +43,13 @@ def register_nav_items():
 
 
 @hookimpl
+def register_portal_nav_items():
+    from core.portal.pages import CORE_NAV
+
+    return list(CORE_NAV)
+
+
+@hookimpl
 def record_actions(record_type, record):
     if record_type != "customer" or record.get("kind", "contact") != "contact":
         return None
