@@ -15,6 +15,7 @@ the products really go together, more than their popularity explains).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 from collections import Counter, defaultdict
@@ -190,7 +191,9 @@ async def refresh_if_due(rapport) -> None:
         except Exception:  # a failed run keeps the previous bundles; the next order retries
             log.exception("mining sales bundles failed")
 
-    task = asyncio.get_running_loop().create_task(run())
+    # A fresh context: the order event that triggers this is published inside the order's
+    # transaction, and the task must not inherit (and outlive) that transaction.
+    task = asyncio.get_running_loop().create_task(run(), context=contextvars.Context())
     _running.add(task)
     task.add_done_callback(_running.discard)
 

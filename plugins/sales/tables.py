@@ -268,25 +268,126 @@ class QuoteAdjustment(Table, tablename="sales_quote_adjustment"):
 
 
 class SalesOrder(Table, tablename="sales_order"):
+    """An order: from an accepted quote, taken by staff (telesales) or sent through the API.
+
+    ``status`` follows ``plugins.sales.orders.WORKFLOW``; the amounts are as ordered (a
+    cancellation, shipment or return never rewrites them: the lines carry those quantities).
+    """
+
     id: Serial
     number = Varchar(length=40, unique=True)
     quote = ForeignKey(Quote, null=True, default=None)
     customer = ForeignKey(Customer, index=True)
     owner = ForeignKey(User, null=True, default=None, index=True)
     team = ForeignKey(Team, null=True, default=None, index=True)
-    status = Varchar(length=12, default="open")
+    status = Varchar(length=20, default="open", index=True)
+    channel = Varchar(length=20, default="quote")  # quote, phone, web shop, till, api
     currency = Varchar(length=3, default="EUR")
-    total_amount = Numeric(digits=MONEY, default=Decimal(0))
+    net_amount = Numeric(digits=MONEY, default=Decimal(0))  # after discounts, before tax
+    discount_amount = Numeric(digits=MONEY, default=Decimal(0))
+    tax_amount = Numeric(digits=MONEY, default=Decimal(0))
+    total_amount = Numeric(digits=MONEY, default=Decimal(0))  # with tax
+    notes = Text(default="")
+    # Who accepted for the customer, how and when (a quote accepted on the phone or by mail).
+    accepted_by = Varchar(length=200, default="")
+    accepted_via = Varchar(length=20, default="")
+    accepted_at = Timestamptz(null=True, default=None)
+    # The API's Idempotency-Key (per caller) and a digest of the request it created the order
+    # from: a retry with the same key answers this order instead of creating a second one.
+    # Unique through sales_order_idempotency_idx (SQLite cannot add a UNIQUE column).
+    idempotency_key = Varchar(length=200, null=True, default=None)
+    request_digest = Varchar(length=64, default="")
+    cancel_reason = Text(default="")
     ordered_at = Timestamptz(default=TimestamptzNow(), index=True)
+    confirmed_at = Timestamptz(null=True, default=None)
+    fulfilled_at = Timestamptz(null=True, default=None)
+    completed_at = Timestamptz(null=True, default=None)
+    cancelled_at = Timestamptz(null=True, default=None)
+    updated_at = Timestamptz(default=TimestamptzNow())
 
 
 class OrderLine(Table, tablename="sales_order_line"):
+    """One ordered line. ``quantity`` never changes; what happened to it is counted in
+    ``shipped``, ``cancelled`` and ``returned`` (shipped + cancelled <= quantity, returned <=
+    shipped), updated in the transaction of each shipment, cancellation and return."""
+
     sales_order = ForeignKey(SalesOrder, index=True)
+    position = Integer(default=0)
     product = ForeignKey(Product, null=True, default=None, index=True)
+    source = Varchar(length=64, default="product")  # copied from the quote line
+    source_ref = Varchar(length=64, default="")
+    sku = Varchar(length=64, default="")
+    context = Text(default="")  # JSON the line's source attached (a configuration), copied
+    parent_position = Integer(null=True, default=None)  # a part of another line (BOM)
     description = Varchar(length=500)
     quantity = Numeric(digits=(12, 3), default=Decimal(1))
     unit_price = Numeric(digits=MONEY)
+    discount_percent = Numeric(digits=(5, 2), default=Decimal(0))
+    tax_percent = Numeric(digits=(5, 2), default=Decimal(0))
+    net_amount = Numeric(digits=MONEY, default=Decimal(0))  # after discount, before tax
+    tax_amount = Numeric(digits=MONEY, default=Decimal(0))
+    shipped = Numeric(digits=(12, 3), default=Decimal(0))
+    cancelled = Numeric(digits=(12, 3), default=Decimal(0))
+    returned = Numeric(digits=(12, 3), default=Decimal(0))
+
+
+class Shipment(Table, tablename="sales_shipment"):
+    """Goods sent for an order: which lines, how many (``sales_shipment_line``)."""
+
+    id: Serial
+    sales_order = ForeignKey(SalesOrder, index=True)
+    number = Varchar(length=40, default="")
+    carrier = Varchar(length=100, default="")
+    tracking = Varchar(length=200, default="")
+    note = Text(default="")
+    shipped_at = Timestamptz(default=TimestamptzNow())
+    created_by = ForeignKey(User, null=True, default=None)
+
+
+class ShipmentLine(Table, tablename="sales_shipment_line"):
+    shipment = ForeignKey(Shipment, index=True)
+    order_line = ForeignKey(OrderLine, index=True)
+    quantity = Numeric(digits=(12, 3))
+
+
+class OrderReturn(Table, tablename="sales_return"):
+    """Delivered goods coming back, with the customer's reason; refunds are recorded against
+    it up to the value returned. ``requested_via``: portal (the customer asked) or staff."""
+
+    id: Serial
+    sales_order = ForeignKey(SalesOrder, index=True)
+    number = Varchar(length=40, default="")
+    status = Varchar(length=12, default="open")  # open, refunded
+    reason = Text(default="")
+    requested_via = Varchar(length=10, default="staff")
+    currency = Varchar(length=3, default="EUR")
+    total_amount = Numeric(digits=MONEY, default=Decimal(0))  # value returned, with tax
+    refunded_amount = Numeric(digits=MONEY, default=Decimal(0))
+    created_at = Timestamptz(default=TimestamptzNow())
+    created_by = ForeignKey(User, null=True, default=None)
+
+
+class ReturnLine(Table, tablename="sales_return_line"):
+    sales_return = ForeignKey(OrderReturn, index=True)
+    order_line = ForeignKey(OrderLine, index=True)
+    quantity = Numeric(digits=(12, 3))
     net_amount = Numeric(digits=MONEY, default=Decimal(0))
+    tax_amount = Numeric(digits=MONEY, default=Decimal(0))
+
+
+class Refund(Table, tablename="sales_refund"):
+    """Money paid back against a return (never more than the return is worth)."""
+
+    id: Serial
+    sales_return = ForeignKey(OrderReturn, index=True)
+    sales_order = ForeignKey(SalesOrder, index=True)
+    amount = Numeric(digits=MONEY)
+    currency = Varchar(length=3, default="EUR")
+    method = Varchar(length=20, default="")  # bank transfer, card, cash, voucher
+    reference = Varchar(length=200, default="")
+    note = Text(default="")
+    refunded_at = Timestamptz(default=TimestamptzNow())
+    created_by = ForeignKey(User, null=True, default=None)
 
 
 # --- Telesales --------------------------------------------------------------------------------
@@ -393,7 +494,8 @@ class ProductDocument(Table, tablename="sales_product_document"):
 TABLES: list[type[Table]] = [
     Lead, LeadActivity, ScoringRule, AssignmentRule, Pipeline, Stage, Opportunity, StageChange,
     ProductCategory, Product, PriceBook, ProductPrice, RelatedProduct, OpportunityProduct,
-    Quote, QuoteLine, QuoteAdjustment, SalesOrder, OrderLine, CallList, CallListEntry, Bundle, BundleRun,
+    Quote, QuoteLine, QuoteAdjustment, SalesOrder, OrderLine, Shipment, ShipmentLine, OrderReturn, ReturnLine,
+    Refund, CallList, CallListEntry, Bundle, BundleRun,
     AssociationRule, SalesTarget, ProductDocument,
 ]
 
