@@ -229,6 +229,10 @@ def load_plugins(
     loaded: list[LoadedPlugin] = []
     for pid in order:
         module = installed[pid]
+        # A plugin may declare hooks of its own (``hookspecs = <module or class>``), which
+        # other plugins implement with optionalhook=True; added before anyone registers.
+        if getattr(module, "hookspecs", None) is not None:
+            pm.add_hookspecs(module.hookspecs)
         pm.register(module, name=pid)
         schema = None
         for impl in pm.hook.register_settings.get_hookimpls():

@@ -22,6 +22,10 @@ if TYPE_CHECKING:
     from core.app import Rapport
 
 Scope = Literal["own", "team", "all", "customer"]
+# Every staff user may change their own account (notification topics, devices, calendar feed,
+# notifications read): routes declaring "authenticated" need this to write. No role grants it:
+# every user holds it, and an API token's scopes may withhold it like any other write.
+SELF_SERVICE = "core.account.edit"
 SCOPE_RANK = {"own": 1, "team": 2, "all": 3}
 
 
@@ -42,12 +46,18 @@ class Actor:
     customer_id: int | None = None
     account_id: int | None = None
     hidden_fields: frozenset[str] = frozenset()
+    # The API token the request came with (its grants are the user's, cut to its scopes).
+    token_id: int | None = None
+    # SELF_SERVICE, held by every staff user unless a token's scopes leave it out.
+    account_edit: bool = True
 
     @property
     def is_authenticated(self) -> bool:
         return self.kind != "anonymous"
 
     def can(self, permission: str) -> bool:
+        if permission == SELF_SERVICE:
+            return self.kind == "staff" and self.account_edit
         return permission in self.grants
 
     def scope_for(self, permission: str) -> str:
@@ -117,9 +127,45 @@ def scoped(query: Any, rapport: Rapport, actor: Actor, permission: str, table: t
     return query if where is None else query.where(where)
 
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Permission names end with their verb (core/identity/roles.py); these only read.
+READ_VERBS = frozenset({"view", "export", "use"})
+
+
+def write_permission(opt: Mapping[str, Any]) -> str | None:
+    """The permission a token must grant to send an unsafe request to a route: the route's
+    ``write_permission`` or else its ``permission`` (``authenticated`` meaning
+    :data:`SELF_SERVICE`); ``None`` when that only reads, so no token may write there."""
+    declared = opt.get("write_permission") or opt.get("permission")
+    if not declared:
+        return None
+    if declared == "authenticated":
+        return SELF_SERVICE
+    if declared.rsplit(".", 1)[-1] in READ_VERBS:
+        return None
+    return declared
+
+
+def check_token_write(connection: ASGIConnection, opt: Mapping[str, Any], actor: Actor) -> None:
+    """Deny by default a bearer-token request that may write (any method but GET, HEAD and
+    OPTIONS) unless the route names a write permission the token's scopes kept."""
+    if connection.scope.get("rapport_auth") != "bearer":
+        return
+    if connection.scope.get("method", "GET") in SAFE_METHODS:
+        return
+    needed = write_permission(opt)
+    if needed is None:
+        raise PermissionDeniedException("an API token cannot change anything through this route")
+    if not actor.can(needed):
+        raise PermissionDeniedException(
+            f"permission {needed!r} is required (the API token's scopes do not grant it)")
+
+
 def permission_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
     """The one guard on every route: deny unless the handler is public or its permission is
-    granted. Handlers declare ``opt={"permission": ...}`` or ``opt={"public": True}``."""
+    granted. Handlers declare ``opt={"permission": ...}`` or ``opt={"public": True}``; a route
+    that writes while declaring a reading permission names what an API token needs to write
+    there as ``opt={"write_permission": ...}`` (see :func:`check_token_write`)."""
     opt = handler.opt
     if opt.get("public"):
         return
@@ -137,6 +183,7 @@ def permission_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> N
         raise PermissionDeniedException("this page is for staff")
     if permission != "authenticated" and not actor.can(permission):
         raise PermissionDeniedException(f"permission {permission!r} is required")
+    check_token_write(connection, opt, actor)
 
 
 def redact(actor: Actor, table_name: str, row: Mapping[str, Any]) -> dict[str, Any]:

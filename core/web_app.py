@@ -64,19 +64,26 @@ def wants_html(request: Request) -> bool:
     return "text/html" in accept and not request.url.path.startswith("/api/")
 
 
+def problem_response(status: int, title: str, detail: str) -> Response:
+    """An API error as RFC 9457 problem details (``status_code`` kept for older clients)."""
+    return Response({"type": "about:blank", "title": title, "status": status, "detail": detail,
+                     "status_code": status},
+                    status_code=status, media_type="application/problem+json")
+
+
 def not_signed_in(request: Request, exc: NotAuthorizedException) -> Response:
     """Browsers go to the sign-in page (and come back afterwards); API clients get a 401."""
     if wants_html(request) and request.method == "GET":
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         login = "/portal/login" if is_portal_path(request.url.path) else "/login"
         return Redirect(f"{login}?{urlencode({'next': target})}", status_code=303)
-    return Response({"status_code": 401, "detail": exc.detail}, status_code=401)
+    return problem_response(401, "Unauthorized", exc.detail)
 
 
 def forbidden(request: Request, exc: PermissionDeniedException) -> Response:
     if wants_html(request):
         return Template("errors/403.html", context={"detail": exc.detail}, status_code=403)
-    return Response({"status_code": 403, "detail": exc.detail}, status_code=403)
+    return problem_response(403, "Forbidden", exc.detail)
 
 
 def not_found(request: Request, exc: NotFoundException) -> Response:

@@ -149,7 +149,7 @@ async def field_snapshot(request: Request, day: FromQuery[date | None] = None) -
     return await snapshot(request.app.state.rapport, actor, day or datetime.now(UTC).date())
 
 
-@post("/api/v1/field/sync", opt=FIELD, tags=["field"], status_code=200)
+@post("/api/v1/field/sync", opt={**FIELD, "write_permission": "core.interaction.create"}, tags=["field"], status_code=200)
 async def field_sync(request: Request, data: JSONBody[dict[str, Any]]) -> Response:
     """Upload one item recorded on the device (idempotent on its ``client_id``).
 

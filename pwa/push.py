@@ -10,11 +10,14 @@ Failures are retried with exponential backoff; a device the push service no long
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
+import ipaddress
 import json
 import logging
 import os
+import socket
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -29,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from webpush import WebPush
 from webpush.types import WebPushSubscription
 
+from core.identity.tables import ApiToken
 from core.notifications import inbox as notification_inbox
 from core.plugin import PushMessage
 from pwa.tables import PushOutbox, PushPreference, PushSubscription
@@ -128,9 +132,46 @@ def vapid_authorization(rapport: Rapport, endpoint: str) -> str:
 
 
 def _allow_http(rapport: Rapport) -> bool:
+    """Tests with a local push service: plain http, and loopback addresses, are accepted."""
     extra = rapport.settings.extra or {}
     flag = extra.get("push_allow_http") or os.environ.get("RAPPORT_PUSH_ALLOW_HTTP", "")
     return str(flag).lower() in {"1", "true", "yes"}
+
+
+def _public_address(address: str, loopback_ok: bool) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if loopback_ok and ip.is_loopback:
+        return True
+    # is_global leaves out private, loopback, link-local, shared (CGNAT) and reserved ranges.
+    return ip.is_global and not ip.is_multicast
+
+
+async def check_endpoint_host(rapport: Rapport, endpoint: str) -> None:
+    """Refuse an endpoint whose host is, or resolves to, anything but a public address: the
+    server POSTs there, so a subscription must not aim it at the instance's own network.
+    Checked when a device subscribes and again before every delivery (DNS may change)."""
+    url = urlparse(endpoint)
+    host = url.hostname or ""
+    loopback_ok = _allow_http(rapport)
+    try:
+        addresses = [host] if _is_ip_literal(host) else [
+            info[4][0] for info in await asyncio.get_running_loop().getaddrinfo(
+                host, url.port or 443, type=socket.SOCK_STREAM)]
+    except (socket.gaierror, UnicodeError, ValueError):
+        raise PushError("endpoint", "the push service's host name cannot be resolved") from None
+    if not addresses or not all(_public_address(a, loopback_ok) for a in addresses):
+        raise PushError("endpoint", "must be a push service on the public internet, not a "
+                                    "loopback, private or link-local address")
+
+
+def _is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
 
 
 def validate_subscription(rapport: Rapport, data: dict[str, Any]) -> tuple[str, str, str]:
@@ -166,9 +207,11 @@ def device_label(user_agent: str) -> str:
 
 
 async def subscribe(rapport: Rapport, user_id: int, data: dict[str, Any],
-                    user_agent: str = "") -> dict[str, Any]:
-    """Record (or move to this user) a device's push subscription; return the row."""
+                    user_agent: str = "", api_token_id: int | None = None) -> dict[str, Any]:
+    """Record (or move to this user) a device's push subscription; return the row.
+    ``api_token_id``: the token the request came with; revoking it removes the device."""
     endpoint, p256dh, auth = validate_subscription(rapport, data)
+    await check_endpoint_host(rapport, endpoint)
     endpoint_hash = hashlib.sha256(endpoint.encode()).hexdigest()
     label = str(data.get("label") or device_label(user_agent))[:200]
     async with PushSubscription._meta.db.transaction():
@@ -178,18 +221,33 @@ async def subscribe(rapport: Rapport, user_id: int, data: dict[str, Any],
             await PushSubscription.update({
                 PushSubscription.user: user_id, PushSubscription.p256dh: p256dh,
                 PushSubscription.auth: auth, PushSubscription.label: label,
+                PushSubscription.api_token: api_token_id,
             }).where(PushSubscription.id == existing["id"]).run()
             sub_id = existing["id"]
         else:
             rows = await PushSubscription.insert(PushSubscription(
                 user=user_id, endpoint=endpoint, endpoint_hash=endpoint_hash, p256dh=p256dh,
-                auth=auth, label=label, created_at=datetime.now(UTC),
+                auth=auth, label=label, created_at=datetime.now(UTC), api_token=api_token_id,
             )).returning(PushSubscription.id).run()
             sub_id = rows[0]["id"]
     return await PushSubscription.select().where(PushSubscription.id == sub_id).first().run()
 
 
+async def forget_devices_of_ended_tokens(user_ids: list[int] | None = None) -> int:
+    """Remove the devices registered through an API token that has since been revoked or has
+    expired (their pending notifications go with them); return how many went."""
+    now = datetime.now(UTC)
+    ended = ApiToken.select(ApiToken.id).where(
+        ApiToken.revoked_at.is_not_null() | (ApiToken.expires_at <= now))
+    where = PushSubscription.api_token.is_in(ended)
+    if user_ids is not None:
+        where &= PushSubscription.user.is_in(list(user_ids) or [0])
+    rows = await PushSubscription.delete().where(where).returning(PushSubscription.id).run()
+    return len(rows)
+
+
 async def devices(user_id: int) -> list[dict[str, Any]]:
+    await forget_devices_of_ended_tokens([user_id])
     return await PushSubscription.select(
         PushSubscription.id, PushSubscription.label, PushSubscription.created_at,
         PushSubscription.last_success_at, PushSubscription.last_failure_at,
@@ -259,6 +317,7 @@ async def enqueue(rapport: Rapport, messages: list[PushMessage]) -> int:
     except Exception:
         log.exception("could not keep %s notifications in the in-app inbox", len(messages))
     user_ids = sorted({m.user_id for m in messages})
+    await forget_devices_of_ended_tokens(user_ids)
     off = {(r["user"], r["topic"]) for r in await PushPreference.select(
         PushPreference.user, PushPreference.topic).where(
         PushPreference.user.is_in(user_ids) & (PushPreference.enabled == False)  # noqa: E712
@@ -312,6 +371,7 @@ def backoff(attempts: int) -> timedelta:
 
 async def _send(rapport: Rapport, http: httpx.AsyncClient, row: dict[str, Any],
                 sub: dict[str, Any]) -> httpx.Response:
+    await check_endpoint_host(rapport, sub["endpoint"])
     keys = vapid_keys(rapport)
     sender = WebPush(private_key=keys.private_pem, public_key=keys.public_pem,
                      subscriber=vapid_contact(rapport).removeprefix("mailto:"))
@@ -341,6 +401,7 @@ async def deliver_due(rapport: Rapport, http: httpx.AsyncClient | None = None) -
     delivered = 0
     try:
         sub_ids = sorted({r["subscription"] for r in rows})
+        await forget_devices_of_ended_tokens(sorted({r["user_id"] for r in rows}))
         subs = {s["id"]: s for s in await PushSubscription.select().where(
             PushSubscription.id.is_in(sub_ids)).run()}
         for row in rows:

@@ -11,6 +11,7 @@ from litestar.exceptions import NotFoundException, PermissionDeniedException
 from litestar.params import FromPath, JSONBody
 from litestar.response import Redirect, Template
 
+from core.identity.middleware import signed_in_by_token
 from core.permissions import current_actor
 from pwa import push
 
@@ -28,6 +29,8 @@ def problem(status: int, title: str, field: str | None = None, detail: str = "")
 def require_csrf_header(request: Request) -> None:
     """The API is outside the CSRF middleware (bearer tokens), but these endpoints are used
     with the session cookie: insist on the double-submitted token, like htmx sends it."""
+    if signed_in_by_token(request.scope):
+        return  # a browser never sends a bearer token on its own: nothing to forge
     cookie = request.cookies.get("csrftoken", "")
     header = request.headers.get("x-csrftoken", "")
     if not cookie or not hmac.compare_digest(cookie, header):
@@ -48,7 +51,8 @@ async def add_subscription(request: Request, data: JSONBody[dict[str, Any]]) -> 
     actor = current_actor(request)
     try:
         row = await push.subscribe(request.app.state.rapport, actor.id, data,
-                                   request.headers.get("user-agent", ""))
+                                   request.headers.get("user-agent", ""),
+                                   api_token_id=actor.token_id)
     except push.PushError as exc:
         return problem(422, "Invalid subscription", exc.field, exc.message)
     return Response({"id": row["id"], "label": row["label"]}, status_code=201)

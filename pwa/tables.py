@@ -21,7 +21,7 @@ from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
 from core.customers.tables import Customer
-from core.identity.tables import User
+from core.identity.tables import ApiToken, User
 
 
 class PushSubscription(Table, tablename="pwa_push_subscription"):
@@ -37,6 +37,9 @@ class PushSubscription(Table, tablename="pwa_push_subscription"):
     created_at = Timestamptz(default=TimestamptzNow())
     last_success_at = Timestamptz(null=True, default=None)
     last_failure_at = Timestamptz(null=True, default=None)
+    # The API token that registered the device, if any: the device goes when the token is
+    # revoked or expires (pwa.push.forget_devices_of_ended_tokens), and with the token's row.
+    api_token = ForeignKey(ApiToken, null=True, default=None, index=True)
 
 
 class PushPreference(Table, tablename="pwa_push_preference"):

@@ -116,7 +116,8 @@ async def contacts_export(request: Request) -> Stream:
     return await _export(request, "contact")
 
 
-@post("/customers/bulk", opt={"permission": "core.customer.view"}, include_in_schema=False, status_code=303)
+@post("/customers/bulk", opt={"permission": "core.customer.view",
+                              "write_permission": "core.customer.edit"}, include_in_schema=False, status_code=303)
 async def bulk_action(request: Request) -> Redirect | Template:
     rapport = request.app.state.rapport
     actor = current_actor(request)

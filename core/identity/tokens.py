@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from core.identity.tables import ApiToken, User
 from core.identity.users import UserError, load_actor, normalise_email
-from core.permissions import Actor
+from core.permissions import SELF_SERVICE, Actor
 
 if TYPE_CHECKING:
     from core.app import Rapport
@@ -34,7 +34,7 @@ def token_hash(token: str) -> str:
 def check_scopes(scopes: list[str], permissions) -> list[str]:
     """Clean the scope patterns; each must match at least one declared permission."""
     cleaned = [s.strip() for s in scopes if s and s.strip()] or ["*"]
-    names = list(permissions)
+    names = [*permissions, SELF_SERVICE]
     for pattern in cleaned:
         if not any(fnmatchcase(name, pattern) for name in names):
             raise UserError("scope", f"{pattern!r} matches no permission")
@@ -72,10 +72,11 @@ async def create_token_for_email(rapport: Rapport, email: str, **kwargs) -> tupl
     return await create_token(rapport, user["id"], **kwargs)
 
 
-def restrict(actor: Actor, scopes: list[str]) -> Actor:
+def restrict(actor: Actor, scopes: list[str], token_id: int | None = None) -> Actor:
     grants = {name: scope for name, scope in actor.grants.items()
               if any(fnmatchcase(name, pattern) for pattern in scopes)}
-    return replace(actor, grants=grants)
+    keeps_account = any(fnmatchcase(SELF_SERVICE, pattern) for pattern in scopes)
+    return replace(actor, grants=grants, token_id=token_id, account_edit=keeps_account)
 
 
 async def token_actor(rapport: Rapport, token: str) -> Actor | None:
@@ -93,7 +94,7 @@ async def token_actor(rapport: Rapport, token: str) -> Actor | None:
         return None
     if row["last_used_at"] is None or row["last_used_at"] < now - LAST_USED_PRECISION:
         await ApiToken.update({ApiToken.last_used_at: now}).where(ApiToken.id == row["id"]).run()
-    return restrict(actor, json.loads(row["scopes"]))
+    return restrict(actor, json.loads(row["scopes"]), row["id"])
 
 
 async def list_tokens(user_id: int) -> list[dict]:

@@ -161,7 +161,8 @@ async def my_followups(request: Request) -> dict[str, Any]:
 
 
 @post("/api/v1/follow-ups/{interaction_id:int}/complete",
-      opt={"permission": "core.interaction.view"}, **API, summary="Complete a follow-up",
+      opt={"permission": "core.interaction.view", "write_permission": "core.interaction.edit"},
+      **API, summary="Complete a follow-up",
       status_code=200)
 async def complete_followup(request: Request, interaction_id: FromPath[int],
                             data: JSONBody[dict[str, Any] | None] = None) -> dict[str, Any]:

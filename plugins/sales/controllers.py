@@ -1,4 +1,5 @@
-"""Staff pages of the sales plugin: leads, rules, the pipeline board, products and quotes.
+"""Staff pages of the sales plugin: leads, rules, the pipeline board and products (deals
+and quotes have their own modules: ``opportunities_web``, ``quotes_web``).
 
 Every query that lists or opens a record goes through ``core.permissions.scoped``; a record
 outside the user's scope answers 404, exactly like one that does not exist.
@@ -23,7 +24,6 @@ from core.money import Money
 from core.permissions import current_actor, scoped
 from plugins.sales import leads as lead_service
 from plugins.sales import pipeline as deals
-from plugins.sales import quotes as quote_service
 from plugins.sales import webform
 from plugins.sales.tables import (
     LEAD_STATUSES,
@@ -44,7 +44,6 @@ from plugins.sales.tables import (
     SalesOrder,
     ScoringRule,
     Stage,
-    StageChange,
 )
 
 PAGE = 50
@@ -451,103 +450,6 @@ async def opportunity_move(request: Request, opportunity_id: FromPath[int]) -> R
     return Redirect(f"/sales/opportunities/{opportunity_id}", status_code=303)
 
 
-@get("/sales/opportunities", opt=perm("sales.opportunity.view"))
-async def opportunity_list(request: Request, status: FromQuery[str] = "open",
-                           after: FromQuery[int | None] = None,
-                           pipeline: FromQuery[int | None] = None,
-                           stage: FromQuery[int | None] = None) -> Template:
-    rapport = request.app.state.rapport
-    query = scoped(Opportunity.select(), rapport, current_actor(request),
-                   "sales.opportunity.view", Opportunity)
-    if status in ("open", "won", "lost"):
-        query = query.where(Opportunity.status == status)
-    if pipeline:
-        query = query.where(Opportunity.pipeline == pipeline)
-    if stage:
-        query = query.where(Opportunity.stage == stage)
-    if after:
-        query = query.where(Opportunity.id < after)
-    rows = await query.order_by(Opportunity.id, ascending=False).limit(PAGE + 1).run()
-    more = len(rows) > PAGE
-    rows = rows[:PAGE]
-    stages = {s["id"]: s for s in await Stage.select().where(
-        Stage.id.is_in(sorted({r["stage"] for r in rows}) or [0])).run()}
-    pipelines = await Pipeline.select(Pipeline.id, Pipeline.name).order_by(Pipeline.name).limit(
-        100).run()
-    context = await _card_context(request, rows)
-    return Template("sales/opportunities.html", context={
-        "deals": rows, "stages": stages, "status": status, "pipelines": pipelines,
-        "pipeline": pipeline, "stage": stage,
-        "next_after": rows[-1]["id"] if more else None, **context})
-
-
-def _opportunity_form(values: dict[str, Any], errors: dict[str, str], status: int = 200,
-                      customers: list[dict[str, Any]] = ()) -> Template:
-    return Template("sales/opportunity_form.html", status_code=status,
-                    context={"values": values, "errors": errors, "customers": customers})
-
-
-@get("/sales/opportunities/new", opt=perm("sales.opportunity.create"))
-async def opportunity_new(request: Request, customer: FromQuery[int | None] = None) -> Template:
-    return _opportunity_form({"customer": customer or "",
-                              "currency": settings_of(request).default_currency}, {})
-
-
-@post("/sales/opportunities", opt=perm("sales.opportunity.create"), status_code=303)
-async def opportunity_create(request: Request) -> Response:
-    data = await form_data(request)
-    actor = current_actor(request)
-    rapport = request.app.state.rapport
-    values = dict(data)
-    if data.get("customer"):
-        if not data["customer"].isdigit() or await scoped(
-                Customer.select(Customer.id).where(Customer.id == int(data["customer"])),
-                rapport, actor, "core.customer.view", Customer).first().run() is None:
-            return _opportunity_form(values, {"customer": "no such customer"}, status=400)
-    values["owner"] = actor.id
-    try:
-        row = await deals.create_opportunity(rapport, actor, values, ip=client_ip(request))
-    except deals.OpportunityError as exc:
-        return _opportunity_form(data, {exc.field: exc.message}, status=400)
-    return Redirect(f"/sales/opportunities/{row['id']}", status_code=303)
-
-
-@get("/sales/opportunities/{opportunity_id:int}", opt=perm("sales.opportunity.view"))
-async def opportunity_detail(request: Request, opportunity_id: FromPath[int]) -> Template:
-    deal = await visible_one(request, Opportunity, "sales.opportunity.view", opportunity_id)
-    return await opportunity_page(request, deal)
-
-
-async def opportunity_page(request: Request, deal: dict[str, Any],
-                           errors: dict[str, str] | None = None,
-                           values: dict[str, str] | None = None, status: int = 200) -> Template:
-    """The deal page; forms on it re-render it with ``errors`` (by field) when refused."""
-    from plugins.sales import deals_ui
-
-    opportunity_id = deal["id"]
-    stages = await deals.stages_of(deal["pipeline"])
-    history = await StageChange.select().where(StageChange.opportunity == opportunity_id).order_by(
-        StageChange.changed_at).order_by(StageChange.id).limit(500).run()
-    names = {s["id"]: s["name"] for s in stages}
-    # Stage history can name stages of a pipeline the deal was moved out of.
-    missing = {h[k] for h in history for k in ("from_stage", "to_stage")} - set(names) - {None}
-    if missing:
-        names |= {s["id"]: s["name"] for s in await Stage.select(Stage.id, Stage.name).where(
-            Stage.id.is_in(sorted(missing))).run()}
-    quotes = await Quote.select(Quote.id, Quote.number, Quote.version, Quote.status,
-                                Quote.total_amount, Quote.currency).where(
-        Quote.opportunity == opportunity_id).order_by(Quote.id, ascending=False).limit(50).run()
-    context = await _card_context(request, [deal])
-    users = await lead_service.users_by_id({h["user"] for h in history})
-    return Template("sales/opportunity_detail.html", status_code=status, context={
-        "deal": deal, "stages": stages, "stage_names": names, "history": history,
-        "quotes": quotes, "history_users": users, **context,
-        "can_edit": current_actor(request).can("sales.opportunity.edit"),
-        **await deals_ui.products_context(deal, errors or {}, values or {}),
-        "pipelines": await deals_ui.pipeline_choices(),
-    })
-
-
 # --- Products --------------------------------------------------------------------------------
 
 
@@ -655,134 +557,6 @@ async def product_price_set(request: Request, product_id: FromPath[int]) -> Resp
                                                    "unit_price": money.amount},
                              ip=client_ip(request))
     return Redirect(f"/sales/products/{product_id}", status_code=303)
-
-
-# --- Quotes ----------------------------------------------------------------------------------
-
-
-@get("/sales/quotes", opt=perm("sales.quote.view"))
-async def quote_list(request: Request, after: FromQuery[int | None] = None) -> Template:
-    query = scoped(Quote.select().where(Quote.superseded == False), request.app.state.rapport,  # noqa: E712
-                   current_actor(request), "sales.quote.view", Quote)
-    if after:
-        query = query.where(Quote.id < after)
-    rows = await query.order_by(Quote.id, ascending=False).limit(PAGE + 1).run()
-    more = len(rows) > PAGE
-    rows = rows[:PAGE]
-    return Template("sales/quotes.html", context={
-        "quotes": rows, "customers": await customer_names({r["customer"] for r in rows}),
-        "next_after": rows[-1]["id"] if more else None})
-
-
-async def _quote_form(request: Request, values: dict[str, Any], errors: dict[str, str],
-                      status: int = 200) -> Template:
-    products = await Product.select(Product.id, Product.name, Product.sku).where(
-        Product.active == True).order_by(Product.name).limit(500).run()  # noqa: E712
-    books = await PriceBook.select().where(PriceBook.active == True).run()  # noqa: E712
-    rapport = request.app.state.rapport
-    sources = list(quote_service.line_sources(rapport).values())
-    suggested = []
-    # What the customer bought plus what is already on this quote's lines.
-    on_quote = {int(v) for k, v in values.items()
-                if k.startswith("line") and k.endswith("_product") and str(v).isdigit()}
-    if str(values.get("customer", "")).isdigit() or on_quote:
-        from plugins.sales import suggestions
-
-        owned = on_quote
-        if str(values.get("customer", "")).isdigit():
-            owned |= await suggestions.bought_by(int(values["customer"]))
-        suggested = await suggestions.suggest(owned)
-    return Template("sales/quote_form.html", status_code=status, context={
-        "values": values, "errors": errors, "products": products, "books": books,
-        "sources": sources, "rows": range(1, 7), "suggestions": suggested})
-
-
-@get("/sales/quotes/new", opt=perm("sales.quote.create"))
-async def quote_new(request: Request, customer: FromQuery[int | None] = None,
-                    opportunity: FromQuery[int | None] = None) -> Template:
-    return await _quote_form(request, {"customer": customer or "",
-                                       "opportunity": opportunity or "",
-                                       "currency": settings_of(request).default_currency}, {})
-
-
-def lines_from_form(data: dict[str, str]) -> list[dict[str, str]]:
-    lines = []
-    for i in range(1, 21):
-        product = data.get(f"line{i}_product", "").strip()
-        source = data.get(f"line{i}_source", "").strip()
-        if not product and not source:
-            continue
-        lines.append({"product": product, "source": "product" if product else source,
-                      "source_ref": data.get(f"line{i}_source_ref", ""),
-                      "quantity": data.get(f"line{i}_quantity", "1"),
-                      "discount_percent": data.get(f"line{i}_discount", "0"),
-                      "tax_percent": data.get(f"line{i}_tax", "0"),
-                      "unit_price": data.get(f"line{i}_unit_price", ""),
-                      "description": data.get(f"line{i}_description", "")})
-    return lines
-
-
-@post("/sales/quotes", opt=perm("sales.quote.create"), status_code=303)
-async def quote_create(request: Request) -> Response:
-    data = await form_data(request)
-    rapport = request.app.state.rapport
-    actor = current_actor(request)
-    if not data.get("customer", "").isdigit() or await scoped(
-            Customer.select(Customer.id).where(Customer.id == int(data["customer"])),
-            rapport, actor, "core.customer.view", Customer).first().run() is None:
-        return await _quote_form(request, data, {"customer": "choose a customer you can see"}, 400)
-    payload = {**data, "lines": lines_from_form(data)}
-    try:
-        row = await quote_service.create_quote(rapport, actor, payload, ip=client_ip(request))
-    except quote_service.QuoteError as exc:
-        return await _quote_form(request, data, {exc.field: exc.message}, 400)
-    return Redirect(f"/sales/quotes/{row['id']}", status_code=303)
-
-
-async def _quote_context(quote: dict[str, Any]) -> dict[str, Any]:
-    lines = await quote_service.quote_lines(quote["id"])
-    customer = await Customer.select(Customer.id, Customer.name).where(
-        Customer.id == quote["customer"]).first().run()
-    versions = await Quote.select(Quote.id, Quote.version, Quote.status).where(
-        Quote.number == quote["number"]).order_by(Quote.version).run()
-    currency = quote["currency"]
-
-    def money(amount: Any) -> str:
-        return str(Money(Decimal(str(amount)), currency))
-
-    return {"quote": quote, "lines": lines, "customer": customer, "versions": versions,
-            "money": money}
-
-
-@get("/sales/quotes/{quote_id:int}", opt=perm("sales.quote.view"))
-async def quote_detail(request: Request, quote_id: FromPath[int]) -> Template:
-    quote = await visible_one(request, Quote, "sales.quote.view", quote_id)
-    context = await _quote_context(quote)
-    return Template("sales/quote_detail.html", context={
-        **context, "can_edit": current_actor(request).can("sales.quote.edit")})
-
-
-@get("/sales/quotes/{quote_id:int}/print", opt=perm("sales.quote.view"))
-async def quote_print(request: Request, quote_id: FromPath[int]) -> Template:
-    quote = await visible_one(request, Quote, "sales.quote.view", quote_id)
-    return Template("sales/quote_print.html", context=await _quote_context(quote))
-
-
-@post("/sales/quotes/{quote_id:int}/send", opt=perm("sales.quote.edit"), status_code=303)
-async def quote_send(request: Request, quote_id: FromPath[int]) -> Response:
-    quote = await visible_one(request, Quote, "sales.quote.edit", quote_id)
-    try:
-        await quote_service.send_quote(current_actor(request), quote, ip=client_ip(request))
-    except quote_service.QuoteError as exc:
-        return Response(exc.message, status_code=400, media_type="text/plain")
-    return Redirect(f"/sales/quotes/{quote_id}", status_code=303)
-
-
-@post("/sales/quotes/{quote_id:int}/version", opt=perm("sales.quote.edit"), status_code=303)
-async def quote_version(request: Request, quote_id: FromPath[int]) -> Response:
-    quote = await visible_one(request, Quote, "sales.quote.edit", quote_id)
-    row = await quote_service.new_version(current_actor(request), quote, ip=client_ip(request))
-    return Redirect(f"/sales/quotes/{row['id']}", status_code=303)
 
 
 # --- Dashboard widgets and 360° panels -------------------------------------------------------
@@ -1042,8 +816,6 @@ ROUTES = [
     lead_list, lead_new, lead_create, lead_detail, lead_assign, lead_log_activity, lead_convert,
     lead_import_page, lead_import, rules_page, scoring_rule_add, scoring_rule_delete,
     assignment_rule_add, assignment_rule_delete, web_to_lead_form, web_to_lead_submit, board,
-    opportunity_move, opportunity_list, opportunity_new, opportunity_create, opportunity_detail,
-    product_list, product_create, product_detail, product_price_set, quote_list, quote_new,
-    quote_create, quote_detail, quote_print, quote_send, quote_version, widget_my_leads,
+    opportunity_move, product_list, product_create, product_detail, product_price_set, widget_my_leads,
     widget_pipeline, widget_win_rate, panel_opportunities, panel_quotes, panel_orders,
 ]

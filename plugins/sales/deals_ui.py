@@ -200,7 +200,7 @@ async def _section(request: Request, deal: dict[str, Any], template: str,
         context = await products_context(deal, errors, values)
         return Template(template, context={"deal": deal, "can_edit": True, **context})
     if errors:
-        from plugins.sales.controllers import opportunity_page
+        from plugins.sales.opportunities_web import opportunity_page
 
         return await opportunity_page(request, deal, errors, values, status=400)
     return Redirect(f"/sales/opportunities/{deal['id']}", status_code=303)
@@ -278,7 +278,7 @@ async def pipeline_move(request: Request, opportunity_id: FromPath[int]) -> Resp
             raise DealEditError("pipeline", "choose a pipeline")
         await move_to_pipeline(current_actor(request), deal, int(raw), ip=client_ip(request))
     except DealEditError as exc:
-        from plugins.sales.controllers import opportunity_page
+        from plugins.sales.opportunities_web import opportunity_page
 
         return await opportunity_page(request, deal, {exc.field: exc.message}, data, status=400)
     return Redirect(f"/sales/opportunities/{deal['id']}", status_code=303)

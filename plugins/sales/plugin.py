@@ -22,6 +22,7 @@ from core.plugin import (
     Widget,
     hookimpl,
 )
+from plugins.sales import hookspecs  # noqa: F401  (core's loader adds sales' own hooks)
 
 plugin = Plugin(id="sales", name="Sales", version="0.1.0",
                 description="Leads, opportunities and pipeline, products, quotes and orders.")
@@ -76,14 +77,14 @@ def register_routes():
     from plugins.sales import api, catalog, controllers, deals_ui, pipelines_ui, targets
 
     return (controllers.ROUTES + api.ROUTES + targets.ROUTES + deals_ui.ROUTES
-            + pipelines_ui.ROUTES + catalog.ROUTES)
+            + pipelines_ui.ROUTES + catalog.ROUTES + quote_and_deal_routes())
 
 
 @hookimpl
 def register_portal_routes():
-    from plugins.sales import catalog, portal
+    from plugins.sales import catalog, portal, quotes_portal
 
-    return portal.ROUTES + catalog.PORTAL_ROUTES
+    return portal.ROUTES + catalog.PORTAL_ROUTES + quotes_portal.ROUTES
 
 
 @hookimpl
@@ -202,6 +203,9 @@ def register_events():
     return [
         EventType("sales.lead.assigned", "A lead was given to a representative "
                   "(payload: lead_id, owner_id, name, score)."),
+        EventType("sales.quote.requested", "A portal customer asked for a quote for lines a "
+                  "plugin supplied; staff find it as an opportunity with a draft quote "
+                  "(payload in docs/plugins/sales.md).", durable=True),
         EventType("sales.order.created", "A customer accepted a quote and it became an order "
                   "(payload: order_id, number, customer_id, quote_id, total, currency, "
                   "owner_id, product_ids)."),
@@ -312,3 +316,17 @@ async def privacy_erase(customer_id):
     from plugins.sales.customers import erase
 
     await erase(customer_id)
+
+
+def quote_and_deal_routes():
+    """Deals and quotes: their pages, the editor's fragments and the customer picker."""
+    from plugins.sales import opportunities_web, quotes_web
+
+    return opportunities_web.ROUTES + quotes_web.ROUTES
+
+
+@hookimpl
+def sales_read_api(rapport):
+    from plugins.sales.public import SalesReadApi
+
+    return SalesReadApi(rapport)

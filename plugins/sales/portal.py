@@ -100,9 +100,15 @@ async def portal_quotes_card(request: Request) -> Template:
 @get("/sales/quotes/{quote_id:int}", opt=PORTAL)
 async def portal_quote(request: Request, quote_id: FromPath[int]) -> Template:
     quote = await _own_quote(request, quote_id)
-    lines = await quote_service.quote_lines(quote_id)
     return await _page(request, "sales/portal_quote.html", {
-        "quote": quote, "lines": lines, "money": _money(quote["currency"]), "error": None})
+        **await _quote_lines(quote), "money": _money(quote["currency"]), "error": None})
+
+
+async def _quote_lines(quote: dict[str, Any]) -> dict[str, Any]:
+    """The quote, its lines (with any configuration) and other plugins' adjustments."""
+    return {"quote": quote,
+            "lines": quote_service.display_lines(await quote_service.quote_lines(quote["id"])),
+            "adjustments": await quote_service.quote_adjustments(quote["id"])}
 
 
 @post("/sales/quotes/{quote_id:int}/decision", opt=PORTAL, status_code=303)
@@ -118,9 +124,8 @@ async def portal_quote_decision(request: Request, quote_id: FromPath[int]) -> Re
             reason=str(form.get("reason") or ""),
             ip=client_ip(request))
     except quote_service.QuoteError as exc:
-        lines = await quote_service.quote_lines(quote_id)
         return await _page(request, "sales/portal_quote.html", {
-            "quote": quote, "lines": lines, "money": _money(quote["currency"]),
+            **await _quote_lines(quote), "money": _money(quote["currency"]),
             "error": exc.message}, status_code=409)
     return Redirect(f"/portal/sales/quotes/{quote_id}", status_code=303)
 
