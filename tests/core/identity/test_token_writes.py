@@ -135,7 +135,7 @@ async def test_a_device_pointing_at_a_private_address_is_not_sent_to(make_rappor
     inside) is given up, never connected to."""
     instance = await make_rapport(extra={"push_worker": "off"})
     with PushService() as service:
-        async with app_client(instance) as client:
+        async with app_client(instance):
             uid = await make_user("ada@example.test", roles=["field_representative"])
             endpoint = service.endpoint("inside").replace("http://", "https://")
             data = FakeBrowser().subscription(endpoint)
