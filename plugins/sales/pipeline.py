@@ -7,6 +7,7 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from core import records
+from core.identity.tables import TeamMember, User
 from core.money import Money
 from core.permissions import Actor
 from plugins.sales.tables import Opportunity, Pipeline, Stage, StageChange
@@ -95,13 +96,15 @@ async def create_opportunity(rapport: Rapport, actor: Actor, data: dict[str, Any
     if stage is None:
         raise OpportunityError("stage", "choose a stage of this pipeline")
     now = datetime.now(UTC)
+    # A portal customer asking for a quote is no user: the deal is the customer's owner's.
+    staff_id = actor.id if actor is not None and actor.kind == "staff" else None
     values = {
         "name": name[:300], "customer": data.get("customer") or None,
         "contact": data.get("contact") or None, "pipeline": pipeline["id"],
         "stage": stage["id"], "status": stage["outcome"], "amount_amount": money.amount,
         "amount_currency": money.currency,
         "expected_close": parse_date(data.get("expected_close"), "expected_close"),
-        "owner": data.get("owner") or actor.id, "team": data.get("team") or None,
+        "owner": data.get("owner") or staff_id, "team": data.get("team") or None,
         "competitors": str(data.get("competitors", "")).strip()[:500],
         "lead": data.get("lead"), "last_activity_at": now,
     }
@@ -109,8 +112,80 @@ async def create_opportunity(rapport: Rapport, actor: Actor, data: dict[str, Any
         row = await records.create(actor, Opportunity, values, ip=ip)
         await StageChange.insert(StageChange(opportunity=row["id"], from_stage=None,
                                              to_stage=stage["id"], changed_at=now,
-                                             user=actor.id)).run()
+                                             user=staff_id)).run()
     return row
+
+
+# --- Editing a deal ----------------------------------------------------------------------------
+
+EDITABLE = ("name", "amount", "currency", "expected_close", "owner", "contact")
+
+
+async def assignable_users(actor: Actor) -> list[dict[str, Any]]:
+    """Who ``actor`` may make a deal's owner: anyone active with the edit permission at scope
+    "all"; themselves and the members of their teams at "team"; only themselves at "own"."""
+    scope = actor.scope_for("sales.opportunity.edit") if actor.can(
+        "sales.opportunity.edit") else None
+    query = User.select(User.id, User.name).where(User.is_active == True)  # noqa: E712
+    if scope == "team":
+        members = TeamMember.select(TeamMember.user).where(
+            TeamMember.team.is_in(sorted(actor.team_ids) or [0]))
+        query = query.where(User.id.is_in(members) | (User.id == actor.id))
+    elif scope != "all":
+        query = query.where(User.id == actor.id)
+    return await query.order_by(User.name).limit(500).run()
+
+
+def _int_or_none(raw: Any, field: str) -> int | None:
+    if raw in (None, ""):
+        return None
+    try:
+        return int(raw)
+    except (TypeError, ValueError):
+        raise OpportunityError(field, "choose from the list") from None
+
+
+async def update_opportunity(rapport: Rapport, actor: Actor, opportunity: dict[str, Any],
+                             data: dict[str, Any], *, ip: str = "") -> dict[str, Any]:
+    """Change a deal's name, amount and currency, expected close date, owner and contact.
+
+    Fields absent from ``data`` stay as they are. A new owner must be someone ``actor`` may
+    assign (:func:`assignable_users`); a contact must be a customer they can see (the caller
+    checks visibility, see ``opportunities_web``). Audited as one change.
+    """
+    changes: dict[str, Any] = {}
+    if "name" in data:
+        name = " ".join(str(data.get("name") or "").split())
+        if not name:
+            raise OpportunityError("name", "give the opportunity a name")
+        changes["name"] = name[:300]
+    if "amount" in data or "currency" in data:
+        currency = str(data.get("currency") or opportunity["amount_currency"]).strip().upper()
+        if len(currency) != 3 or not currency.isalpha():
+            raise OpportunityError("currency", "is not an ISO 4217 currency code")
+        raw = data.get("amount", opportunity["amount_amount"])
+        if isinstance(raw, float):
+            raise OpportunityError("amount", "give the amount as a string, not a float")
+        money = parse_amount(raw, currency)
+        changes.update(amount_amount=money.amount, amount_currency=money.currency)
+    if "expected_close" in data:
+        changes["expected_close"] = parse_date(data.get("expected_close"), "expected_close")
+    if "owner" in data:
+        owner = _int_or_none(data.get("owner"), "owner")
+        if owner != opportunity["owner"]:
+            allowed = {u["id"] for u in await assignable_users(actor)}
+            if owner is None or owner not in allowed:
+                raise OpportunityError("owner", "choose someone you may give deals to")
+            changes["owner"] = owner
+    if "contact" in data:
+        changes["contact"] = _int_or_none(data.get("contact"), "contact")
+    changes = {k: v for k, v in changes.items() if opportunity.get(k) != v}
+    if not changes:
+        return opportunity
+    now = datetime.now(UTC)
+    changes.update(updated_at=now, last_activity_at=now)
+    return await records.update(actor, Opportunity, opportunity["id"], changes, ip=ip,
+                                summary="details changed")
 
 
 async def move_to_stage(actor: Actor, opportunity: dict[str, Any], stage_id: int, *,
