@@ -23,11 +23,9 @@ from plugins.sales.controllers import perm, visible_one
 from plugins.sales.tables import (
     Lead,
     Opportunity,
-    OrderLine,
     Product,
     ProductPrice,
     Quote,
-    SalesOrder,
     Stage,
 )
 
@@ -271,21 +269,6 @@ async def api_quote_send(request: Request, quote_id: FromPath[int]) -> Response:
     return Response(_jsonable(row), status_code=200)
 
 
-@get("/api/v1/sales/orders", opt=perm("sales.quote.view"))
-async def api_orders(request: Request, limit: FromQuery[int] = 50,
-                     after: FromQuery[int | None] = None) -> dict[str, Any]:
-    page = await _page(request, SalesOrder, "sales.quote.view", SalesOrder.select(), limit,
-                       after)
-    ids = [i["id"] for i in page["items"]]
-    lines: dict[int, list[dict[str, Any]]] = {}
-    if ids:
-        for line in await OrderLine.select().where(OrderLine.sales_order.is_in(ids)).run():
-            lines.setdefault(line["sales_order"], []).append(_jsonable(line))
-    for item in page["items"]:
-        item["lines"] = lines.get(item["id"], [])
-    return page
-
-
 @get("/api/v1/sales/forecast", opt=perm("sales.opportunity.view"))
 async def api_forecast(request: Request, period: FromQuery[str] = "quarter",
                        offset: FromQuery[int] = 0, currency: FromQuery[str] = "EUR"
@@ -336,6 +319,6 @@ ROUTES = [
     api_forecast, api_suggestions,
     api_leads, api_lead_create, api_lead, api_lead_convert, api_opportunities,
     api_opportunity_create, api_opportunity, api_opportunity_move, api_stages, api_products,
-    api_quotes, api_quote_create, api_quote, api_quote_send, api_orders,
+    api_quotes, api_quote_create, api_quote, api_quote_send,
 ]
 _ = Stage  # stages are served through the pipeline helpers

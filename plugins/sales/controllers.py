@@ -33,7 +33,6 @@ from plugins.sales.tables import (
     Lead,
     LeadActivity,
     Opportunity,
-    OrderLine,
     Pipeline,
     PriceBook,
     Product,
@@ -41,7 +40,6 @@ from plugins.sales.tables import (
     ProductPrice,
     Quote,
     RelatedProduct,
-    SalesOrder,
     ScoringRule,
     Stage,
 )
@@ -626,22 +624,6 @@ async def panel_quotes(request: Request, customer_id: FromPath[int]) -> Template
                                                         "customer_id": customer_id})
 
 
-@get("/sales/panels/customer/{customer_id:int}/orders", opt=perm("sales.quote.view"),
-     include_in_schema=False)
-async def panel_orders(request: Request, customer_id: FromPath[int]) -> Template:
-    await _panel_customer(request, customer_id)
-    query = scoped(SalesOrder.select().where(SalesOrder.customer == customer_id),
-                   request.app.state.rapport, current_actor(request), "sales.quote.view",
-                   SalesOrder)
-    rows = await query.order_by(SalesOrder.ordered_at, ascending=False).limit(20).run()
-    counts: dict[int, int] = {}
-    if rows:
-        for line in await OrderLine.select(OrderLine.sales_order).where(
-                OrderLine.sales_order.is_in([r["id"] for r in rows])).run():
-            counts[line["sales_order"]] = counts.get(line["sales_order"], 0) + 1
-    return Template("sales/panel_orders.html", context={"orders": rows, "line_counts": counts})
-
-
 # --- Forecast and suggestions ----------------------------------------------------------------
 
 
@@ -817,5 +799,5 @@ ROUTES = [
     lead_import_page, lead_import, rules_page, scoring_rule_add, scoring_rule_delete,
     assignment_rule_add, assignment_rule_delete, web_to_lead_form, web_to_lead_submit, board,
     opportunity_move, product_list, product_create, product_detail, product_price_set, widget_my_leads,
-    widget_pipeline, widget_win_rate, panel_opportunities, panel_quotes, panel_orders,
+    widget_pipeline, widget_win_rate, panel_opportunities, panel_quotes,
 ]

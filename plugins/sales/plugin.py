@@ -74,10 +74,20 @@ def register_piccolo_apps():
 
 @hookimpl
 def register_routes():
-    from plugins.sales import api, catalog, controllers, deals_ui, pipelines_ui, targets
+    from plugins.sales import (
+        api,
+        catalog,
+        controllers,
+        deals_ui,
+        orders_api,
+        orders_web,
+        pipelines_ui,
+        targets,
+    )
 
     return (controllers.ROUTES + api.ROUTES + targets.ROUTES + deals_ui.ROUTES
-            + pipelines_ui.ROUTES + catalog.ROUTES + quote_and_deal_routes())
+            + pipelines_ui.ROUTES + catalog.ROUTES + orders_web.ROUTES + orders_api.ROUTES
+            + quote_and_deal_routes())
 
 
 @hookimpl
@@ -119,6 +129,12 @@ def register_permissions():
         Permission("sales.quote.view", "See quotes and orders"),
         Permission("sales.quote.create", "Write quotes"),
         Permission("sales.quote.edit", "Change, version and send quotes"),
+        Permission("sales.order.view", "See orders, their shipments, returns and refunds"),
+        Permission("sales.order.create", "Take orders for customers (telesales) and record "
+                   "a customer's acceptance of a quote"),
+        Permission("sales.order.edit", "Confirm, cancel and complete orders; record returns"),
+        Permission("sales.order.fulfil", "Record shipments of orders"),
+        Permission("sales.order.refund", "Record refunds against returns"),
         Permission("sales.call_list.view", "See telesales call lists"),
         Permission("sales.call_list.create", "Build call lists and log calls"),
         Permission("sales.portal.view", "Portal customers: see their quotes and orders, "
@@ -135,6 +151,7 @@ def register_nav_items():
         NavItem("Call lists", "/sales/calls", permission="sales.call_list.view", order=25),
         NavItem("Products", "/sales/products", permission="sales.product.view", order=22),
         NavItem("Quotes", "/sales/quotes", permission="sales.quote.view", order=23),
+        NavItem("Orders", "/sales/orders", permission="sales.order.view", order=23),
     ]
 
 
@@ -206,10 +223,14 @@ def register_events():
         EventType("sales.quote.requested", "A portal customer asked for a quote for lines a "
                   "plugin supplied; staff find it as an opportunity with a draft quote "
                   "(payload in docs/plugins/sales.md).", durable=True),
-        EventType("sales.order.created", "A customer accepted a quote and it became an order "
-                  "(payload: order_id, number, customer_id, quote_id, total, currency, "
-                  "owner_id, product_ids)."),
-    ]
+    ] + orders_events()
+
+
+def orders_events():
+    """The order lifecycle's durable events (payloads in docs/plugins/sales.md)."""
+    from plugins.sales.orders import EVENTS
+
+    return [EventType(name, description, durable=True) for name, description in EVENTS.items()]
 
 
 @hookimpl
@@ -286,10 +307,16 @@ def register_commands(cli):
 
 @hookimpl
 def record_actions(record_type, record):
+    if record_type == "sales.order":
+        from plugins.sales.orders_web import order_actions
+
+        return order_actions(record)
     if record_type != "customer":
         return None
     cid = record["id"]
     return [
+        Action("New order", f"/sales/orders/new?customer={cid}",
+               permission="sales.order.create", order=32),
         Action("New opportunity", f"/sales/opportunities/new?customer={cid}",
                permission="sales.opportunity.create", order=30),
         Action("New quote", f"/sales/quotes/new?customer={cid}",

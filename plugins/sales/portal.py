@@ -19,6 +19,7 @@ from core.customers.tables import Customer
 from core.money import Money
 from core.permissions import Actor, current_actor
 from core.plugin import NavItem
+from plugins.sales import orders
 from plugins.sales import quotes as quote_service
 from plugins.sales.tables import (
     OrderLine,
@@ -32,6 +33,7 @@ from plugins.sales.tables import (
 # Portal customers hold ``<id>.portal.<verb>`` permissions at scope "customer".
 PORTAL = {"permission": "sales.portal.view"}
 VISIBLE = ("sent", "accepted", "declined")
+ORDER_PAGE = 20
 
 
 def _customer_id(request: Request) -> int:
@@ -108,7 +110,8 @@ async def _quote_lines(quote: dict[str, Any]) -> dict[str, Any]:
     """The quote, its lines (with any configuration) and other plugins' adjustments."""
     return {"quote": quote,
             "lines": quote_service.display_lines(await quote_service.quote_lines(quote["id"])),
-            "adjustments": await quote_service.quote_adjustments(quote["id"])}
+            "adjustments": await quote_service.quote_adjustments(quote["id"]),
+            "expired": orders.quote_expired(quote)}
 
 
 @post("/sales/quotes/{quote_id:int}/decision", opt=PORTAL, status_code=303)
@@ -131,16 +134,100 @@ async def portal_quote_decision(request: Request, quote_id: FromPath[int]) -> Re
 
 
 @get("/sales/orders", opt=PORTAL)
-async def portal_orders(request: Request) -> Template:
-    rows = await SalesOrder.select().where(SalesOrder.customer == _customer_id(request)).order_by(
-        SalesOrder.ordered_at, ascending=False).limit(100).run()
+async def portal_orders(request: Request, after: FromQuery[str] = "") -> Template:
+    """The customer's own orders with their status, newest first (keyset on the id)."""
+    query = SalesOrder.select(
+        SalesOrder.id, SalesOrder.number, SalesOrder.status, SalesOrder.currency,
+        SalesOrder.total_amount, SalesOrder.ordered_at).where(
+        SalesOrder.customer == _customer_id(request))
+    if after.isdigit() and len(after) < 12:
+        query = query.where(SalesOrder.id < int(after))
+    rows = await query.order_by(SalesOrder.id, ascending=False).limit(ORDER_PAGE + 1).run()
+    more = len(rows) > ORDER_PAGE
+    rows = rows[:ORDER_PAGE]
     lines: dict[int, list[dict[str, Any]]] = {}
     if rows:
-        for line in await OrderLine.select().where(
-                OrderLine.sales_order.is_in([r["id"] for r in rows])).run():
+        for line in await OrderLine.select(
+                OrderLine.sales_order, OrderLine.description, OrderLine.quantity).where(
+                OrderLine.sales_order.is_in([r["id"] for r in rows])).order_by(
+                OrderLine.position).run():
             lines.setdefault(line["sales_order"], []).append(line)
     return await _page(request, "sales/portal_orders.html", {
-        "orders": rows, "lines": lines, "money": lambda a, c: str(Money(Decimal(str(a)), c))})
+        "orders": rows, "lines": lines, "next_after": rows[-1]["id"] if more else None,
+        **_order_formatters()})
+
+
+def _order_formatters() -> dict[str, Any]:
+    return {"money": orders.money_text, "qty": orders.quantity_text,
+            "statuses": orders.STATUSES}
+
+
+async def _own_order(request: Request, order_id: int) -> dict[str, Any]:
+    row = await SalesOrder.select().where(
+        (SalesOrder.id == order_id) & (SalesOrder.customer == _customer_id(request))
+    ).first().run()
+    if row is None:
+        raise NotFoundException("not found")
+    return row
+
+
+async def _order_page(request: Request, order: dict[str, Any], *, error: str = "",
+                      values: dict[str, str] | None = None, status_code: int = 200
+                      ) -> Template:
+    lines = await orders.order_lines(order["id"])
+    history = await orders.order_history(order["id"])
+    return await _page(request, "sales/portal_order.html", {
+        "order": order, "lines": lines, "by_line": {li["id"]: li for li in lines},
+        "may_return": orders.allowed("return", order["status"])
+        and any(orders.returnable_quantity(li) > 0 for li in lines),
+        "returnable": orders.returnable_quantity, "error": error, "values": values or {},
+        "done": request.query_params.get("done", ""), **history, **_order_formatters()},
+        status_code=status_code)
+
+
+@get("/sales/orders/{order_id:int}", opt=PORTAL)
+async def portal_order(request: Request, order_id: FromPath[int]) -> Template:
+    """One of the customer's orders: status, lines, shipments, returns and refunds."""
+    return await _order_page(request, await _own_order(request, order_id))
+
+
+@post("/sales/orders/{order_id:int}/returns", opt=PORTAL, status_code=303)
+async def portal_return_request(request: Request, order_id: FromPath[int]) -> Response:
+    """The customer sends back delivered goods of their own order, with a reason."""
+    order = await _own_order(request, order_id)
+    form = await request.form()
+    data = {k: v for k, v in form.items() if isinstance(v, str)}
+    quantities = {k[len("return_"):]: v for k, v in data.items()
+                  if k.startswith("return_") and v.strip()}
+    try:
+        await orders.record_return(request.app.state.rapport, current_actor(request),
+                                   order_id, quantities, reason=data.get("reason", ""),
+                                   via="portal", ip=client_ip(request))
+    except orders.OrderError as exc:
+        return await _order_page(request, order, error=exc.message, values=data,
+                                 status_code=409 if exc.status == 409 else 400)
+    return Redirect(f"/portal/sales/orders/{order_id}?done=returned", status_code=303)
+
+
+@post("/sales/quotes/{quote_id:int}/renewal", opt=PORTAL, status_code=303)
+async def portal_quote_renewal(request: Request, quote_id: FromPath[int]) -> Response:
+    """"Request a new quote" for an expired one: it reaches the quote's owner as a follow-up
+    on the customer's timeline."""
+    from datetime import UTC, datetime
+
+    from core.interactions.service import record_interaction
+
+    quote = await _own_quote(request, quote_id)
+    form = await request.form()
+    note = str(form.get("note") or "").strip()[:2000]
+    await record_interaction(
+        request.app.state.rapport, None, customer_id=quote["customer"], channel="portal",
+        direction="inbound", subject=f"New quote requested (quote {quote['number']} expired)",
+        notes=note, purpose="sales", followup_due=datetime.now(UTC),
+        followup_assignee=quote["owner"], plugin="sales",
+        plugin_record=f"quote:{quote['id']}", visible_in_portal=True,
+        client_id=f"sales-quote-renewal-{quote['id']}", ip=client_ip(request))
+    return Redirect(f"/portal/sales/quotes/{quote_id}?renewal=requested", status_code=303)
 
 
 def _specs(text: str) -> dict[str, str]:
@@ -187,4 +274,5 @@ async def portal_compare(request: Request, ids: FromQuery[list[int]] | None = No
         "money": _money(currency)})
 
 
-ROUTES = [portal_products, portal_compare, portal_quotes, portal_quotes_card, portal_quote, portal_quote_decision, portal_orders]
+ROUTES = [portal_products, portal_compare, portal_quotes, portal_quotes_card, portal_quote, portal_quote_decision, portal_orders,
+          portal_order, portal_return_request, portal_quote_renewal]

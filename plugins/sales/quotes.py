@@ -22,14 +22,12 @@ from core.permissions import Actor
 from plugins.sales import hookspecs as sales_hookspecs
 from plugins.sales.hookspecs import LineSource, QuoteContext
 from plugins.sales.tables import (
-    OrderLine,
     PriceBook,
     Product,
     ProductPrice,
     Quote,
     QuoteAdjustment,
     QuoteLine,
-    SalesOrder,
 )
 
 if TYPE_CHECKING:
@@ -633,10 +631,19 @@ async def send_quote(actor: Actor, quote: dict[str, Any], *, ip: str = "") -> di
 
 
 async def decide_quote(rapport: Rapport, actor: Actor, quote: dict[str, Any], accept: bool, *,
-                       reason: str = "", ip: str = "") -> dict[str, Any]:
-    """The customer accepts (an order is created) or declines a sent quote."""
+                       reason: str = "", ip: str = "",
+                       acceptance: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The customer accepts (an order is created: ``plugins.sales.orders``) or declines a
+    sent quote. ``acceptance`` (``{"by", "via", "at"}``) is staff recording a customer's
+    acceptance given on the phone, by e-mail or in person."""
+    from plugins.sales import orders
+
     if quote["status"] != "sent" or quote["superseded"]:
         raise QuoteError("status", "this quote is not waiting for a decision")
+    if accept and orders.quote_expired(quote):
+        raise QuoteError("valid_until", f"this quote expired on "
+                         f"{quote['valid_until'].strftime('%d %B %Y').lstrip('0')}; "
+                         "ask for a new quote")
     now = datetime.now(UTC)
     order = None
     async with Quote._meta.db.transaction():
@@ -653,30 +660,7 @@ async def decide_quote(rapport: Rapport, actor: Actor, quote: dict[str, Any], ac
                            quote["id"], {"status": ["sent", "accepted" if accept else
                                                     "declined"]}, ip=ip)
         if accept:
-            order = await _order_from_quote(actor, quote, now, ip=ip)
-    if order is not None:
-        await rapport.publish("sales.order.created", {
-            "order_id": order["id"], "number": order["number"], "customer_id": order["customer"],
-            "quote_id": quote["id"], "total": str(order["total_amount"]),
-            "currency": order["currency"], "owner_id": order["owner"],
-            "product_ids": order["product_ids"],
-        }, actor_id=None)
+            # The order, the won deal and their events join this transaction.
+            order = await orders.create_from_quote(rapport, actor, quote, now,
+                                                   acceptance=acceptance, ip=ip)
     return {"status": "accepted" if accept else "declined", "order": order}
-
-
-async def _order_from_quote(actor: Actor, quote: dict[str, Any], now: datetime, *,
-                            ip: str) -> dict[str, Any]:
-    lines = await quote_lines(quote["id"])
-    row = await records.create(actor, SalesOrder, {
-        "number": f"O-{quote['number'][2:]}-{quote['version']}", "quote": quote["id"],
-        "customer": quote["customer"], "owner": quote["owner"], "team": quote["team"],
-        "currency": quote["currency"], "total_amount": quote["total_amount"], "ordered_at": now,
-    }, ip=ip, summary=f"from quote {quote['number']} v{quote['version']}")
-    if lines:
-        await OrderLine.insert(*[
-            OrderLine(sales_order=row["id"], product=line["product"],
-                      description=line["description"], quantity=line["quantity"],
-                      unit_price=line["unit_price"], net_amount=line["net_amount"])
-            for line in lines
-        ]).run()
-    return {**row, "product_ids": sorted({li["product"] for li in lines if li["product"]})}
