@@ -64,6 +64,9 @@ def test_deal_products_and_board_moves_work_in_place(sales_server):
             products.get_by_text("No products on this deal yet.").wait_for()
 
             page.goto(f"{base}/sales/board")
+            # The stage menu is folded away under "Move" on each card.
+            assert not page.locator(f"#stage-{deal['id']}").is_visible()
+            page.locator(f"#deal-{deal['id']} summary").click()
             page.select_option(f"#stage-{deal['id']}", str(deal["other_stage"]))
             moved = f".board-cards[data-stage-id='{deal['other_stage']}'] #deal-{deal['id']}"
             page.wait_for_selector(moved)
