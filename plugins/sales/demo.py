@@ -15,14 +15,19 @@ from plugins.sales.tables import (
     Lead,
     Opportunity,
     OrderLine,
+    OrderReturn,
     PriceBook,
     Product,
     ProductCategory,
     ProductPrice,
+    Refund,
     RelatedProduct,
+    ReturnLine,
     SalesOrder,
     SalesTarget,
     ScoringRule,
+    Shipment,
+    ShipmentLine,
     StageChange,
 )
 
@@ -119,6 +124,7 @@ async def seed(rapport, customers: int) -> None:
     await _closed_history(rng, accounts, pipeline["id"], stages, now)
     await _orders(rng, accounts, dict(zip([p[0] for p in PRODUCTS], product_ids, strict=True)),
                   now)
+    await _order_roles()
     await _targets(now)
     await refresh(thresholds_of(rapport))
 
@@ -151,25 +157,98 @@ async def _closed_history(rng: random.Random, accounts: list[dict], pipeline: in
 
 async def _orders(rng: random.Random, accounts: list[dict], skus: dict[str, int],
                   now: datetime) -> None:
-    """One to three orders in the past year for most accounts, from ``BASKETS``."""
+    """One to three orders in the past year for most accounts, from ``BASKETS``, at every
+    stage of their lifecycle: old ones completed (a few returned and refunded), recent ones
+    shipped in part, confirmed or still open."""
     prices = {p[0]: Decimal(p[-1]) for p in PRODUCTS}
+    names = {p[0]: p[1] for p in PRODUCTS}
     weights = [8, 5, 3, 4, 3, 2, 2, 2]
     number = 0
-    for account in accounts:
-        for _ in range(rng.choice([0, 1, 1, 2, 3])):
-            number += 1
-            basket = rng.choices(BASKETS, weights)[0]
-            quantities = {sku: rng.choice([1, 1, 2, 5]) for sku in basket}
-            total = sum(prices[sku] * quantities[sku] for sku in basket)
-            order = (await SalesOrder.insert(SalesOrder(
-                number=f"O-DEMO-{number:05d}", customer=account["id"], owner=account["owner"],
-                team=account["team"], currency="EUR", total_amount=total,
-                ordered_at=now - timedelta(days=rng.randint(1, 365)))).returning(
-                SalesOrder.id).run())[0]["id"]
-            await OrderLine.insert(*[
-                OrderLine(sales_order=order, product=skus[sku], description=sku,
-                          quantity=Decimal(quantities[sku]), unit_price=prices[sku],
-                          net_amount=prices[sku] * quantities[sku]) for sku in basket]).run()
+    async with SalesOrder._meta.db.transaction():  # one transaction: seconds, not minutes
+        for account in accounts:
+            for _ in range(rng.choice([0, 1, 1, 2, 3])):
+                number += 1
+                basket = rng.choices(BASKETS, weights)[0]
+                quantities = {sku: Decimal(rng.choice([1, 1, 2, 5])) for sku in basket}
+                net = {sku: prices[sku] * quantities[sku] for sku in basket}
+                tax = {sku: (net[sku] * Decimal("0.19")).quantize(Decimal("0.01"))
+                       for sku in basket}
+                # Most orders are old; every twelfth is at each recent stage.
+                age = {0: rng.randint(0, 2), 1: rng.randint(3, 7), 2: rng.randint(8, 30)}.get(
+                    number % 12, rng.randint(31, 365))
+                placed = now - timedelta(days=age, hours=rng.randint(0, 8))
+                status = ("completed" if age > 30 else "fulfilled" if age > 7 else
+                          "partly_fulfilled" if age > 2 else rng.choice(["confirmed", "open"]))
+                order = (await SalesOrder.insert(SalesOrder(
+                    number=f"O-DEMO-{number:05d}", customer=account["id"],
+                    owner=account["owner"], team=account["team"], currency="EUR",
+                    status=status, channel=rng.choice(["quote", "phone", "web shop"]),
+                    net_amount=sum(net.values()), tax_amount=sum(tax.values()),
+                    total_amount=sum(net.values()) + sum(tax.values()), ordered_at=placed,
+                    updated_at=placed,
+                    confirmed_at=placed + timedelta(hours=2) if status != "open" else None,
+                    completed_at=placed + timedelta(days=14) if status == "completed"
+                    else None)).returning(SalesOrder.id).run())[0]["id"]
+                shipped_all = status in ("completed", "fulfilled")
+                lines = await OrderLine.insert(*[
+                    OrderLine(sales_order=order, position=i, product=skus[sku], sku=sku,
+                              description=names[sku], quantity=quantities[sku],
+                              unit_price=prices[sku], tax_percent=Decimal(19),
+                              net_amount=net[sku], tax_amount=tax[sku],
+                              shipped=quantities[sku] if shipped_all or (
+                                  status == "partly_fulfilled" and i == 1) else Decimal(0))
+                    for i, sku in enumerate(basket, start=1)]).returning(
+                    OrderLine.id, OrderLine.shipped, OrderLine.quantity).run()
+                if status in ("open", "confirmed"):
+                    continue
+                shipment = (await Shipment.insert(Shipment(
+                    sales_order=order, number=f"S-DEMO-{number:05d}", carrier="DHL",
+                    tracking=f"JD{rng.randint(10**9, 10**10 - 1)}",
+                    shipped_at=placed + timedelta(days=1))).returning(Shipment.id).run())[0]
+                await ShipmentLine.insert(*[
+                    ShipmentLine(shipment=shipment["id"], order_line=line["id"],
+                                 quantity=line["shipped"])
+                    for line in lines if Decimal(str(line["shipped"])) > 0]).run()
+                if status == "completed" and number % 9 == 0:
+                    await _demo_return(order, number, basket[0], lines[0]["id"], prices,
+                                       placed)
+
+
+async def _demo_return(order: int, number: int, sku: str, line_id: int,
+                       prices: dict[str, Decimal], placed: datetime) -> None:
+    """One unit of the first line came back and was refunded."""
+    net = prices[sku]
+    tax = (net * Decimal("0.19")).quantize(Decimal("0.01"))
+    item = (await OrderReturn.insert(OrderReturn(
+        sales_order=order, number=f"R-DEMO-{number:05d}", status="refunded",
+        reason="Ordered one too many", requested_via="portal", currency="EUR",
+        total_amount=net + tax, refunded_amount=net + tax,
+        created_at=placed + timedelta(days=10))).returning(OrderReturn.id).run())[0]["id"]
+    await ReturnLine.insert(ReturnLine(sales_return=item, order_line=line_id,
+                                       quantity=Decimal(1), net_amount=net,
+                                       tax_amount=tax)).run()
+    await OrderLine.update({OrderLine.returned: Decimal(1)}).where(
+        OrderLine.id == line_id).run()
+    await Refund.insert(Refund(sales_return=item, sales_order=order, amount=net + tax,
+                               currency="EUR", method="bank transfer",
+                               reference=f"TX-{number:05d}",
+                               refunded_at=placed + timedelta(days=12))).run()
+
+
+async def _order_roles() -> None:
+    """Demo managers ship and refund their teams' orders (no built-in pattern grants the
+    verbs fulfil and refund: a self-hoster decides who does)."""
+    from core.identity.tables import Role, RolePermission
+
+    role = await Role.select(Role.id).where(Role.key == "manager").first().run()
+    if role is None:
+        return
+    for permission in ("sales.order.fulfil", "sales.order.refund"):
+        if not await RolePermission.exists().where(
+                (RolePermission.role == role["id"])
+                & (RolePermission.permission == permission)).run():
+            await RolePermission.insert(RolePermission(role=role["id"], permission=permission,
+                                                       scope="team")).run()
 
 
 async def _targets(now: datetime) -> None:

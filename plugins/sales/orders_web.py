@@ -85,6 +85,14 @@ def order_actions(order: dict[str, Any]) -> list[Action]:
     return actions
 
 
+def quote_actions(quote: dict[str, Any]) -> list[Action]:
+    """On a quote waiting for the customer: record their acceptance (phone, e-mail...)."""
+    if quote.get("status") != "sent" or quote.get("superseded"):
+        return []
+    return [Action("Record acceptance", f"/sales/quotes/{quote['id']}/accept",
+                   permission="sales.order.create", order=40)]
+
+
 # --- The list --------------------------------------------------------------------------------
 
 

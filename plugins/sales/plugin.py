@@ -176,13 +176,13 @@ def customer_panels(customer, user):
     panels = []
     if user.can("sales.opportunity.view"):
         panels.append(Panel("sales-opportunities", "Open opportunities",
-        # Two columns wide: four figures per row do not fit a third of a laptop screen.
                             url=f"/sales/panels/customer/{cid}/opportunities", order=30))
+    if user.can("sales.order.view"):
+        panels.append(Panel("sales-orders", "Orders", url=f"/sales/panels/customer/{cid}/orders",
+                            order=32))
     if user.can("sales.quote.view"):
         panels.append(Panel("sales-quotes", "Quotes", url=f"/sales/panels/customer/{cid}/quotes",
                             order=31))
-        panels.append(Panel("sales-orders", "Orders", url=f"/sales/panels/customer/{cid}/orders",
-                            order=32))
         panels.append(Panel("sales-suggestions", "Suggested products",
                             url=f"/sales/panels/customer/{cid}/suggestions", order=33))
     return panels
@@ -311,6 +311,10 @@ def record_actions(record_type, record):
         from plugins.sales.orders_web import order_actions
 
         return order_actions(record)
+    if record_type == "sales.quote":
+        from plugins.sales.orders_web import quote_actions
+
+        return quote_actions(record)
     if record_type != "customer":
         return None
     cid = record["id"]

@@ -448,3 +448,32 @@ async def test_a_configured_line_keeps_its_origin_from_quote_to_order_and_event(
     line = created["lines"][0]
     assert (line["source"], line["source_ref"]) == ("configurator", "cfg-7")
     assert line["description"] == "Configured bike (blue, 54 cm)" and line["net"] == "1499.00"
+
+
+async def test_demo_orders_cover_the_lifecycle_and_managers_may_ship_and_refund(make_rapport):
+    """`make run` shows orders at every stage (open to completed, returned and refunded) and
+    a demo manager can ship and refund; their quantities add up like real ones."""
+    from tests.conftest import connected
+
+    instance = await make_rapport(["sales"])
+    async with connected(instance):
+        from core.customers.demo import seed_customers
+        from core.identity.demo import seed_demo_users
+        from core.identity.tables import User
+        from core.identity.users import load_actor
+        from plugins.sales.demo import seed
+        from plugins.sales.tables import OrderLine, OrderReturn, Refund, SalesOrder
+
+        await seed_demo_users(instance)
+        await seed_customers(300)
+        await seed(instance, 300)
+        statuses = {r["status"] for r in await SalesOrder.select(SalesOrder.status).run()}
+        assert {"completed", "fulfilled", "partly_fulfilled"} <= statuses
+        assert await OrderReturn.count().run() >= 1 and await Refund.count().run() >= 1
+        for line in await OrderLine.select().run():
+            assert line["shipped"] + line["cancelled"] <= line["quantity"]
+            assert line["returned"] <= line["shipped"]
+        manager = await User.select(User.id).where(
+            User.email == "manager@example.com").first().run()
+        actor = await load_actor(instance, manager["id"])
+        assert actor.can("sales.order.fulfil") and actor.can("sales.order.refund")
