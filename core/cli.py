@@ -130,11 +130,21 @@ def check(ctx: click.Context) -> None:
         await db.connect(rapport.engine, pool_size=1)
         try:
             await db.ensure_migrated(rapport.piccolo_apps())
+            from core.identity.administrators import active_administrators
+
+            return await active_administrators(rapport)
         finally:
             await db.disconnect(rapport.engine)
 
-    asyncio.run(database())
+    administrators = asyncio.run(database())
     console.print("database: ok (reachable and migrated)")
+    if not administrators:
+        # Nobody can manage users or roles: every other right is out of reach too.
+        console.print("administrators: no active administrator (nobody can manage users and "
+                      "roles); run `rapport user grant-admin EMAIL` or "
+                      "`rapport user create EMAIL --role administrator`")
+        sys.exit(1)
+    console.print(f"administrators: ok ({len(administrators)} active)")
 
 
 def main(argv: list[str] | None = None) -> None:

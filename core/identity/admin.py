@@ -17,6 +17,7 @@ from litestar.response import Redirect, Response, Template
 from core import audit
 from core.audit import client_ip
 from core.identity import lockout
+from core.identity.administrators import NoAdministratorLeft, keeping_an_administrator
 from core.identity.roles import expand_grants
 from core.identity.sessions import end_all_sessions
 from core.identity.tables import (
@@ -137,7 +138,17 @@ async def update_user_page(request: Request, user_id: FromPath[int]) -> Response
     teams = {t["id"]: t["name"] for t in await _teams()}
     new_roles = {int(v) for v in form.getall("roles", []) if v.isdigit() and int(v) in roles}
     new_teams = {int(v) for v in form.getall("teams", []) if v.isdigit() and int(v) in teams}
-    async with User._meta.db.transaction():
+    try:
+        await _save_user(request, actor, user, name, active, roles, teams, new_roles, new_teams)
+    except NoAdministratorLeft as exc:
+        return await _user_form(user, {"role" if active else "is_active": exc.message}, 409)
+    return Redirect(f"/admin/users/{user_id}?saved=1", status_code=303)
+
+
+async def _save_user(request: Request, actor, user: dict, name: str, active: bool,
+                     roles: dict, teams: dict, new_roles: set[int], new_teams: set[int]) -> None:
+    user_id = user["id"]
+    async with User._meta.db.transaction(), keeping_an_administrator(request.app.state.rapport):
         old_roles = {r["role"] for r in await UserRole.select(UserRole.role).where(
             UserRole.user == user_id).run()}
         old_teams = {t["team"] for t in await TeamMember.select(TeamMember.team).where(
@@ -164,7 +175,6 @@ async def update_user_page(request: Request, user_id: FromPath[int]) -> Response
         if changes:
             action = "permission_change" if "roles" in changes else "update"
             await audit.record(actor, action, "core_user", user_id, changes, ip=client_ip(request))
-    return Redirect(f"/admin/users/{user_id}?saved=1", status_code=303)
 
 
 @post("/admin/users/{user_id:int}/unlock", opt=USERS, status_code=303)
@@ -261,6 +271,10 @@ def _group(name: str) -> str:
 
 @get("/admin/roles/matrix", opt=ROLES)
 async def matrix_page(request: Request) -> Template:
+    return await _matrix(request)
+
+
+async def _matrix(request: Request, error: str = "") -> Template:
     rapport = request.app.state.rapport
     roles = await _roles()
     grants = await RolePermission.select(RolePermission.role, RolePermission.permission,
@@ -279,7 +293,8 @@ async def matrix_page(request: Request) -> Template:
     return Template("admin/matrix.html", context={
         "roles": roles, "groups": sorted(groups.items()), "explicit": explicit,
         "patterns": patterns, "effective": effective, "scopes": SCOPES,
-        "saved": request.query_params.get("saved")})
+        "saved": request.query_params.get("saved"), "error": error},
+        status_code=409 if error else 200)
 
 
 @post("/admin/roles/matrix", opt=ROLES, status_code=303)
@@ -298,7 +313,16 @@ async def save_matrix(request: Request) -> Response:
         if (role_id.isdigit() and int(role_id) in role_ids and permission in rapport.permissions
                 and value in SCOPES):
             wanted[(int(role_id), permission)] = value
-    async with RolePermission._meta.db.transaction():
+    try:
+        await _save_matrix(request, actor, wanted)
+    except NoAdministratorLeft as exc:
+        return await _matrix(request, error=exc.message)
+    return Redirect("/admin/roles/matrix?saved=1", status_code=303)
+
+
+async def _save_matrix(request: Request, actor, wanted: dict[tuple[int, str], str]) -> None:
+    async with RolePermission._meta.db.transaction(), \
+            keeping_an_administrator(request.app.state.rapport):
         current = {(g["role"], g["permission"]): (g["id"], g["scope"])
                    for g in await RolePermission.select().run()}
         for (role_id, permission), scope in sorted(wanted.items()):
@@ -313,7 +337,6 @@ async def save_matrix(request: Request) -> Response:
                                                            scope=scope)).run()
             await audit.record(actor, "permission_change", "core_role", role_id,
                                {permission: [old_scope, scope]}, ip=client_ip(request))
-    return Redirect("/admin/roles/matrix?saved=1", status_code=303)
 
 
 # --- one role: pattern grants and field rules ------------------------------------------------
@@ -371,28 +394,40 @@ async def add_grant(request: Request, role_id: FromPath[int]) -> Response:
     if not pattern or not any(fnmatchcase(n, pattern) for n in rapport.permissions):
         return await _role_page(request, role, {"permission": f"{pattern!r} matches no "
                                                 "permission."}, 400)
-    async with RolePermission._meta.db.transaction():
-        old = await RolePermission.select().where((RolePermission.role == role_id) & (
-            RolePermission.permission == pattern)).first().run()
-        await RolePermission.delete().where((RolePermission.role == role_id) & (
-            RolePermission.permission == pattern)).run()
-        await RolePermission.insert(RolePermission(role=role_id, permission=pattern,
-                                                   scope=scope)).run()
-        await audit.record(current_actor(request), "permission_change", "core_role", role_id,
-                           {pattern: [old["scope"] if old else "none", scope]}, ip=client_ip(request))
+    try:
+        async with RolePermission._meta.db.transaction(), keeping_an_administrator(rapport):
+            await _replace_grant(request, role_id, pattern, scope)
+    except NoAdministratorLeft as exc:
+        return await _role_page(request, role, {"permission": exc.message}, 409)
     return Redirect(f"/admin/roles/{role_id}?saved=1", status_code=303)
+
+
+async def _replace_grant(request: Request, role_id: int, pattern: str, scope: str) -> None:
+    old = await RolePermission.select().where((RolePermission.role == role_id) & (
+        RolePermission.permission == pattern)).first().run()
+    await RolePermission.delete().where((RolePermission.role == role_id) & (
+        RolePermission.permission == pattern)).run()
+    await RolePermission.insert(RolePermission(role=role_id, permission=pattern,
+                                               scope=scope)).run()
+    await audit.record(current_actor(request), "permission_change", "core_role", role_id,
+                       {pattern: [old["scope"] if old else "none", scope]}, ip=client_ip(request))
 
 
 @post("/admin/roles/{role_id:int}/grants/{grant_id:int}/delete", opt=ROLES, status_code=303)
 async def remove_grant(request: Request, role_id: FromPath[int], grant_id: FromPath[int]) -> Response:
-    async with RolePermission._meta.db.transaction():
-        old = await RolePermission.select().where((RolePermission.id == grant_id) & (
-            RolePermission.role == role_id)).first().run()
-        if old is None:
-            raise NotFoundException("no such grant")
-        await RolePermission.delete().where(RolePermission.id == grant_id).run()
-        await audit.record(current_actor(request), "permission_change", "core_role", role_id,
-                           {old["permission"]: [old["scope"], "none"]}, ip=client_ip(request))
+    old = await RolePermission.select().where((RolePermission.id == grant_id) & (
+        RolePermission.role == role_id)).first().run()
+    if old is None:
+        raise NotFoundException("no such grant")
+    try:
+        async with RolePermission._meta.db.transaction(), \
+                keeping_an_administrator(request.app.state.rapport):
+            await RolePermission.delete().where(RolePermission.id == grant_id).run()
+            await audit.record(current_actor(request), "permission_change", "core_role",
+                               role_id, {old["permission"]: [old["scope"], "none"]},
+                               ip=client_ip(request))
+    except NoAdministratorLeft as exc:
+        return await _role_page(request, await _role(role_id), {"permission": exc.message}, 409)
     return Redirect(f"/admin/roles/{role_id}?saved=1", status_code=303)
 
 

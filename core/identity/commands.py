@@ -74,13 +74,42 @@ def create_user_command(ctx: click.Context, email: str, roles: tuple[str, ...], 
     password = _read_password()
 
     async def create(rapport):
+        from core.identity.administrators import grant_administration
+
         user_id = await create_user(email, name, password, roles=list(roles), teams=list(teams))
         await audit.record(None, "create", "core_user", user_id,
                            summary=f"created from the command line with roles {', '.join(roles)}")
-        return user_id
+        # "--role administrator" must give administration even if the role's grant was lost
+        # (instances from before removing the last one was refused).
+        restored = await grant_administration(rapport, email) if "administrator" in roles else []
+        return user_id, restored
 
-    user_id = _run(ctx, create)
+    user_id, restored = _run(ctx, create)
     click.echo(f"Created user {user_id}: {email.strip().lower()} ({', '.join(roles)})")
+    for line in restored:
+        click.echo(f"Also {line}.")
+
+
+@user.command(name="grant-admin", help="Rescue: make EMAIL an active administrator (restoring "
+              "the Administrator role and its '*' grant if they were removed).")
+@click.argument("email")
+@click.pass_context
+def grant_admin_command(ctx: click.Context, email: str) -> None:
+    from core import audit
+    from core.identity.administrators import grant_administration
+
+    async def rescue(rapport):
+        done = await grant_administration(rapport, email)
+        if done:
+            await audit.record(None, "permission_change", "core_user",
+                               summary=f"grant-admin for {email} from the command line: "
+                                       + "; ".join(done))
+        return done
+
+    done = _run(ctx, rescue)
+    for line in done:
+        click.echo(f"{line[0].upper()}{line[1:]}.")
+    click.echo(f"{email.strip().lower()} is an active administrator.")
 
 
 @click.group(help="API tokens.")
