@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 from litestar import Request, get
 from litestar.response import Stream, Template
 
-from core import audit
+from core import audit, audit_words
 from core.audit import AuditEntry, client_ip
 from core.permissions import current_actor
 from core.plugin import NavItem, hookimpl
@@ -118,6 +118,10 @@ async def _list_page(request: Request) -> Template:
         "export_url": f"/admin/audit/export.csv?{filters.query_string()}",
         "first_page": not before,
         "newest_url": f"/admin/audit?{filters.query_string()}",
+        "record_label": audit_words.record_type_label,
+        "action_label": audit_words.action_label,
+        "record_types": audit_words.record_type_choices(),
+        "actions": audit_words.action_choices(),
     })
 
 
