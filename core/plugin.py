@@ -154,6 +154,10 @@ class EventType:
     name: str
     description: str
     durable: bool = False
+    # What staff read when choosing their notifications ("A lead is given to me"): set it on
+    # the events your push_notifications hook turns into messages, so users can switch them
+    # off. Events without one are not offered as notification topics.
+    topic_label: str = ""
 
 
 @dataclass(frozen=True)

@@ -266,7 +266,8 @@ def known_topics(rapport: Rapport) -> dict[str, str]:
     """Every topic a user can switch: core's and the events plugins declare."""
     topics = dict(CORE_TOPICS)
     for name, event_type in sorted(rapport.event_types.items()):
-        topics.setdefault(name, event_type.description)
+        if event_type.topic_label:  # the description is for plugin authors, not for staff
+            topics.setdefault(name, event_type.topic_label)
     return topics
 
 

@@ -219,7 +219,8 @@ def register_search_providers():
 def register_events():
     return [
         EventType("sales.lead.assigned", "A lead was given to a representative "
-                  "(payload: lead_id, owner_id, name, score)."),
+                  "(payload: lead_id, owner_id, name, score).",
+                  topic_label="A lead is given to me"),
         EventType("sales.quote.requested", "A portal customer asked for a quote for lines a "
                   "plugin supplied; staff find it as an opportunity with a draft quote "
                   "(payload in docs/plugins/sales.md).", durable=True),

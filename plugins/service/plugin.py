@@ -236,7 +236,17 @@ EVENTS = {
 
 @hookimpl
 def register_events():
-    return [EventType(name, description) for name, description in EVENTS.items()]
+    return [EventType(name, description, topic_label=TOPIC_LABELS.get(name, ""))
+            for name, description in EVENTS.items()]
+
+
+# The events plugins.service.notifications turns into notifications, as staff choose them.
+TOPIC_LABELS = {
+    "service.case.assigned": "A case is given to me",
+    "service.case.customer_replied": "A customer replies on one of my cases",
+    "service.case.sla_warning": "One of my cases will soon miss its target time",
+    "service.case.sla_breached": "A case missed its target time",
+}
 
 
 @hookimpl

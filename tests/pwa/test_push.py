@@ -122,7 +122,8 @@ async def test_plugin_event_becomes_a_push_through_the_hook(push_client, service
     class LeadPlugin:
         @hookimpl
         def register_events(self):
-            return [EventType("leads.lead.assigned", "A lead was assigned to you")]
+            return [EventType("leads.lead.assigned", "leads.lead.assigned (payload: owner)",
+                              topic_label="A lead was assigned to you")]
 
         @hookimpl
         def push_notifications(self, event):
@@ -137,7 +138,11 @@ async def test_plugin_event_becomes_a_push_through_the_hook(push_client, service
     await rapport.publish("leads.lead.assigned", {"owner": user_id})
     await worker.tick(rapport)
     assert json.loads(browser.decrypt(service.received[0].body))["url"] == "/leads/1"
-    assert "A lead was assigned to you" in (await push_client.get("/field/devices")).text
+    devices = (await push_client.get("/field/devices")).text
+    assert "A lead was assigned to you" in devices
+    # Staff read the topic's label, never the description written for plugin authors, and
+    # events that never notify anyone (a customer was created) are not offered.
+    assert "payload" not in devices and "customer was created" not in devices
 
 
 async def test_switched_off_topic_sends_nothing(push_client, service):
