@@ -15,6 +15,8 @@ def register_piccolo_apps():
 def register_permissions():
     return [
         Permission("core.customer.view", "See customers (accounts and contacts)"),
+        Permission("core.customer.find", "Find any customer to open a case or take a call "
+                   "(name, e-mail, phone and city only; the record needs view)"),
         Permission("core.customer.create", "Create customers"),
         Permission("core.customer.edit", "Change customers"),
         Permission("core.customer.delete", "Delete customers"),
@@ -38,9 +40,10 @@ def register_events():
 @hookimpl
 def register_routes():
     from core.customers.api import ROUTES as API_ROUTES
+    from core.customers.finding_web import ROUTES as CARD_ROUTES
     from core.customers.web import ROUTES
 
-    return [*ROUTES, *API_ROUTES]
+    return [*ROUTES, *API_ROUTES, *CARD_ROUTES]
 
 
 @hookimpl

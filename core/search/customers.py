@@ -9,12 +9,14 @@ trigram of each word). Every query is bounded; nothing counts.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from piccolo.querystring import QueryString
 from rapidfuzz import fuzz
 
+from core.customers import finding
+from core.customers.service import display_phone
 from core.customers.tables import Customer
 from core.permissions import Actor, row_filter
 from core.plugin import SearchResult
@@ -48,6 +50,9 @@ class CustomerHit:
     account_name: str
     lifecycle_stage: str
     score: float
+    # False: found through ``core.customer.find`` only (show the minimal view, not the record).
+    openable: bool = True
+    city: str = ""
 
 
 def normalise_query(query: str) -> str:
@@ -125,8 +130,9 @@ def fts_queries(query: str, *, every_word: bool = True) -> tuple[str | None, str
     return exact, fuzzy
 
 
-def _filter_sql(rapport: Rapport, actor: Actor) -> Any:
-    where = row_filter(rapport, actor, "core.customer.view", Customer)
+def _filter_sql(rapport: Rapport, actor: Actor, findable: bool = False) -> Any:
+    where = (finding.find_filter(rapport, actor) if findable
+             else row_filter(rapport, actor, "core.customer.view", Customer))
     return QueryString("1 = 1") if where is None else where.querystring
 
 
@@ -264,14 +270,17 @@ def _good_matches(query: str, rows: dict[int, dict[str, Any]], fuzzy_ids: set[in
                if row_id not in fuzzy_ids or score(query, row) >= FUZZY_FLOOR)
 
 
-async def find_customers(rapport: Rapport, actor: Actor, query: str, limit: int = 10
-                         ) -> list[CustomerHit]:
-    """Customers ``actor`` may see that match ``query``, best first (at most ``limit``)."""
+async def find_customers(rapport: Rapport, actor: Actor, query: str, limit: int = 10, *,
+                         findable: bool = False) -> list[CustomerHit]:
+    """Customers ``actor`` may see that match ``query``, best first (at most ``limit``).
+
+    ``findable``: also those ``actor`` may only find (``core.customer.find``), marked
+    ``openable=False``; every hit then carries its city (the picker's minimal view)."""
     query = normalise_query(query)
     limit = max(1, min(limit, 100))
     if not query:
         return []
-    where = _filter_sql(rapport, actor)
+    where = _filter_sql(rapport, actor, findable)
     wanted = min(MAX_CANDIDATES, limit * 4)
     rows: dict[int, dict[str, Any]] = {}
     fuzzy_ids: set[int] = set()
@@ -315,22 +324,34 @@ async def find_customers(rapport: Rapport, actor: Actor, query: str, limit: int 
             score=value,
         ))
     hits.sort(key=lambda h: (-h.score, h.name.lower(), h.id))
-    return hits[:limit]
+    hits = hits[:limit]
+    if findable and hits:
+        ids = [h.id for h in hits]
+        openable = await finding.openable_ids(rapport, actor, ids)
+        city = await finding.cities(ids)
+        hits = [replace(h, openable=h.id in openable, city=city.get(h.id, "")) for h in hits]
+    return hits
 
 
 def _snippet(hit: CustomerHit) -> str:
     parts = ["Account" if hit.kind == "account" else "Contact"]
-    parts += [p for p in (hit.account_name, hit.email, hit.phone) if p]
+    if hit.openable:
+        parts += [p for p in (hit.account_name, hit.email, display_phone(hit.phone)) if p]
+    else:
+        # Found through core.customer.find: the minimal view only, and say why it is short.
+        parts += [p for p in (hit.email, display_phone(hit.phone), hit.city) if p]
+        parts.append("not one of your customers")
     return " · ".join(parts)
 
 
 async def search_customers(rapport: Rapport, user: Actor, query: str, limit: int
                            ) -> list[SearchResult]:
-    """The :class:`core.plugin.SearchProvider` callable for customers."""
+    """The :class:`core.plugin.SearchProvider` callable for customers. Customers the user may
+    only find link to their card (``/customers/{id}/card``), not to the 360° view."""
     return [
-        SearchResult(title=h.name, url=f"/customers/{h.id}", kind="customer",
-                     snippet=_snippet(h), score=h.score)
-        for h in await find_customers(rapport, user, query, limit)
+        SearchResult(title=h.name, kind="customer", snippet=_snippet(h), score=h.score,
+                     url=f"/customers/{h.id}" if h.openable else f"/customers/{h.id}/card")
+        for h in await find_customers(rapport, user, query, limit, findable=True)
     ]
 
 

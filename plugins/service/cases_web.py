@@ -19,9 +19,12 @@ from litestar.response import File, Redirect, Response, ServerSentEvent, Templat
 from piccolo.columns.combination import WhereRaw
 
 from core.audit import client_ip
+from core.customers import finding
+from core.customers.service import display_phone
 from core.customers.tables import Customer
 from core.identity.tables import User
 from core.permissions import Actor, current_actor, redact, row_filter, scoped
+from core.search.customers import find_customers
 from plugins.service import attachments as files
 from plugins.service import cases as service
 from plugins.service.attachments import NewAttachment
@@ -281,11 +284,12 @@ async def on_event(rapport, event) -> None:
 
 
 async def _customer(request: Request, customer_id: int | None) -> dict[str, Any] | None:
+    """The case's customer if the user may find them: a help desk opens cases for any caller
+    it may find (``core.customer.find``), not only for the customers it looks after."""
     if customer_id is None:
         return None
-    return await scoped(Customer.select(Customer.id, Customer.name, Customer.kind).where(
-        Customer.id == customer_id), request.app.state.rapport, current_actor(request),
-        "core.customer.view", Customer).first().run()
+    return await finding.found_customer(request.app.state.rapport, current_actor(request),
+                                        customer_id)
 
 
 def _new_form(values: dict[str, Any], errors: dict[str, str], customer, status: int = 200
@@ -304,16 +308,15 @@ async def case_new(request: Request, customer: FromQuery[int | None] = None) -> 
 
 @get("/service/cases/customer-options", opt=perm("service.case.create"), include_in_schema=False)
 async def customer_options(request: Request) -> Template:
-    """Customers whose name starts with what was typed (the new-case form's picker)."""
+    """Customers matching what was typed (name, e-mail or phone, through core's search index),
+    among those the user may find: the new-case form's picker."""
     typed = (request.query_params.get("customer_search") or "").strip()
-    rows: list[dict[str, Any]] = []
+    hits = []
     if len(typed) >= 2:
-        pattern = typed.replace("%", "").replace("_", "") + "%"
-        query = Customer.select(Customer.id, Customer.name, Customer.kind).where(
-            Customer.name.ilike(pattern)).order_by(Customer.name).limit(15)
-        rows = await scoped(query, request.app.state.rapport, current_actor(request),
-                            "core.customer.view", Customer).run()
-    return Template("interactions/_customer_options.html", context={"rows": rows})
+        hits = await find_customers(request.app.state.rapport, current_actor(request), typed,
+                                    limit=15, findable=True)
+    return Template("service/cases/_customer_options.html",
+                    context={"hits": hits, "display_phone": display_phone})
 
 
 def creator_default_owner(actor: Actor) -> int | None:
@@ -382,7 +385,7 @@ async def _page(request: Request, case: dict[str, Any], errors: dict[str, str] |
     """The case page, its conversation at the latest page or at a ``before``/``after``
     cursor (the no-JavaScript way through a long conversation)."""
     actor = current_actor(request)
-    customer = await _case_customer(case)
+    customer = await _case_customer(case, request)
     names = {}
     ids = {i for i in (case["owner"], case["created_by"]) if i}
     if ids:
@@ -410,9 +413,16 @@ async def _page(request: Request, case: dict[str, Any], errors: dict[str, str] |
     })
 
 
-async def _case_customer(case: dict[str, Any]) -> dict[str, Any] | None:
-    return await Customer.select(Customer.id, Customer.name, Customer.primary_email).where(
+async def _case_customer(case: dict[str, Any], request: Request | None = None
+                         ) -> dict[str, Any] | None:
+    """The case's customer; with ``request``, ``openable`` says whether the user may open
+    the full record (else the page links to the customer's card)."""
+    row = await Customer.select(Customer.id, Customer.name, Customer.primary_email).where(
         Customer.id == case["customer"]).first().run()
+    if row is not None and request is not None:
+        row["openable"] = bool(await finding.openable_ids(
+            request.app.state.rapport, current_actor(request), [row["id"]]))
+    return row
 
 
 async def _can_edit(request: Request, case: dict[str, Any]) -> bool:

@@ -167,7 +167,8 @@ def customer_panels(customer, user):
 
 @hookimpl
 def record_actions(record_type, record):
-    if record_type != "customer":
+    # found_customer: a caller's card, for agents who may find but not open the record.
+    if record_type not in ("customer", "found_customer"):
         return None
     return [Action("New case", f"/service/cases/new?customer={record['id']}",
                    permission="service.case.create", order=40)]
