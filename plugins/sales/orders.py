@@ -137,6 +137,11 @@ def money_text(amount: Any, currency: str) -> str:
     return format_money(Decimal(str(amount)), currency)
 
 
+def amount_text(amount: Any, currency: str) -> str:
+    """An amount for a form field: the currency's minor units, no grouping (``1011.50``)."""
+    return str(Money(Decimal(str(amount)), currency).rounded().amount)
+
+
 async def order_lines(order_id: int) -> list[dict[str, Any]]:
     return await OrderLine.select().where(OrderLine.sales_order == order_id).order_by(
         OrderLine.position).order_by(OrderLine.id).run()

@@ -40,6 +40,7 @@ async def _form(request: Request) -> dict[str, str]:
 
 def _formatters() -> dict[str, Any]:
     return {"money": orders.money_text, "qty": orders.quantity_text,
+            "amount": orders.amount_text,
             "statuses": orders.STATUSES, "channels": orders.CHANNELS}
 
 
