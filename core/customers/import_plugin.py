@@ -3,7 +3,7 @@ import and export, likely duplicates and merging (core module, always enabled)."
 
 from __future__ import annotations
 
-from core.plugin import NavItem, hookimpl
+from core.plugin import Action, NavItem, hookimpl
 
 
 @hookimpl
@@ -52,3 +52,12 @@ def register_commands(cli):
     @click.pass_context
     def vcard_command(ctx, path, dry_run):
         run(ctx, "contact", path, (), dry_run, "vcard")
+
+
+@hookimpl
+def record_actions(record_type, record):
+    # A contact's card for a phone's address book (the export existed with nothing leading to it).
+    if record_type == "customer" and record.get("kind") == "contact":
+        return [Action("Download vCard", f"/contacts/{record['id']}/vcard",
+                       permission="core.customer.view", order=90)]
+    return None

@@ -99,3 +99,21 @@ async def test_vcf_upload_goes_straight_to_the_check(admin_client):
         headers=await csrf_headers(admin_client), follow_redirects=True)
     assert response.status_code == 200
     assert "<td>7</td><td>email</td>" in response.text
+
+
+async def test_buttons_lead_to_the_vcard_downloads_with_the_lists_filters(client):
+    """The downloads existed with nothing leading to them: the contact page offers its card,
+    the contacts list its filtered set, and the link follows the filters as they change."""
+    rapport = client.rapport
+    admin = await load_actor(rapport, await make_user("admin@example.test"))
+    row = await ada(rapport, admin)
+    await sign_in(client, "admin@example.test")
+    page = await client.get(f"/customers/{row['id']}")
+    assert f'href="/contacts/{row["id"]}/vcard"' in page.text and "Download vCard" in page.text
+    listing = await client.get("/contacts")
+    assert 'id="export-vcard-link" href="/contacts/export.vcf"' in listing.text
+    assert "export.vcf" not in (await client.get("/accounts")).text
+    filtered = await client.get("/contacts", params={"stage": "prospect"},
+                                headers={"HX-Request": "true"})
+    assert 'id="export-links" hx-swap-oob="true"' in filtered.text
+    assert 'href="/contacts/export.vcf?stage=prospect' in filtered.text
