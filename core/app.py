@@ -47,6 +47,7 @@ CORE_MODULES: list[str] = [
     "core.portal.plugin",
     "core.privacy.plugin",
     "core.audit_web",
+    "core.jobs",
     "pwa.plugin",
 ]
 # The benchmark's ceiling (a bare JSON endpoint) exists only in `make bench` runs.
@@ -145,15 +146,25 @@ class Rapport:
         return self._event_types
 
     async def publish(self, name: str, payload: dict[str, Any] | None = None,
-                      actor_id: int | None = None) -> Event:
+                      actor_id: int | None = None, *, key: str | None = None) -> Event:
         """Announce an event to every plugin's ``on_event`` (and ``push_notifications``).
 
-        Call it after the work it announces has committed. A failing subscriber is logged and
-        does not stop the others.
+        A durable event type (docs/events.md) is written to the outbox: call this inside the
+        transaction of the change it announces, so the event exists if and only if the change
+        commits; the job worker then delivers it to each subscriber at least once, in order
+        per ``key`` (an aggregate such as ``"customer:12"``). In-process listeners (live
+        updates) hear it after the commit. The returned event carries its outbox ``id``.
+
+        Any other event: call it after the work it announces has committed; subscribers run
+        now, and a failing subscriber is logged and does not stop the others.
         """
         if name not in self.event_types:
             raise ValueError(f"event {name!r} is not declared by any plugin (register_events)")
         event = Event(name=name, payload=dict(payload or {}), actor_id=actor_id)
+        if self.event_types[name].durable:
+            from core import events
+
+            return await events.publish_durable(self, event, key=key)
         for plugin_name, result in self.call_in_order("on_event", rapport=self, event=event):
             try:
                 if inspect.isawaitable(result):

@@ -13,8 +13,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import logging
 import os
 import sqlite3
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -24,13 +26,71 @@ from piccolo.apps.migrations.commands.forwards import ForwardsMigrationManager
 from piccolo.apps.migrations.tables import Migration
 from piccolo.conf.apps import AppConfig
 from piccolo.engine.base import Engine
-from piccolo.engine.postgres import PostgresEngine
-from piccolo.engine.sqlite import SQLiteEngine, TransactionType, dict_factory
+from piccolo.engine.postgres import PostgresEngine, PostgresTransaction
+from piccolo.engine.sqlite import SQLiteEngine, SQLiteTransaction, TransactionType, dict_factory
 from piccolo.table import Table
 
 
 class DatabaseError(Exception):
     """A database state a self-hoster must fix (unmigrated, unreachable); says how."""
+
+
+log = logging.getLogger("rapport.db")
+
+# --- After commit --------------------------------------------------------------------------
+# Work that must only happen once a change is durable (live updates, waking the job worker)
+# is registered on the outermost open transaction and run after its COMMIT; a rollback drops
+# it. Piccolo treats a nested ``transaction()`` as the outer one, so "the current transaction"
+# is always the outermost.
+
+
+class _AfterCommitMixin:
+    def _init_after_commit(self) -> None:
+        self.after_commit_callbacks: list[Callable[[], Awaitable[None]]] = []
+
+    async def __aexit__(self, exception_type, exception, traceback) -> bool:
+        outermost = self._parent is None  # type: ignore[attr-defined]
+        result = await super().__aexit__(exception_type, exception, traceback)  # type: ignore[misc]
+        if outermost and self._committed and not self._rolled_back:  # type: ignore[attr-defined]
+            callbacks, self.after_commit_callbacks = self.after_commit_callbacks, []
+            for callback in callbacks:
+                try:
+                    await callback()
+                except Exception:  # the change is committed; a callback cannot undo it
+                    log.exception("after-commit callback failed")
+        return result
+
+
+class RapportSQLiteTransaction(_AfterCommitMixin, SQLiteTransaction):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._init_after_commit()
+
+
+class RapportPostgresTransaction(_AfterCommitMixin, PostgresTransaction):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._init_after_commit()
+
+
+def in_transaction(engine: Engine) -> bool:
+    """Whether the calling task has a transaction open on ``engine``."""
+    current = getattr(engine, "current_transaction", None)
+    return current is not None and current.get() is not None
+
+
+def after_commit(engine: Engine, callback: Callable[[], Awaitable[None]]) -> bool:
+    """Run ``callback`` once the outermost transaction open on ``engine`` commits (never if
+    it rolls back). Returns False when no transaction is open: the caller runs it now.
+
+    Piccolo's stock engines (only used by ``make bench`` comparisons) cannot defer: there the
+    answer is False too and the work runs at once, as before after-commit existed."""
+    current = getattr(engine, "current_transaction", None)
+    transaction = current.get() if current is not None else None
+    if not isinstance(transaction, _AfterCommitMixin):
+        return False
+    transaction.after_commit_callbacks.append(callback)
+    return True
 
 
 _SQLITE_PRAGMAS = (
@@ -62,7 +122,8 @@ class RapportSQLiteEngine(SQLiteEngine):
 
     def transaction(self, transaction_type: TransactionType = TransactionType.immediate,
                     allow_nested: bool = True):
-        return super().transaction(transaction_type=transaction_type, allow_nested=allow_nested)
+        return RapportSQLiteTransaction(engine=self, transaction_type=transaction_type,
+                                        allow_nested=allow_nested)
 
     def atomic(self, transaction_type: TransactionType = TransactionType.immediate):
         return super().atomic(transaction_type=transaction_type)
@@ -101,6 +162,13 @@ class RapportSQLiteEngine(SQLiteEngine):
         self._shared_loop = None
 
 
+class RapportPostgresEngine(PostgresEngine):
+    """PostgreSQL whose transactions can run work after they commit (:func:`after_commit`)."""
+
+    def transaction(self, allow_nested: bool = True):
+        return RapportPostgresTransaction(engine=self, allow_nested=allow_nested)
+
+
 def build_engine(database_url: str) -> Engine:
     """Return the engine for a ``sqlite:///path`` or ``postgresql://...`` URL."""
     url = urlparse(database_url)
@@ -121,7 +189,7 @@ def build_engine(database_url: str) -> Engine:
         }
         if url.password:
             config["password"] = unquote(url.password)
-        return PostgresEngine(config=config)
+        return RapportPostgresEngine(config=config)
     raise DatabaseError(
         f"RAPPORT_DATABASE_URL {database_url!r} is neither sqlite:///<path> nor postgresql://..."
     )

@@ -24,6 +24,7 @@ from core.plugin import (
     AgendaItem,
     Event,
     EventType,
+    JobType,
     NavItem,
     Panel,
     Permission,
@@ -228,6 +229,9 @@ def on_event(rapport: Rapport, event: Event) -> Awaitable[None] | None:
     """React to an event (may be async). Called after the publishing transaction committed.
 
     An exception here is logged with the event name and does not undo the publisher's work.
+    For a durable event (docs/events.md) each implementation is a subscriber called by the
+    job worker, at least once, retried with backoff when it raises; ``event.id`` is stable
+    across retries, so handle each id once.
     """
 
 
@@ -240,6 +244,17 @@ def push_notifications(
     Core puts each message in the durable push outbox, honouring each user's notification
     preferences for the message's ``topic``.
     """
+
+
+# --- Background jobs -------------------------------------------------------------------------
+
+
+@hookspec
+def register_jobs(rapport: Rapport) -> list[JobType] | None:
+    """Declare the background job types this plugin runs (``<id>.<job>``), each with its
+    handler ``async (rapport, job) -> None``, optional recurring ``schedule`` (cron or
+    seconds), attempts, time limit and uniqueness. Queue one with ``core.jobs.enqueue``;
+    see docs/jobs.md. Jobs may run more than once: make handlers idempotent."""
 
 
 # --- Customers: merging and privacy ----------------------------------------------------------

@@ -21,8 +21,9 @@ class InstanceSetting(Table, tablename="core_instance_setting"):
 
 def _tables() -> list[type[Table]]:
     from core.audit import AuditEntry
+    from core.jobs_tables import TABLES as JOB_TABLES
 
-    return [InstanceSetting, AuditEntry]
+    return [InstanceSetting, AuditEntry, *JOB_TABLES]
 
 
 APP_CONFIG = AppConfig(

@@ -170,6 +170,45 @@ class Event:
 
 
 @dataclass(frozen=True)
+class JobType:
+    """A kind of background job, declared through the ``register_jobs`` hook (docs/jobs.md).
+
+    ``handler`` is ``async (rapport, job: Job) -> None``; raising makes the job retry with
+    exponential backoff until ``max_attempts``, then it is marked failed. A job may run more
+    than once (a worker killed mid-job has it run again), so make it idempotent.
+
+    ``schedule`` makes the job recurring: a cron expression (``"*/5 * * * *"``, in UTC) or a
+    number of seconds between runs. Each occurrence is run once across every worker, and a
+    recurring job never overlaps itself. ``unique`` lets at most one job of this type wait in
+    the queue (enqueueing another returns the waiting one) and run at a time.
+    ``timeout_seconds`` bounds one attempt: beyond it the attempt is cancelled and counts as
+    failed.
+    """
+
+    name: str
+    handler: Callable[..., Awaitable[Any]]
+    schedule: str | float | None = None
+    max_attempts: int = 5
+    timeout_seconds: float = 300.0
+    unique: bool = False
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Job:
+    """What a job handler receives: the job's id, type name, arguments (JSON) and which
+    attempt this is (1 for the first). ``scheduled_for`` is the occurrence a recurring job
+    runs for (UTC), else None."""
+
+    id: int
+    name: str
+    args: dict[str, Any]
+    attempt: int = 1
+    max_attempts: int = 1
+    scheduled_for: datetime | None = None
+
+
+@dataclass(frozen=True)
 class PushMessage:
     """A notification for one staff user's devices, produced from an event.
 

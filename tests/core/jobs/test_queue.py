@@ -1,0 +1,241 @@
+"""The job queue: enqueue in the caller's transaction, run once, retries with backoff, time
+limit, unique jobs, recurring jobs once per occurrence, cancellation, leases. Both backends."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+
+from core import jobs
+from core.jobs_tables import JobRow
+from tests.conftest import connected
+from tests.core.jobs.helpers import with_jobs
+
+FAST = {"jobs_backoff_seconds": "0", "jobs_poll_seconds": "0.05",
+        "jobs_lease_grace_seconds": "0.2"}
+
+
+@pytest.fixture
+async def instance(make_rapport):
+    rapport = await make_rapport(extra=FAST)
+    async with connected(rapport):
+        yield rapport
+
+
+async def _job(job_id: int) -> dict:
+    return await JobRow.select().where(JobRow.id == job_id).first().run()
+
+
+async def test_an_enqueued_job_runs_once_with_its_arguments(instance):
+    plugin = with_jobs(instance)
+    job_id = await jobs.enqueue(instance, "testing.record", {"customer": 12})
+    assert (await _job(job_id))["status"] == "queued"
+    await jobs.run_pending(instance)
+    await jobs.run_pending(instance)
+    assert plugin.ran == [(job_id, {"customer": 12}, 1)]
+    assert (await _job(job_id))["status"] == "done"
+
+
+async def test_a_job_enqueued_in_a_rolled_back_transaction_never_exists(instance):
+    plugin = with_jobs(instance)
+    with pytest.raises(RuntimeError):
+        async with JobRow._meta.db.transaction():
+            await jobs.enqueue(instance, "testing.record", {"n": 1})
+            raise RuntimeError("the change failed")
+    await jobs.run_pending(instance)
+    assert plugin.ran == []
+    assert await JobRow.count().where(JobRow.name == "testing.record").run() == 0
+
+
+async def test_an_undeclared_job_or_non_json_arguments_are_refused(instance):
+    with_jobs(instance)
+    with pytest.raises(ValueError, match="not declared"):
+        await jobs.enqueue(instance, "testing.nope", {})
+    with pytest.raises(TypeError):
+        await jobs.enqueue(instance, "testing.record", {"when": object()})
+
+
+async def test_a_failing_job_is_retried_then_marked_failed_with_its_error(instance):
+    plugin = with_jobs(instance)
+    plugin.fail_times = 2
+    recovered = await jobs.enqueue(instance, "testing.record", {"n": 1})
+    await jobs.run_pending(instance)
+    assert [attempt for _, _, attempt in plugin.ran] == [1, 2, 3]
+    assert (await _job(recovered))["status"] == "done"
+
+    plugin.ran.clear()
+    plugin.fail_times = 10
+    doomed = await jobs.enqueue(instance, "testing.record", {"n": 2})
+    await jobs.run_pending(instance)
+    row = await _job(doomed)
+    assert len(plugin.ran) == 3  # max_attempts
+    assert row["status"] == "failed" and "job failed on purpose" in row["last_error"]
+
+    plugin.fail_times = 0
+    assert await jobs.retry(instance, doomed)
+    await jobs.run_pending(instance)
+    assert (await _job(doomed))["status"] == "done"
+
+
+async def test_retries_wait_longer_each_time(make_rapport):
+    instance = await make_rapport(extra={"jobs_backoff_seconds": "10"})
+    async with connected(instance):
+        plugin = with_jobs(instance)
+        plugin.fail_times = 5
+        job_id = await jobs.enqueue(instance, "testing.record", {})
+        delays = []
+        for _ in range(2):
+            before = jobs.utcnow()
+            await jobs.run_pending(instance)
+            row = await _job(job_id)
+            delays.append((row["run_at"] - before).total_seconds())
+            await JobRow.update({JobRow.run_at: jobs.utcnow()}).where(JobRow.id == job_id).run()
+        assert 7 < delays[0] < 13 and 15 < delays[1] < 25
+
+
+async def test_a_job_over_its_time_limit_is_stopped_and_failed(instance):
+    plugin = with_jobs(instance)
+    job_id = await jobs.enqueue(instance, "testing.slow", {"seconds": 5})
+    await jobs.run_pending(instance)
+    row = await _job(job_id)
+    assert plugin.ran == []
+    assert row["status"] == "failed" and "longer than its limit" in row["last_error"]
+
+
+async def test_a_unique_job_is_queued_once_while_it_waits(instance):
+    with_jobs(instance)
+    first = await jobs.enqueue(instance, "testing.once", {"n": 1})
+    assert await jobs.enqueue(instance, "testing.once", {"n": 2}) == first
+    keyed = await jobs.enqueue(instance, "testing.record", {}, unique_key="customer:1")
+    assert await jobs.enqueue(instance, "testing.record", {}, unique_key="customer:1") == keyed
+    assert await jobs.enqueue(instance, "testing.record", {}, unique_key="customer:2") != keyed
+    await jobs.run_pending(instance)
+    # Once it ran, a new one may be queued.
+    assert await jobs.enqueue(instance, "testing.once", {"n": 3}) != first
+
+
+async def test_a_job_put_off_waits_for_its_time(instance):
+    plugin = with_jobs(instance)
+    job_id = await jobs.enqueue(instance, "testing.record", {}, delay=3600)
+    await jobs.run_pending(instance)
+    assert plugin.ran == []
+    await JobRow.update({JobRow.run_at: jobs.utcnow()}).where(JobRow.id == job_id).run()
+    await jobs.run_pending(instance)
+    assert [r[0] for r in plugin.ran] == [job_id]
+
+
+async def test_each_occurrence_of_a_recurring_job_is_queued_once_by_any_number_of_workers(
+        instance):
+    with_jobs(instance)
+    for _ in range(3):  # three workers (or rounds) agreeing on the next occurrence
+        await jobs.ensure_schedules(instance)
+    rows = await JobRow.select(JobRow.name, JobRow.run_at, JobRow.schedule_slot).where(
+        JobRow.name.is_in(["testing.tick", "testing.cron"])).run()
+    assert sorted(r["name"] for r in rows) == ["testing.cron", "testing.tick"]
+    for row in rows:
+        assert row["run_at"] == row["schedule_slot"] > jobs.utcnow()
+        assert row["run_at"].second == 0
+        if row["name"] == "testing.cron":
+            assert row["run_at"].minute % 5 == 0
+
+
+async def test_a_due_occurrence_runs_once_and_the_next_is_queued(instance):
+    plugin = with_jobs(instance)
+    await jobs.ensure_schedules(instance)
+    # As if its minute had come: the occurrence is now in the past.
+    past = jobs.utcnow().replace(microsecond=0) - timedelta(seconds=1)
+    await JobRow.update({JobRow.run_at: past, JobRow.schedule_slot: past}).where(
+        JobRow.name == "testing.tick").run()
+    await jobs.run_pending(instance)
+    assert len([r for r in plugin.ran if r[0]]) == 1
+    assert await JobRow.count().where(
+        (JobRow.name == "testing.tick") & (JobRow.status == "queued")).run() == 1
+
+
+def test_schedules_are_cron_or_seconds():
+    start = jobs.utcnow().replace(hour=10, minute=2, second=0, microsecond=0)
+    assert jobs.next_slot("*/5 * * * *", start).minute == 5
+    assert jobs.next_slot(300, start).minute == 5
+    with pytest.raises(ValueError):
+        jobs.next_slot("every tuesday", start)
+    with pytest.raises(ValueError):
+        jobs.next_slot(0, start)
+
+
+async def test_a_waiting_job_can_be_cancelled_and_never_runs(instance):
+    plugin = with_jobs(instance)
+    job_id = await jobs.enqueue(instance, "testing.record", {})
+    assert await jobs.cancel(job_id) == "cancelled"
+    await jobs.run_pending(instance)
+    assert plugin.ran == [] and (await _job(job_id))["status"] == "cancelled"
+    assert await jobs.cancel(job_id) is None
+
+
+async def test_a_running_job_is_cancelled_by_its_worker(make_rapport):
+    instance = await make_rapport(extra=FAST)
+    async with connected(instance):
+        plugin = with_jobs(instance)
+        worker = jobs.Worker(instance)
+        await worker.start()
+        try:
+            job_id = await jobs.enqueue(instance, "testing.slow", {"seconds": 0.25})
+            # slow's limit is 0.3 s; make this one long enough to cancel.
+            await JobRow.update({JobRow.args: '{"seconds": 0.28}'}).where(
+                JobRow.id == job_id).run()
+            await asyncio.wait_for(plugin.started.wait(), 5)
+            assert await jobs.cancel(job_id) == "cancelling"
+            for _ in range(100):
+                if (await _job(job_id))["status"] != "running":
+                    break
+                await asyncio.sleep(0.02)
+        finally:
+            await worker.stop()
+        row = await _job(job_id)
+        assert row["status"] in {"cancelled", "done"}  # a cancel can arrive as it finishes
+        if row["status"] == "cancelled":
+            assert plugin.ran == []
+
+
+async def test_a_job_whose_worker_died_is_run_again_after_its_lease_runs_out(instance):
+    plugin = with_jobs(instance)
+    config = jobs.WorkerConfig.for_rapport(instance)
+    job_id = await jobs.enqueue(instance, "testing.record", {"n": 1})
+    # A worker claims it and dies before finishing: nothing but its lease is left.
+    claimed = await jobs.claim_jobs(instance, "dead-worker", 5, config)
+    assert [c.id for c in claimed] == [job_id]
+    await jobs.run_pending(instance)
+    assert plugin.ran == []  # the lease still holds
+    await JobRow.update({JobRow.locked_until: jobs.utcnow() - timedelta(seconds=1)}).where(
+        JobRow.id == job_id).run()
+    await jobs.run_pending(instance)
+    assert plugin.ran == [(job_id, {"n": 1}, 2)]
+    assert (await _job(job_id))["status"] == "done"
+
+
+async def test_a_worker_in_the_server_runs_jobs_enqueued_by_requests(instance):
+    plugin = with_jobs(instance)
+    worker = jobs.Worker(instance)
+    await worker.start()
+    try:
+        async with JobRow._meta.db.transaction():
+            job_id = await jobs.enqueue(instance, "testing.record", {"n": 1})
+        for _ in range(200):
+            if plugin.ran:
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        await worker.stop()
+    assert plugin.ran == [(job_id, {"n": 1}, 1)]
+
+
+async def test_health_says_how_old_the_oldest_waiting_job_is(instance):
+    with_jobs(instance)
+    assert (await jobs.health(instance))["oldest_queued_seconds"] is None
+    job_id = await jobs.enqueue(instance, "testing.record", {})
+    await JobRow.update({JobRow.run_at: jobs.utcnow() - timedelta(minutes=5)}).where(
+        JobRow.id == job_id).run()
+    health = await jobs.health(instance)
+    assert 290 < health["oldest_queued_seconds"] < 400
+    assert health["jobs"]["queued"] >= 1
