@@ -10,8 +10,11 @@ from plugins.sales.tables import (
     LeadActivity,
     Opportunity,
     OrderLine,
+    OrderReturn,
     Quote,
+    Refund,
     SalesOrder,
+    Shipment,
 )
 
 
@@ -59,12 +62,32 @@ async def export(customer_id: int) -> dict[str, Any]:
         "quotes": [_jsonable(r) for r in quotes],
         "orders": [_jsonable(r) for r in orders],
         "order_lines": [_jsonable(r) for r in lines],
+        **await _order_history(customer_id, [o["id"] for o in orders]),
     }}
 
 
+async def _order_history(customer_id: int, order_ids: list[int]) -> dict[str, Any]:
+    """Shipments, returns (with the customer's reasons) and refunds of the orders."""
+    ids = order_ids or [0]
+    shipments = await Shipment.select().where(Shipment.sales_order.is_in(ids)).run()
+    returns = await OrderReturn.select().where(OrderReturn.sales_order.is_in(ids)).run()
+    refunds = await Refund.select().where(Refund.sales_order.is_in(ids)).run()
+    return {"shipments": [_jsonable(r) for r in shipments],
+            "returns": [_jsonable(r) for r in returns],
+            "refunds": [_jsonable(r) for r in refunds]}
+
+
 async def erase(customer_id: int) -> None:
-    """Blank the personal fields of the leads this customer came from; amounts, dates and
-    products stay (they are the organisation's records, not personal data)."""
+    """Blank the personal fields of the leads this customer came from and the customer's
+    own words on orders (notes, who accepted, return reasons); amounts, dates and products
+    stay (they are the organisation's records, not personal data)."""
+    order_ids = [r["id"] for r in await SalesOrder.select(SalesOrder.id).where(
+        SalesOrder.customer == customer_id).run()]
+    if order_ids:
+        await SalesOrder.update({SalesOrder.notes: "", SalesOrder.accepted_by: ""}).where(
+            SalesOrder.id.is_in(order_ids)).run()
+        await OrderReturn.update({OrderReturn.reason: ""}).where(
+            OrderReturn.sales_order.is_in(order_ids)).run()
     ids = [r["id"] for r in await Lead.select(Lead.id).where(
         Lead.converted_contact == customer_id).run()]
     if not ids:

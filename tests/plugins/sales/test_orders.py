@@ -477,3 +477,28 @@ async def test_demo_orders_cover_the_lifecycle_and_managers_may_ship_and_refund(
             User.email == "manager@example.com").first().run()
         actor = await load_actor(instance, manager["id"])
         assert actor.can("sales.order.fulfil") and actor.can("sales.order.refund")
+
+
+async def test_privacy_export_has_the_order_history_and_erasure_blanks_the_customers_words(
+        sales_client):
+    widget = await catalogue()
+    customer = await new_customer()
+    order = (await sales_client.post("/api/v1/sales/orders", json={
+        "customer": customer, "notes": "Call Ada on 0171 555", "lines": [
+            {"product": widget, "quantity": "1"}]})).json()
+    await sales_client.post(f"/api/v1/sales/orders/{order['id']}/confirm")
+    line = order["lines"][0]["id"]
+    await sales_client.post(f"/api/v1/sales/orders/{order['id']}/shipments",
+                            json={"lines": [{"line_id": line, "quantity": "1"}]})
+    returned = await sales_client.post(f"/api/v1/sales/orders/{order['id']}/returns", json={
+        "lines": [{"line_id": line, "quantity": "1"}], "reason": "My son broke it"})
+    assert returned.status_code == 200, returned.text
+    from plugins.sales.customers import erase, export
+
+    exported = (await export(customer))["sales"]
+    assert exported["returns"][0]["reason"] == "My son broke it"
+    assert len(exported["shipments"]) == 1
+    await erase(customer)
+    after = (await export(customer))["sales"]
+    assert after["returns"][0]["reason"] == "" and after["orders"][0]["notes"] == ""
+    assert after["orders"][0]["total_amount"] == exported["orders"][0]["total_amount"]
