@@ -39,7 +39,30 @@ async def _caller(rapport) -> dict:
         "last_name": "Caller", "primary_email": "zelda@example.test"})
     _, token = await invite(rapport, staff, customer["id"], "zelda@example.test")
     await accept_invitation(token, PASSWORD, PASSWORD)
-    return {"id": customer["id"]}
+    return {"id": customer["id"], **await _quotes(rapport, customer["id"])}
+
+
+async def _quotes(rapport, customer_id: int) -> dict:
+    """A quote waiting for Zelda's answer and one that expired yesterday."""
+    from datetime import date, timedelta
+
+    from core.identity.tables import User
+    from core.permissions import Actor
+    from plugins.sales import quotes
+    from plugins.sales.tables import Product
+
+    admin = await User.select(User.id).where(User.email == "admin@example.com").first().run()
+    actor = Actor(kind="staff", id=admin["id"], name="Ada Admin", grants={})
+    product = await Product.select(Product.id).where(Product.sku == "CRM-PRO").first().run()
+    found = {}
+    for key, valid in (("waiting", date.today() + timedelta(days=30)),
+                       ("expired", date.today() - timedelta(days=1))):
+        quote = await quotes.create_quote(rapport, actor, {
+            "customer": customer_id, "valid_until": valid.isoformat(),
+            "lines": [{"product": product["id"], "quantity": "2", "tax_percent": "19"}]})
+        await quotes.send_quote(actor, {**quote, "status": "draft", "superseded": False})
+        found[key] = quote["id"]
+    return found
 
 
 def _shots(page, folder: Path, name: str) -> None:
@@ -124,6 +147,19 @@ def test_staff_take_confirm_and_ship_an_order_and_the_customer_returns_a_line(
             _shots(customer, folder, "portal-order")
             customer.get_by_role("button", name="Send return request").click()
             customer.get_by_text("your return is registered").wait_for()
+
+            customer.goto(f"{base}/portal/sales/quotes/{caller['expired']}")
+            customer.get_by_role("button", name="Request a new quote").wait_for()
+            _shots(customer, folder, "portal-quote-expired")
+            customer.get_by_role("button", name="Request a new quote").click()
+            customer.get_by_text("we will send you a new quote").wait_for()
+
+            page.goto(f"{base}/sales/quotes/{caller['waiting']}/accept")
+            page.fill("#a-by", "Zelda Caller")
+            _shots(page, folder, "quote-accept")
+            page.get_by_role("button", name="Record acceptance and place the order").click()
+            page.get_by_text("The customer's acceptance is recorded").wait_for()
+            assert "Zelda Caller (phone)" in page.inner_text(".order-facts")
 
             page.goto(order_url)
             assert "We need only one day" in page.inner_text("main")
