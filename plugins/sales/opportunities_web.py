@@ -219,19 +219,21 @@ async def opportunity_edit(request: Request, opportunity_id: FromPath[int]) -> T
 async def opportunity_save(request: Request, opportunity_id: FromPath[int]) -> Response:
     deal = await visible_one(request, Opportunity, "sales.opportunity.edit", opportunity_id)
     data = await form_data(request)
-    values = {k: str(data.get(k, "")) for k in deals.EDITABLE}
-    values["contact"] = str(data.get("contact") or data.get("contact_number") or "").strip()
-    if data.get("contact_clear") == "on":
-        values["contact"] = ""
-    if values["contact"] and values["contact"] != str(deal["contact"] or "") and \
+    # Fields the form did not send stay as they are.
+    values = {k: str(data[k]) for k in deals.EDITABLE if k in data and k != "contact"}
+    picked = str(data.get("contact") or data.get("contact_number") or "").strip()
+    if picked or data.get("contact_clear") == "on":
+        values["contact"] = "" if data.get("contact_clear") == "on" else picked
+    if values.get("contact") and values["contact"] != str(deal["contact"] or "") and \
             await visible_customer(request, values["contact"], kind="contact") is None:
-        return await _edit_form(request, deal, values,
+        return await _edit_form(request, deal, {**_edit_values(deal), **values},
                                 {"contact": "choose a contact person you can see"}, status=400)
     try:
         await deals.update_opportunity(request.app.state.rapport, current_actor(request), deal,
                                        values, ip=client_ip(request))
     except deals.OpportunityError as exc:
-        return await _edit_form(request, deal, values, {exc.field: exc.message}, status=400)
+        return await _edit_form(request, deal, {**_edit_values(deal), **values},
+                                {exc.field: exc.message}, status=400)
     return Redirect(f"/sales/opportunities/{opportunity_id}", status_code=303)
 
 

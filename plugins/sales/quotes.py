@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from core import records
 from core.customers.tables import Customer
-from core.money import Money
+from core.money import Money, format_money
 from core.permissions import Actor
 from plugins.sales import hookspecs as sales_hookspecs
 from plugins.sales.hookspecs import LineSource, QuoteContext
@@ -333,7 +333,7 @@ def bound_adjustments(offers: list[Any], before: Decimal, currency: str) -> list
             break
         if taken < amount:
             explanation = (explanation + " " if explanation else "") + \
-                f"(limited to the quote's total: {amount} {currency} offered)"
+                f"(limited to the quote's total; {format_money(amount, currency)} offered)"
         remaining -= taken
         kept.append({
             "position": len(kept) + 1, "source": str(_field(offer, "source") or "")[:64],
