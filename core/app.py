@@ -48,6 +48,7 @@ CORE_MODULES: list[str] = [
     "core.privacy.plugin",
     "core.audit_web",
     "core.jobs",
+    "core.jobs_web",
     "pwa.plugin",
 ]
 # The benchmark's ceiling (a bare JSON endpoint) exists only in `make bench` runs.

@@ -147,6 +147,128 @@ def check(ctx: click.Context) -> None:
     console.print(f"administrators: ok ({len(administrators)} active)")
 
 
+async def _connected(rapport, work, pool_size: int = 2):
+    """Run ``work()`` with the instance's migrated database open."""
+    from core import db
+
+    rapport.activate()
+    await db.connect(rapport.engine, pool_size=pool_size)
+    try:
+        await db.ensure_migrated(rapport.piccolo_apps())
+        return await work()
+    finally:
+        await db.disconnect(rapport.engine)
+
+
+@cli.command(help="Run background jobs and deliver durable events until stopped (Ctrl-C or "
+             "SIGTERM). Run as many as needed, on any host, against one PostgreSQL database.")
+@click.option("--concurrency", type=click.IntRange(min=1), default=None,
+              help="Jobs run at once (default 4, or RAPPORT_JOBS_CONCURRENCY).")
+@click.pass_context
+def worker(ctx: click.Context, concurrency: int | None) -> None:
+    import dataclasses
+    import signal
+
+    from core import jobs
+
+    rapport = get_rapport(ctx)
+    config = jobs.WorkerConfig.for_rapport(rapport)
+    if concurrency:
+        config = dataclasses.replace(config, concurrency=concurrency)
+
+    async def work() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        running = jobs.Worker(rapport, config)
+        await running.start()
+        console.print(f"Worker {running.id} started ({config.concurrency} jobs at once).")
+        await stop.wait()
+        console.print("Stopping: waiting for running jobs...")
+        await running.stop()
+
+    asyncio.run(_connected(rapport, work, pool_size=config.concurrency
+                           + config.event_concurrency + 2))
+    console.print("Worker stopped.")
+
+
+@cli.group(name="jobs", help="Background jobs: list, retry, cancel, health.")
+def jobs_group() -> None:
+    pass
+
+
+@jobs_group.command(name="list", help="List jobs of one kind: waiting, running, scheduled, "
+                    "failed or recent.")
+@click.argument("view", type=click.Choice(["waiting", "running", "scheduled", "failed",
+                                           "recent"]), default="waiting")
+@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
+@click.pass_context
+def jobs_list(ctx: click.Context, view: str, limit: int) -> None:
+    from core import jobs
+
+    rapport = get_rapport(ctx)
+    rows, more = asyncio.run(_connected(rapport, lambda: jobs.list_jobs(view, limit=limit)))
+    if not rows:
+        console.print(f"No {view} jobs.")
+        return
+    table = RichTable("id", "job", "status", "due", "attempts", "last error")
+    for row in rows:
+        table.add_row(str(row["id"]), row["name"], row["status"],
+                      row["run_at"].strftime("%Y-%m-%d %H:%M:%S"),
+                      f"{row['attempts']}/{row['max_attempts']}", (row["last_error"] or "")[:80])
+    console.print(table)
+    if more:
+        console.print(f"(more than {limit}; use --limit)")
+
+
+@jobs_group.command(name="retry", help="Queue a failed or cancelled job again now.")
+@click.argument("job_id", type=int)
+@click.pass_context
+def jobs_retry(ctx: click.Context, job_id: int) -> None:
+    from core import jobs
+
+    rapport = get_rapport(ctx)
+    if not asyncio.run(_connected(rapport, lambda: jobs.retry(rapport, job_id))):
+        raise click.ClickException(f"job {job_id} is not failed or cancelled (or an identical "
+                                   "job is waiting)")
+    console.print(f"Job {job_id} queued again.")
+
+
+@jobs_group.command(name="cancel", help="Cancel a waiting job, or stop a running one.")
+@click.argument("job_id", type=int)
+@click.pass_context
+def jobs_cancel(ctx: click.Context, job_id: int) -> None:
+    from core import jobs
+
+    rapport = get_rapport(ctx)
+    outcome = asyncio.run(_connected(rapport, lambda: jobs.cancel(job_id)))
+    if outcome is None:
+        raise click.ClickException(f"job {job_id} is not waiting or running")
+    console.print(f"Job {job_id} {outcome}.")
+
+
+@jobs_group.command(name="health", help="One line for monitoring; exit 1 when the oldest due "
+                    "job has waited longer than --max-wait seconds or deliveries failed.")
+@click.option("--max-wait", type=float, default=300.0, show_default=True)
+@click.pass_context
+def jobs_health(ctx: click.Context, max_wait: float) -> None:
+    from core import jobs
+
+    rapport = get_rapport(ctx)
+    health = asyncio.run(_connected(rapport, lambda: jobs.health(rapport)))
+    oldest = health["oldest_queued_seconds"]
+    counts, deliveries = health["jobs"], health["deliveries"]
+    waited = "none waiting" if oldest is None else f"oldest waiting {oldest:.0f}s"
+    bad = (oldest is not None and oldest > max_wait) or deliveries["failed"] > 0
+    click.echo(f"{'PROBLEM' if bad else 'OK'}: jobs {counts['queued']} queued, "
+               f"{counts['running']} running, {counts['failed']} failed; {waited}; "
+               f"event deliveries {deliveries['retrying']} retrying, "
+               f"{deliveries['failed']} failed")
+    if bad:
+        sys.exit(1)
+
+
 def main(argv: list[str] | None = None) -> None:
     import logging
 

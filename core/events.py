@@ -287,3 +287,30 @@ async def purge_handled(cutoff: datetime) -> int:
             await EventDelivery.delete().where(EventDelivery.event_id.is_in(ids)).run()
             await OutboxEvent.delete().where(OutboxEvent.id.is_in(ids)).run()
         removed += len(ids)
+
+
+# --- listing (admin page, CLI) ----------------------------------------------------------------
+
+
+async def list_troubled(*, after: int | None = None, limit: int = 50
+                        ) -> tuple[list[dict[str, Any]], int | None]:
+    """Deliveries needing an administrator's eye, newest first: failed ones, and pending ones
+    that have failed at least once (waiting for a retry). Each row carries its event's name,
+    key and time. Keyset pages on the delivery id."""
+    where = (EventDelivery.status == GAVE_UP) | (
+        (EventDelivery.status == PENDING) & (EventDelivery.attempts > 0))
+    if after is not None:
+        where = where & (EventDelivery.id < after)
+    rows = await EventDelivery.select().where(where).order_by(
+        EventDelivery.id, ascending=False).limit(limit + 1).run()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    ids = sorted({r["event_id"] for r in rows})
+    found = {e["id"]: e for e in await OutboxEvent.select(
+        OutboxEvent.id, OutboxEvent.name, OutboxEvent.created_at).where(
+        OutboxEvent.id.is_in(ids)).run()} if ids else {}
+    for row in rows:
+        event = found.get(row["event_id"], {})
+        row["event_name"] = event.get("name", "")
+        row["event_created_at"] = event.get("created_at")
+    return rows, (rows[-1]["id"] if more and rows else None)

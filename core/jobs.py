@@ -97,12 +97,16 @@ class WorkerConfig:
 
 # --- job types -----------------------------------------------------------------------------
 
-_types: weakref.WeakKeyDictionary[Any, dict[str, JobType]] = weakref.WeakKeyDictionary()
+_types: weakref.WeakKeyDictionary[Any, tuple[int, dict[str, JobType]]] = (
+    weakref.WeakKeyDictionary())
 
 
 def job_types(rapport: Rapport) -> dict[str, JobType]:
     """Every job type core and the enabled plugins declare, by name."""
-    found = _types.get(rapport)
+    # Keyed on how many plugins declare jobs: tests register plugins on a running app.
+    declaring = len(rapport.pm.hook.register_jobs.get_hookimpls())
+    cached = _types.get(rapport)
+    found = cached[1] if cached is not None and cached[0] == declaring else None
     if found is None:
         found = {}
         for job_type in rapport.collect("register_jobs", rapport=rapport):
@@ -113,7 +117,7 @@ def job_types(rapport: Rapport) -> dict[str, JobType]:
             if job_type.schedule is not None:
                 next_slot(job_type.schedule, utcnow())  # a bad schedule fails at start-up
             found[job_type.name] = job_type
-        _types[rapport] = found
+        _types[rapport] = (declaring, found)
     return found
 
 
@@ -594,3 +598,33 @@ async def shutdown(rapport):
     worker = _workers.get(rapport)
     if worker is not None:
         await worker.stop()
+
+
+# --- listing (admin page, CLI) ----------------------------------------------------------------
+
+VIEWS = ("waiting", "running", "scheduled", "failed", "recent")
+
+
+async def list_jobs(view: str, *, after: int | None = None, limit: int = 50
+                    ) -> tuple[list[dict[str, Any]], int | None]:
+    """One page of jobs for a view: ``waiting`` (due, not started), ``running``,
+    ``scheduled`` (waiting for a later time), ``failed``, ``recent`` (finished or cancelled).
+    Keyset pages on the id; returns the rows and the cursor of the next page."""
+    if view not in VIEWS:
+        raise ValueError(f"view must be one of {', '.join(VIEWS)}")
+    now = utcnow()
+    newest_first = view in ("failed", "recent")
+    where = {
+        "waiting": (JobRow.status == QUEUED) & (JobRow.run_at <= now),
+        "running": JobRow.status == RUNNING,
+        "scheduled": (JobRow.status == QUEUED) & (JobRow.run_at > now),
+        "failed": JobRow.status == FAILED,
+        "recent": JobRow.status.is_in([DONE, CANCELLED]),
+    }[view]
+    if after is not None:
+        where = where & ((JobRow.id < after) if newest_first else (JobRow.id > after))
+    rows = await JobRow.select().where(where).order_by(
+        JobRow.id, ascending=not newest_first).limit(limit + 1).run()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, (rows[-1]["id"] if more and rows else None)
