@@ -193,10 +193,11 @@ async def merge_customers(rapport: Rapport, actor: Actor | None, survivor_id: in
             summary=f"Merged customer {merged_id} ({merged['name']}) into {survivor_id} "
                     f"({survivor['name']})", ip=ip)
         row = await Customer.select().where(Customer.id == survivor_id).first().run()
-    payload = service.event_payload(row, before=survivor)
-    payload.update(merged_id=merged_id, merged_owner=merged.get("owner"),
-                   merged_team=merged.get("team"))
-    await service.announce(rapport, actor, service.EVENT_MERGED, payload)
+        payload = service.event_payload(row, before=survivor)
+        payload.update(merged_id=merged_id, merged_owner=merged.get("owner"),
+                       merged_team=merged.get("team"))
+        # Durable: recorded in the merge's transaction, so it happened iff this commits.
+        await service.announce_durable(rapport, actor, service.EVENT_MERGED, payload)
     return row
 
 

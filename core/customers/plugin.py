@@ -30,8 +30,10 @@ def register_events():
     return [
         EventType("core.customer.created", "A customer (account or contact) was created"),
         EventType("core.customer.updated", "A customer was changed"),
-        EventType("core.customer.deleted", "A customer was deleted"),
-        EventType("core.customer.merged", "Two customers were merged into one"),
+        EventType("core.customer.deleted", "A customer was deleted",
+                  durable=True),
+        EventType("core.customer.merged", "Two customers were merged into one",
+                  durable=True),
         EventType("core.customer.bulk_changed", "Customers were changed together from a list"),
         EventType("core.customer.imported", "Customers were imported from a file"),
     ]

@@ -614,7 +614,8 @@ async def delete_customer(rapport: Rapport, actor: Actor | None, customer_id: in
                                    summary="contacts unlinked before deleting the account",
                                    ip=ip)
         row = await records.delete(actor, Customer, customer_id, ip=ip)
-    await announce(rapport, actor, EVENT_DELETED, event_payload(current))
+        # Durable: recorded in the deletion's transaction, so it happened iff this commits.
+        await announce_durable(rapport, actor, EVENT_DELETED, event_payload(current))
     return row
 
 
@@ -705,6 +706,17 @@ def event_payload(row: dict[str, Any], *, before: dict[str, Any] | None = None
     if before is not None:
         payload["before"] = {"owner": before.get("owner"), "team": before.get("team")}
     return payload
+
+
+async def announce_durable(rapport: Rapport | None, actor: Actor | None, name: str,
+                           payload: dict[str, Any]) -> None:
+    """Publish a durable customer event (docs/events.md) *inside* the change's transaction:
+    the outbox row commits with the change, and a failure to record it undoes the change.
+    Events of one customer reach each subscriber in order (key ``customer:<id>``)."""
+    if rapport is None:
+        return
+    await rapport.publish(name, payload, actor_id=actor.id if actor else None,
+                          key=f"customer:{payload['id']}")
 
 
 async def announce(rapport: Rapport | None, actor: Actor | None, name: str,
