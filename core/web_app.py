@@ -28,10 +28,18 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 
 from core import db
 from core.identity.middleware import authentication_middleware, csrf_middleware
+from core.input_limits import (
+    INT32,
+    INT64,
+    UnacceptableInput,
+    input_guard,
+    is_integer_overflow,
+    offending_field,
+)
 from core.money import jinja_filters as money_filters
 from core.navigation import nav_groups
 from core.openapi import keep_only_api_routes, openapi_config
-from core.permissions import current_actor, permission_guard
+from core.permissions import permission_guard
 from core.portal.middleware import is_portal_path, portal_authentication_middleware
 
 if TYPE_CHECKING:
@@ -93,12 +101,46 @@ def not_found(request: Request, exc: NotFoundException) -> Response:
     return Response({"status_code": 404, "detail": exc.detail}, status_code=404)
 
 
+def unacceptable_input(request: Request, exc: UnacceptableInput) -> Response:
+    """422 naming the field, for every route (core.input_limits)."""
+    if wants_html(request):
+        return Template("errors/422.html", context={"field": exc.field, "message": exc.message},
+                        status_code=422)
+    return Response({"type": "about:blank", "title": "Invalid input", "status": 422,
+                     "detail": exc.detail,
+                     "errors": [{"field": exc.field, "message": exc.message}],
+                     "invalid_params": [{"name": exc.field, "reason": exc.message}]},
+                    status_code=422, media_type="application/problem+json")
+
+
+def database_refused_number(request: Request, exc: Exception) -> Response:
+    """An integer the database could not hold that got past core.input_limits (e.g. a JSON or
+    form value beyond a 32-bit column on PostgreSQL): 422 naming it, not a 500."""
+    if not is_integer_overflow(exc):
+        return server_error(request, exc)
+    values = request.scope.get("rapport_input") or {}
+    postgres = request.app.state.rapport.settings.database_url.startswith("postgres")
+    bounds = INT32 if postgres else INT64
+    field = offending_field(values, bounds) or "number"
+    return unacceptable_input(request, UnacceptableInput(
+        field, f"must be a whole number between {bounds[0]} and {bounds[1]}"))
+
+
 def server_error(request: Request, exc: Exception) -> Response:
     """Unexpected failures: logged with their stack, never shown; the person gets a page."""
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     if wants_html(request):
         return Template("errors/500.html", status_code=500)
     return Response({"status_code": 500, "detail": "Internal Server Error"}, status_code=500)
+
+
+def _database_data_errors() -> dict:
+    try:
+        from asyncpg.exceptions import DataError
+    except ImportError:  # SQLite-only installs
+        return {}
+    # PostgreSQL: "value out of int32 range" (asyncpg) or "integer out of range" (server).
+    return {DataError: database_refused_number}
 
 
 class RouteDeclarationError(Exception):
@@ -234,7 +276,8 @@ def build_litestar(rapport: Rapport) -> Litestar:
     env = template_environment(rapport)
     app = Litestar(
         route_handlers=handlers + static_routers(rapport),
-        guards=[permission_guard],
+        # Permissions first, so input checks tell an anonymous caller nothing.
+        guards=[permission_guard, input_guard],
         lifespan=[lifespan],
         middleware=[
             DefineMiddleware(authentication_middleware),
@@ -256,6 +299,9 @@ def build_litestar(rapport: Rapport) -> Litestar:
             NotAuthorizedException: not_signed_in,
             PermissionDeniedException: forbidden,
             NotFoundException: not_found,
+            UnacceptableInput: unacceptable_input,
+            OverflowError: database_refused_number,  # SQLite: beyond 64 bits
+            **_database_data_errors(),
             # In debug mode Litestar's own page shows the traceback instead.
             **({} if rapport.settings.debug else {500: server_error}),
         },
