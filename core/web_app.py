@@ -213,6 +213,9 @@ def template_environment(rapport: Rapport) -> Environment:
     env.globals["instance_name"] = rapport.settings.instance_name
     # money, number, percent, count: one way to show amounts (core.money).
     env.filters.update(money_filters())
+    from core.customers.service import display_phone
+
+    env.filters["phone"] = display_phone  # "+49 30 123456", never raw E.164
     return env
 
 

@@ -33,6 +33,7 @@ from core.customers.service import (
     default_region,
     normalise_email,
     normalise_phone,
+    phone_region,
 )
 from core.customers.tables import (
     CHANNELS,
@@ -323,12 +324,14 @@ def validate_row(kind: str, cells: dict[str, str], lookups: Lookups, actor: Acto
             if email not in emails:
                 emails.append(email)
     phones: list[str] = []
+    # Numbers without a country code are read as numbers of the row's country first.
+    region = phone_region(get("country", ""), lookups.region)
     for raw in [get("phone", "")] + _SPLIT.split(get("phones", "")):
         if raw.strip():
             try:
-                phone = _normalise_phone(raw.strip(), lookups.region)
-            except ValueError:
-                problems.append(("phone", f"{raw.strip()!r} is not a valid phone number"))
+                phone = _normalise_phone(raw.strip(), region)
+            except ValueError as exc:
+                problems.append(("phone", str(exc)))
                 continue
             if phone not in phones:
                 phones.append(phone)

@@ -92,20 +92,51 @@ def normalise_email(raw: str) -> str:
     return email
 
 
+def phone_region(*candidates: str | None) -> str:
+    """The region to read numbers written without a country code in: the first of
+    ``candidates`` that is a two-letter country code (the customer's country, then the
+    user's), else the instance's :func:`default_region`."""
+    for candidate in candidates:
+        code = str(candidate or "").strip().upper()
+        if re.fullmatch(r"[A-Z]{2}", code) and \
+                phonenumbers.country_code_for_region(code):
+            return code
+    return default_region()
+
+
+def country_name(code: str) -> str:
+    """``DE`` -> ``Germany`` (English names; the code itself when unknown)."""
+    from babel import Locale
+
+    return Locale("en").territories.get(code.upper(), code.upper())
+
+
 def normalise_phone(raw: str, region: str | None = None) -> str:
-    """Return the number in E.164 (``+441632960961``); raise ``ValueError`` if invalid."""
+    """Return the number in E.164 (``+441632960961``); raise ``ValueError`` if invalid.
+
+    A number without a country code is read as one of ``region``; when it is not a valid
+    number there, the message says which country was assumed and to add the country code,
+    since the number is most likely from somewhere else."""
     text = str(raw).strip()
+    region = (region or default_region()).upper()
     try:
-        number = phonenumbers.parse(text, region or default_region())
+        number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException:
-        raise ValueError(f"{raw!r} is not a phone number") from None
-    if not phonenumbers.is_valid_number(number):
-        raise ValueError(f"{raw!r} is not a valid phone number")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        number = None
+    if number is not None and phonenumbers.is_valid_number(number):
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    digits = re.sub(r"[\s()./-]", "", text)
+    if re.fullmatch(r"\d{4,}", digits):  # written without a country code
+        other = "+33 for France" if region == "DE" else "+49 for Germany"
+        raise ValueError(f"{text!r} is not a valid phone number in {country_name(region)}: "
+                         f"add the country code (like {other})")
+    raise ValueError(f"{text!r} is not a valid phone number")
 
 
-def display_phone(e164: str) -> str:
-    """An E.164 number formatted for people (international format)."""
+def display_phone(e164: str | None) -> str:
+    """An E.164 number formatted for people (international format): ``+49 30 123456``."""
+    if not e164:
+        return ""
     try:
         return phonenumbers.format_number(phonenumbers.parse(e164, None),
                                           phonenumbers.PhoneNumberFormat.INTERNATIONAL)
@@ -163,9 +194,8 @@ def _clean_phones(raw: Any, problems: _Problems, region: str) -> list[dict[str, 
             continue
         try:
             found.setdefault(normalise_phone(number, region), str(label)[:40])
-        except ValueError:
-            problems.add("phones" if i == 0 else f"phones[{i}]",
-                         f"{str(number).strip()!r} is not a valid phone number")
+        except ValueError as exc:
+            problems.add("phones" if i == 0 else f"phones[{i}]", str(exc))
     return [{"phone": p, "label": label} for p, label in found.items()]
 
 
@@ -374,15 +404,16 @@ async def _clean(rapport: Rapport | None, actor: Actor | None, data: dict[str, A
                     problems.add("account", "no such account")
         values["account"] = account
 
-    region = str(data.get("region") or default_region())
+    if given("addresses"):
+        subs["addresses"] = _clean_addresses(data.get("addresses"), problems)
     if given("emails"):
         subs["emails"] = _clean_emails(data.get("emails"), problems)
         values["primary_email"] = subs["emails"][0]["email"] if subs["emails"] else ""
     if given("phones"):
+        region = phone_region(data.get("region"), *await _customer_countries(subs, current),
+                              getattr(actor, "region", ""))
         subs["phones"] = _clean_phones(data.get("phones"), problems, region)
         values["primary_phone"] = subs["phones"][0]["phone"] if subs["phones"] else ""
-    if given("addresses"):
-        subs["addresses"] = _clean_addresses(data.get("addresses"), problems)
     if given("tags"):
         subs["tags"] = _clean_tags(data.get("tags"), problems)
 
@@ -403,6 +434,20 @@ async def _clean(rapport: Rapport | None, actor: Actor | None, data: dict[str, A
                 problems.add(other.field, other.message)
     problems.raise_if_any()
     return values, subs, cleaned_custom, defs
+
+
+async def _customer_countries(subs: dict[str, Any], current: dict[str, Any] | None
+                              ) -> list[str]:
+    """Countries of the customer's addresses (those submitted, else those stored): numbers
+    without a country code are read as numbers of the customer's country first."""
+    if "addresses" in subs:
+        return [a["country"] for a in subs["addresses"] if a.get("country")]
+    if current is None:
+        return []
+    rows = await CustomerAddress.select(CustomerAddress.country).where(
+        CustomerAddress.customer == current["id"], CustomerAddress.country != "").order_by(
+        CustomerAddress.id).limit(3).run()
+    return [r["country"] for r in rows]
 
 
 def _check_assignment(actor: Actor | None, values: dict[str, Any],

@@ -20,6 +20,7 @@ from litestar.response import Redirect, Response, Template
 
 from core import audit, records
 from core.audit import client_ip
+from core.customers.service import normalise_phone, phone_region
 from core.customers.tables import Customer, CustomerAddress, CustomerEmail, CustomerPhone
 from core.permissions import current_actor, scoped
 from core.portal import settings as portal_settings
@@ -191,17 +192,19 @@ async def portal_profile_save(request: Request, data: FormData) -> Response:
     return Redirect("/portal/profile?done=1", status_code=303)
 
 
-def _subrecord_problems(kind: str, values: dict[str, str]) -> dict[str, str]:
+def _subrecord_problems(kind: str, values: dict[str, str], region: str | None = None
+                        ) -> dict[str, str]:
     errors = {}
     if kind == "emails":
         email = values["email"]
         if "@" not in email or " " in email or len(email) > 254:
             errors["email"] = "Enter an email address like name@example.com."
     elif kind == "phones":
-        phone = values["phone"].replace(" ", "").replace("-", "")
-        if not phone.lstrip("+").isdigit() or not 6 <= len(phone) <= 32:
-            errors["phone"] = "Enter a phone number like +44 20 7946 0000."
-        values["phone"] = phone
+        # Stored in E.164 like every other number, read in the customer's country.
+        try:
+            values["phone"] = normalise_phone(values["phone"], region)
+        except ValueError as exc:
+            errors["phone"] = f"{exc}."
     else:
         if not (values["street"] or values["city"]):
             errors["street"] = "Enter at least the street or the town."
@@ -224,7 +227,13 @@ async def portal_subrecord_add(request: Request, kind: FromPath[str], data: Form
     if kind == "emails":
         values["email"] = values["email"].lower()
     values["label"] = values.get("label") or ("home" if kind != "addresses" else "main")
-    errors = _subrecord_problems(kind, values)
+    region = None
+    if kind == "phones":
+        countries = await CustomerAddress.select(CustomerAddress.country).where(
+            CustomerAddress.customer == current_actor(request).customer_id,
+            CustomerAddress.country != "").order_by(CustomerAddress.id).limit(3).run()
+        region = phone_region(*[c["country"] for c in countries])
+    errors = _subrecord_problems(kind, values, region)
     if errors:
         return await _profile_page(request, errors=errors, form=data, section=kind,
                                    status_code=400)
