@@ -365,6 +365,10 @@ async def add_message(rapport: Rapport, actor: Actor | None, case_id: int, *, ki
     elif actor is not None and actor.kind == "portal":
         raise CaseError("kind", "customers can only write messages")
     await _check_attachments(rapport, attachments)
+    if kind == "reply":
+        # Replies go out by e-mail (email_out sends them): the conversation and the timeline
+        # record that channel, not the one the case came in by.
+        channel = channel or "email"
     channel = channel or ("" if kind == "note" else case["channel"])
 
     now = datetime.now(UTC)

@@ -46,6 +46,8 @@ from plugins.service.tables import Case, CaseMessage, EmailTemplate
 log = logging.getLogger("rapport.service.email")
 
 AUTOMATED_KEYS = ("acknowledgement", "resolved")
+# Appended to a reply's timeline entry when the contact policy kept the e-mail from going out.
+NOT_SENT = " (e-mail not sent: contact policy)"
 REFERENCES_KEPT = 20  # enough for any client to thread; keeps the header short
 
 
@@ -347,13 +349,17 @@ async def send_automated(rapport, case_id: int, key: str) -> dict | None:
 
 
 async def send_reply(rapport, message_row_id: int) -> dict | None:
-    """E-mail an agent's reply (stored by ``cases.add_message``) to the customer."""
+    """E-mail an agent's reply (stored by ``cases.add_message``) to the customer, unless the
+    contact policy refuses it (then the reply is marked not sent, with the reason)."""
     from core.identity.tables import User
+    from core.interactions.policy import check_contact
 
     settings = rapport.plugin_settings("service")
     row = await CaseMessage.select().where(CaseMessage.id == message_row_id).first().run()
     if row is None or row["kind"] != "reply" or row["delivery"] in ("sent", "sending"):
         return row
+    if row["channel"] not in ("", "email"):
+        return row  # given to the customer another way (recorded on that channel)
     case, customer = await _case_and_customer(row["case"])
     if case is None or customer is None:
         return row
@@ -363,6 +369,15 @@ async def send_reply(rapport, message_row_id: int) -> dict | None:
     to = await _recipient(case, customer)
     if not to:
         await _finish(row["id"], "suppressed", "The customer has no e-mail address.")
+        return await CaseMessage.select().where(CaseMessage.id == row["id"]).first().run()
+    # The contact policy (do not contact, an e-mail opt-out, another preferred channel,
+    # withdrawn consent for service mail) applies to an agent's reply as to automated mail.
+    # Not the fatigue rule: an answer to the customer's own request is not one more push, and
+    # a lively conversation must not silence the agent.
+    decision = await check_contact(rapport, customer["id"], "email", purpose="service")
+    if not decision.allowed and decision.rule != "fatigue":
+        await _finish(row["id"], "suppressed", decision.reason)
+        await _not_sent_on_timeline(row)
         return await CaseMessage.select().where(CaseMessage.id == row["id"]).first().run()
     references, in_reply_to = await _thread(case)
     references = [r for r in references if r != row["message_id"]]
@@ -397,6 +412,23 @@ async def send_reply(rapport, message_row_id: int) -> dict | None:
         await _finish(row["id"], "sent", "sent without the missing file(s): "
                       + ", ".join(missing))
     return await CaseMessage.select().where(CaseMessage.id == row["id"]).first().run()
+
+
+async def _not_sent_on_timeline(row: dict) -> None:
+    """The reply's timeline entry says the e-mail was not sent, and no longer counts as an
+    outbound contact (it reached nobody)."""
+    from core import records
+    from core.interactions.tables import Interaction
+
+    if not row.get("interaction_id"):
+        return
+    entry = await Interaction.select(Interaction.subject).where(
+        Interaction.id == row["interaction_id"]).first().run()
+    if entry is None or entry["subject"].endswith(NOT_SENT):
+        return
+    await records.update(None, Interaction, row["interaction_id"], {
+        "subject": (entry["subject"][:300 - len(NOT_SENT)] + NOT_SENT),
+        "direction": "none"}, summary="reply not e-mailed (contact policy)")
 
 
 async def on_event(rapport, event) -> None:

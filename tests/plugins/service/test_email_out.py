@@ -105,15 +105,67 @@ async def test_agent_reply_is_mailed_in_the_customers_thread(mail_rapport, smtp_
     assert row["delivery"] == "sent" and row["message_id"] == mail["Message-ID"]
 
 
-async def test_agent_reply_reaches_a_do_not_contact_customer_who_asked(
+async def test_agent_reply_to_a_customer_who_opted_out_of_email_is_not_sent_and_says_so(
         mail_rapport, smtp_sink):
-    # The customer's own request is not marketing: the answer to it is always sent.
+    from core.interactions.tables import Interaction
+
+    customer = await new_customer("Ada Lovelace", email="ada@example.test")
+    case = await cases.open_case(mail_rapport, None, customer_id=customer, subject="Jam")
+    assert len(smtp_sink.messages) == 1  # the acknowledgement, before she opted out
+    await Customer.update({Customer.opted_out_channels: "email"}).where(
+        Customer.id == customer).run()
+    agent = await staff_actor(mail_rapport, "grace@example.test")
+    reply = await cases.add_message(mail_rapport, agent, case["id"], kind="reply",
+                                    body="Fixed.")
+    assert len(smtp_sink.messages) == 1
+    row = await CaseMessage.select().where(CaseMessage.id == reply["id"]).first().run()
+    assert row["delivery"] == "suppressed" and "opted out" in row["delivery_detail"]
+    entry = await Interaction.select().where(Interaction.id == row["interaction_id"]).first().run()
+    assert entry["channel"] == "email" and entry["subject"].endswith("(e-mail not sent: contact policy)")
+    assert entry["direction"] == "none"  # it reached nobody: not an outbound contact
+
+
+async def test_agent_reply_to_a_do_not_contact_customer_is_not_sent(mail_rapport, smtp_sink):
     customer = await new_customer("Ada Lovelace", email="ada@example.test")
     await Customer.update({Customer.do_not_contact: True}).where(Customer.id == customer).run()
     case = await cases.open_case(mail_rapport, None, customer_id=customer, subject="Jam")
     agent = await staff_actor(mail_rapport, "grace@example.test")
-    await cases.add_message(mail_rapport, agent, case["id"], kind="reply", body="Fixed.")
-    assert [m["to"] for m in smtp_sink.messages] == [["ada@example.test"]]
+    reply = await cases.add_message(mail_rapport, agent, case["id"], kind="reply", body="Fixed.")
+    assert smtp_sink.messages == []
+    row = await CaseMessage.select().where(CaseMessage.id == reply["id"]).first().run()
+    assert row["delivery"] == "suppressed" and "do not contact" in row["delivery_detail"]
+
+
+async def test_agent_replies_are_not_held_back_by_the_fatigue_rule(mail_rapport, smtp_sink):
+    from core.interactions.policy import set_fatigue_rule
+
+    await set_fatigue_rule(None, 1, 30)
+    customer = await new_customer("Ada Lovelace", email="ada@example.test")
+    case = await cases.open_case(mail_rapport, None, customer_id=customer, subject="Jam")
+    agent = await staff_actor(mail_rapport, "grace@example.test")
+    for text in ("First answer.", "Second answer."):
+        await cases.add_message(mail_rapport, agent, case["id"], kind="reply", body=text)
+    bodies = [m["message"].get_body(("plain",)).get_content() for m in smtp_sink.messages]
+    assert sum("answer." in b for b in bodies) == 2
+
+
+async def test_agent_reply_is_on_the_timeline_as_an_email_whatever_the_case_came_in_by(
+        mail_rapport, smtp_sink):
+    from core.interactions.tables import Interaction
+
+    customer = await new_customer("Ada Lovelace", email="ada@example.test")
+    case = await cases.open_case(mail_rapport, None, customer_id=customer, subject="Jam",
+                                 channel="phone")
+    agent = await staff_actor(mail_rapport, "grace@example.test")
+    reply = await cases.add_message(mail_rapport, agent, case["id"], kind="reply",
+                                    body="Fixed.")
+    assert reply["channel"] == "email"
+    entry = await Interaction.select().where(
+        Interaction.id == reply["interaction_id"]).first().run()
+    assert entry["channel"] == "email" and entry["direction"] == "outbound"
+    opening = await Interaction.select(Interaction.channel).where(
+        Interaction.customer == customer).order_by(Interaction.id).first().run()
+    assert opening["channel"] == "call"  # the case itself did come in by phone
 
 
 async def test_sending_failure_is_recorded_and_the_reply_kept(mail_rapport, smtp_down):
