@@ -1,0 +1,224 @@
+"""Points for purchases: orders announced by the sales plugin's durable events, and purchases
+a shop or till reports through the API.
+
+Loyalty never imports sales: it reads the events' payloads (docs/plugins/sales.md, "Events")
+and, for category multipliers, the catalogue through the ``sales_read_api`` hook. Each
+earning is keyed by its source (``p<program>:order:<id>``, ``p<program>:api:<transaction>``),
+so a redelivered event or a retried API call never earns twice; each reversal by the return
+or the event that caused it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from core.permissions import Actor
+from plugins.loyalty import ledger, rules
+from plugins.loyalty.programs import LoyaltyError
+from plugins.loyalty.tables import Ledger, Member, Program
+
+log = logging.getLogger(__name__)
+
+
+def order_key(program_id: int, order_id: Any) -> str:
+    return f"p{program_id}:order:{order_id}"
+
+
+def order_ref(order_id: Any) -> str:
+    return f"order:{order_id}"
+
+
+async def active_memberships(customer_id: int) -> list[dict[str, Any]]:
+    return await Member.select(*Member.all_columns(), Member.program.active.as_alias(
+        "program_active")).where((Member.customer == customer_id)
+                                 & (Member.status == "active")).order_by(Member.id).run()
+
+
+def pending_until(program: dict[str, Any]) -> datetime | str | None:
+    if program["pending_until_fulfilled"]:
+        return ledger.FULFILMENT
+    if program["pending_days"]:
+        return datetime.now(UTC) + timedelta(days=program["pending_days"])
+    return None
+
+
+async def _categories(rapport: Any, lines: list[dict[str, Any]], program_rules) -> dict:
+    if not any(r["kind"] == "category_multiplier" for r in program_rules):
+        return {}
+    caller = getattr(rapport.hook, "sales_read_api", None)
+    sales = caller(rapport=rapport) if caller is not None else None
+    ids = sorted({line.get("product_id") for line in lines if line.get("product_id")})
+    if sales is None or not ids:
+        return {}
+    return {p["id"]: p.get("category") for p in await sales.products(ids=ids,
+                                                                      active_only=False)}
+
+
+async def earn_purchase(rapport: Any, member: dict[str, Any], *, key: str, source: str,
+                        source_ref: str, reference: str, lines: list[dict[str, Any]],
+                        currency: str, total: Decimal | None = None,
+                        actor: Actor | None = None, allow_pending: bool = True
+                        ) -> ledger.Posted:
+    """Earn for one purchase of one member, with the bonuses a first purchase brings."""
+    earlier = await ledger.by_key(key)
+    if earlier is not None:
+        return ledger.Posted(earlier, replayed=True)
+    program = await Program.select().where(Program.id == member["program"]).first().run()
+    if not program["active"]:
+        raise LoyaltyError("program", "this program is closed", status=409)
+    if currency and currency.upper() != program["currency"]:
+        raise LoyaltyError("currency", f"this program earns on {program['currency']} "
+                                       f"purchases")
+    program_rules = await rules.rules_of(program["id"], active_only=True)
+    tier = await rules.tier_of(member["tier"])
+    today = datetime.now(UTC).date()
+    earning = rules.order_earning(
+        rules=program_rules, tier=tier, lines=lines, currency=program["currency"],
+        reference=reference, day=today, total=total,
+        categories=await _categories(rapport, lines, program_rules))
+    first = not await Ledger.exists().where(
+        (Ledger.earned_by == member["id"]) & (Ledger.kind == "earn")
+        & Ledger.source.is_in(["order", "api"])).run()
+    wallet = member["pool"] or member["id"]
+    posted = await ledger.earn(
+        wallet, earning.points, explanation=earning.explanation, source=source,
+        source_ref=source_ref, key=key,
+        pending_until=pending_until(program) if allow_pending else None,
+        earned_by=member["id"], amount=earning.basis, currency=program["currency"],
+        detail={"lines": earning.lines, "rules": earning.rules, "reference": reference},
+        actor=actor, orders=1)
+    if not posted.replayed and first:
+        await first_purchase_bonuses(member, program, program_rules, reference, today)
+    return posted
+
+
+async def first_purchase_bonuses(member: dict[str, Any], program: dict[str, Any],
+                                 program_rules: list[dict[str, Any]], reference: str,
+                                 today) -> None:
+    wallet = member["pool"] or member["id"]
+    for rule in program_rules:
+        if not rules.in_force(rule, today):
+            continue
+        if rule["kind"] == "first_purchase":
+            points = rules.floor(Decimal(rule["points"]))
+            await ledger.earn(wallet, points, explanation=f"{points:,} points: {rule['name']} "
+                              f"({reference})", source="bonus", source_ref=reference,
+                              key=f"p{program['id']}:first:{member['id']}",
+                              earned_by=member["id"])
+        elif rule["kind"] == "referral" and member["referred_by"]:
+            referrer = await Member.select().where(Member.id == member["referred_by"]).first(
+            ).run()
+            if referrer is None:
+                continue
+            if rule["points"] > 0 and referrer["status"] == "active":
+                points = rules.floor(Decimal(rule["points"]))
+                await ledger.earn(referrer["pool"] or referrer["id"], points,
+                                  explanation=f"{points:,} points: {rule['name']}: a friend "
+                                  f"you referred made their first purchase",
+                                  source="referral", source_ref=f"member:{member['id']}",
+                                  key=f"p{program['id']}:referral:{member['id']}:referrer",
+                                  earned_by=referrer["id"])
+            if rule["extra_points"] > 0:
+                points = rules.floor(Decimal(rule["extra_points"]))
+                await ledger.earn(wallet, points, explanation=f"{points:,} points: "
+                                  f"{rule['name']}: welcome bonus for joining through a "
+                                  f"friend", source="referral",
+                                  source_ref=f"member:{referrer['id']}",
+                                  key=f"p{program['id']}:referral:{member['id']}:referred",
+                                  earned_by=member["id"])
+
+
+def _returned(lines: list[dict[str, Any]]) -> dict[str, Decimal]:
+    out: dict[str, Decimal] = {}
+    for line in lines:
+        key = str(line.get("line_id") or line.get("position") or "")
+        if key:
+            out[key] = out.get(key, Decimal(0)) + Decimal(str(line.get("quantity") or 0))
+    return out
+
+
+async def reverse_purchase(member_id: int, *, earn_key: str, reverse_key: str,
+                           source_ref: str, reference: str, lines: list[dict[str, Any]] | None,
+                           why: str, actor: Actor | None = None) -> ledger.Posted | None:
+    """Take back what a purchase earned for the returned or cancelled quantities (``lines``
+    None: everything)."""
+    earned = await ledger.by_key(earn_key)
+    if earned is None:
+        return None
+    replay = await ledger.by_key(reverse_key)
+    if replay is not None:
+        return ledger.Posted(replay, replayed=True)
+    detail = earned["detail"]
+    detail = json.loads(detail) if isinstance(detail, str) else (detail or {})
+    earned_lines = detail.get("lines") or {}
+    earlier = await Ledger.select(Ledger.detail).where(
+        (Ledger.member == earned["member"]) & (Ledger.source_ref == source_ref)
+        & (Ledger.kind == "reverse")).limit(1000).run()
+    before: dict[str, Decimal] = {}
+    for row in earlier:
+        data = json.loads(row["detail"]) if isinstance(row["detail"], str) else row["detail"]
+        for key, quantity in (data.get("returned") or {}).items():
+            before[key] = before.get(key, Decimal(0)) + Decimal(quantity)
+    now_back = ({k: Decimal(v["quantity"]) for k, v in earned_lines.items()} if lines is None
+                else _returned(lines))
+    # Beyond what was bought is not returned twice: cap at each line's quantity.
+    now_back = {k: min(v, max(Decimal(earned_lines[k]["quantity"]) - before.get(k, 0), 0))
+                for k, v in now_back.items() if k in earned_lines}
+    points = rules.reversal_points(earned_lines, earned["points"], before, now_back)
+    return await ledger.reverse(
+        earned["member"], points, source_ref=source_ref, key=reverse_key,
+        explanation=f"{points:,} points taken back: {why} on {reference}",
+        detail={"returned": {k: str(v) for k, v in now_back.items()}}, actor=actor)
+
+
+# --- the sales plugin's events -----------------------------------------------------------------
+
+
+def _event_key(event: Any) -> str:
+    if event.id is not None:
+        return f"event:{event.id}"
+    digest = hashlib.sha256(json.dumps(event.payload, sort_keys=True, default=str).encode())
+    return f"payload:{digest.hexdigest()[:24]}"
+
+
+async def on_order_event(rapport: Any, event: Any) -> None:
+    payload = event.payload or {}
+    customer_id, order_id = payload.get("customer_id"), payload.get("order_id")
+    if not customer_id or not order_id:
+        return
+    reference = str(payload.get("number") or f"order {order_id}")
+    members = await active_memberships(int(customer_id))
+    for member in members:
+        if not member["program_active"]:
+            continue
+        key = order_key(member["program"], order_id)
+        if event.name == "sales.order.created":
+            try:
+                total = Decimal(str(payload["total"])) if payload.get("total") else None
+                await earn_purchase(rapport, member, key=key, source="order",
+                                    source_ref=order_ref(order_id), reference=reference,
+                                    lines=payload.get("lines") or [],
+                                    currency=payload.get("currency") or "", total=total)
+            except LoyaltyError as exc:
+                # Another currency, a closed program: nothing to earn, nothing to retry.
+                log.info("order %s earns nothing in program %s: %s", order_id,
+                         member["program"], exc)
+        elif event.name == "sales.order.fulfilled" and payload.get("fully_fulfilled"):
+            earned = await ledger.by_key(key)
+            if earned is not None:
+                await ledger.release(earned["member"], source_ref=order_ref(order_id))
+        elif event.name in ("sales.order.cancelled", "sales.order.returned"):
+            whole = event.name == "sales.order.cancelled" and payload.get("whole_order")
+            why = "order cancelled" if event.name == "sales.order.cancelled" else (
+                f"return {payload.get('return_number') or ''}".strip())
+            suffix = (f"return:{payload['return_id']}" if payload.get("return_id")
+                      else _event_key(event))
+            await reverse_purchase(member["id"], earn_key=key, reverse_key=f"{key}:{suffix}",
+                                   source_ref=order_ref(order_id), reference=reference,
+                                   lines=None if whole else payload.get("lines") or [],
+                                   why=why)
