@@ -18,6 +18,7 @@ from litestar.response import Stream, Template
 
 from core import audit, audit_words
 from core.audit import AuditEntry, client_ip
+from core.local_time import zone_of
 from core.permissions import current_actor
 from core.plugin import NavItem, hookimpl
 from core.spreadsheet import csv_text
@@ -35,9 +36,11 @@ class AuditFilter:
 
     values: dict[str, str]
     errors: dict[str, str]
+    # Days begin and end at midnight in the reader's zone (core.local_time).
+    zone: Any = UTC
 
     @classmethod
-    def from_query(cls, query: Any) -> AuditFilter:
+    def from_query(cls, query: Any, zone: Any = UTC) -> AuditFilter:
         values = {name: (query.get(name) or "").strip() for name in FILTER_FIELDS}
         errors: dict[str, str] = {}
         for name in ("date_from", "date_to"):
@@ -46,7 +49,7 @@ class AuditFilter:
                     date.fromisoformat(values[name])
                 except ValueError:
                     errors[name] = "Use a date like 2026-01-31."
-        return cls(values, errors)
+        return cls(values, errors, zone)
 
     def where(self) -> list[Any]:
         v = self.values
@@ -64,11 +67,12 @@ class AuditFilter:
         if v["record_id"]:
             clauses.append(AuditEntry.record_id == v["record_id"])
         if v["date_from"] and "date_from" not in self.errors:
-            start = datetime.combine(date.fromisoformat(v["date_from"]), time(), tzinfo=UTC)
-            clauses.append(AuditEntry.occurred_at >= start)
+            start = datetime.combine(date.fromisoformat(v["date_from"]), time(), tzinfo=self.zone)
+            clauses.append(AuditEntry.occurred_at >= start.astimezone(UTC))
         if v["date_to"] and "date_to" not in self.errors:
-            end = datetime.combine(date.fromisoformat(v["date_to"]), time(), tzinfo=UTC)
-            clauses.append(AuditEntry.occurred_at < end + timedelta(days=1))
+            after = date.fromisoformat(v["date_to"]) + timedelta(days=1)
+            end = datetime.combine(after, time(), tzinfo=self.zone)
+            clauses.append(AuditEntry.occurred_at < end.astimezone(UTC))
         return clauses
 
     def query_string(self, **extra: Any) -> str:
@@ -94,7 +98,8 @@ async def audit_log(request: Request) -> Template:
 
 
 async def _list_page(request: Request) -> Template:
-    filters = AuditFilter.from_query(request.query_params)
+    filters = AuditFilter.from_query(request.query_params,
+                                       zone_of(current_actor(request)))
     before = request.query_params.get("before", "")
     query = AuditEntry.select().order_by(AuditEntry.id, ascending=False).limit(PAGE_SIZE + 1)
     clauses = filters.where()
@@ -146,7 +151,8 @@ async def _csv_lines(clauses: list[Any], up_to: int) -> AsyncIterator[str]:
 
 @get("/admin/audit/export.csv", name="audit-export", opt={"permission": "core.audit.manage"})
 async def audit_export(request: Request) -> Stream | Template:
-    filters = AuditFilter.from_query(request.query_params)
+    filters = AuditFilter.from_query(request.query_params,
+                                       zone_of(current_actor(request)))
     if filters.errors:
         return await _list_page(request)
     newest = await AuditEntry.select(AuditEntry.id).order_by(

@@ -46,6 +46,9 @@ class Actor:
     customer_id: int | None = None
     account_id: int | None = None
     hidden_fields: frozenset[str] = frozenset()
+    # A staff user's choices in My account ("" = the instance's): see core.local_time.
+    time_zone: str = ""
+    locale: str = ""
     # The API token the request came with (its grants are the user's, cut to its scopes).
     token_id: int | None = None
     # SELF_SERVICE, held by every staff user unless a token's scopes leave it out.
@@ -54,6 +57,12 @@ class Actor:
     @property
     def is_authenticated(self) -> bool:
         return self.kind != "anonymous"
+
+    @property
+    def region(self) -> str:
+        """The country of the user's locale (``de-DE`` -> ``DE``), or ""."""
+        parts = self.locale.replace("_", "-").split("-")
+        return parts[1].upper() if len(parts) > 1 and len(parts[1]) == 2 else ""
 
     def can(self, permission: str) -> bool:
         if permission == SELF_SERVICE:

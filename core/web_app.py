@@ -216,6 +216,9 @@ def template_environment(rapport: Rapport) -> Environment:
     from core.customers.service import display_phone
 
     env.filters["phone"] = display_phone  # "+49 30 123456", never raw E.164
+    from core.local_time import jinja_filters as time_filters
+
+    env.filters.update(time_filters())  # local_time, local_date, local_input: the user's zone
     return env
 
 

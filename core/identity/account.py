@@ -14,7 +14,7 @@ from litestar.exceptions import PermissionDeniedException
 from litestar.params import Body, FromPath
 from litestar.response import Redirect, Response, Template
 
-from core import audit
+from core import audit, local_time
 from core.audit import client_ip
 from core.identity import two_factor
 from core.identity.middleware import session_cookie, signed_in_by_token
@@ -37,9 +37,13 @@ def _me(request: Request):
 
 
 async def _account_context(actor, **extra) -> dict:
-    row = await User.select(User.totp_enabled).where(User.id == actor.id).first().run()
+    row = await User.select(User.totp_enabled, User.time_zone, User.locale).where(
+        User.id == actor.id).first().run()
     context = {"me": actor, "totp_enabled": bool(row and row["totp_enabled"]), "errors": {},
-               "notice": None}
+               "notice": None, "time_zones": local_time.time_zones(),
+               "locales": local_time.LOCALES, "instance_zone": local_time.instance_zone(),
+               "prefs": {"time_zone": (row or {}).get("time_zone") or "",
+                         "locale": (row or {}).get("locale") or ""}}
     context.update(extra)
     return context
 
@@ -49,7 +53,8 @@ async def account_page(request: Request) -> Template:
     actor = _me(request)
     notice = {"password": "Your password has been changed; other devices were signed out.",
               "2fa-on": "Two-factor authentication is on.",
-              "2fa-off": "Two-factor authentication is off."}.get(request.query_params.get("done", ""))
+              "2fa-off": "Two-factor authentication is off.",
+              "preferences": "Your time zone and locale are saved: times are shown in it."}.get(request.query_params.get("done", ""))
     return Template("identity/account.html", context=await _account_context(actor, notice=notice))
 
 
@@ -77,6 +82,31 @@ async def change_password(request: Request, data: Form) -> Response:
     rapport = request.app.state.rapport
     return Redirect("/account?done=password", status_code=303,
                     cookies=[session_cookie(key, secure=rapport.settings.secure_cookies)])
+
+
+@post("/account/preferences", opt=SIGNED_IN, status_code=303)
+async def save_preferences(request: Request, data: Form) -> Response:
+    """The time zone times are shown and typed in, and the locale (empty: the instance's)."""
+    actor = _me(request)
+    zone, locale = data.get("time_zone", "").strip(), data.get("locale", "").strip()
+    errors: dict[str, str] = {}
+    if zone and not local_time.valid_zone(zone):
+        errors["time_zone"] = "Choose a time zone from the list, like Europe/Berlin."
+    if locale and not local_time.valid_locale(locale):
+        errors["locale"] = "Choose a locale from the list."
+    if errors:
+        return Template("identity/account.html", status_code=400,
+                        context=await _account_context(actor, errors=errors))
+    before = await User.select(User.time_zone, User.locale).where(
+        User.id == actor.id).first().run()
+    await User.update({User.time_zone: zone, User.locale: locale}).where(
+        User.id == actor.id).run()
+    changes = {k: [before[k], v] for k, v in (("time_zone", zone), ("locale", locale))
+               if before[k] != v}
+    if changes:
+        await audit.record(actor, "update", "core_user", actor.id, changes=changes,
+                           summary="time zone and locale", ip=client_ip(request))
+    return Redirect("/account?done=preferences", status_code=303)
 
 
 # --- two-factor ------------------------------------------------------------------------------
@@ -172,5 +202,5 @@ async def revoke_token_page(request: Request, token_id: FromPath[int]) -> Respon
     return Redirect("/account/tokens", status_code=303)
 
 
-ROUTES = [account_page, change_password, start_two_factor, confirm_two_factor,
+ROUTES = [account_page, change_password, save_preferences, start_two_factor, confirm_two_factor,
           disable_two_factor, tokens_page, create_token_page, revoke_token_page]

@@ -31,6 +31,9 @@ class User(Table, tablename="core_user"):
     totp_enabled = Boolean(default=False)
     # The last TOTP time step accepted at sign-in: a code is good once (RFC 6238 section 5.2).
     totp_last_step = BigInt(null=True, default=None)
+    # My account: the IANA zone times are shown and typed in, and the locale ("" = instance's).
+    time_zone = Varchar(length=64, default="")
+    locale = Varchar(length=35, default="")
 
 
 class Team(Table, tablename="core_team"):

@@ -98,8 +98,8 @@ def teams_below(team_ids: set[int], parents: dict[int, int | None]) -> frozenset
 
 async def load_actor(rapport: Rapport, user_id: int) -> Actor | None:
     """The staff actor for an active user, with grants expanded and teams resolved."""
-    user = await User.select(User.id, User.name, User.email, User.is_active).where(
-        User.id == user_id).first().run()
+    user = await User.select(User.id, User.name, User.email, User.is_active, User.time_zone,
+                             User.locale).where(User.id == user_id).first().run()
     if user is None or not user["is_active"]:
         return None
     grants = await RolePermission.select(RolePermission.permission, RolePermission.scope).where(
@@ -124,6 +124,7 @@ async def load_actor(rapport: Rapport, user_id: int) -> Actor | None:
         team_ids=team_ids,
         # A field hidden by ANY of the user's roles stays hidden (see docs/identity.md).
         hidden_fields=frozenset(f"{h['record_type']}.{h['field']}" for h in hidden),
+        time_zone=user["time_zone"] or "", locale=user["locale"] or "",
     )
 
 

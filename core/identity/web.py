@@ -10,7 +10,7 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromQuery
 from litestar.response import Redirect, Response, Template
 
-from core import audit
+from core import audit, local_time
 from core.audit import client_ip
 from core.identity import lockout, two_factor
 from core.identity.middleware import session_cookie
@@ -64,6 +64,19 @@ async def _signed_in(request: Request, user_id: int, target: str) -> Response:
                     cookies=[session_cookie(key, secure=rapport.settings.secure_cookies)])
 
 
+async def _browser_defaults(user_id: int, data: dict[str, str]) -> None:
+    """A user who has not chosen a time zone or locale gets their browser's (sent by
+    time-zone.js in hidden sign-in fields); a choice made in My account is never replaced."""
+    zone = local_time.valid_zone(data.get("time_zone"))
+    locale = local_time.browser_locale(data.get("locale"))
+    if zone:
+        await User.update({User.time_zone: zone}).where(
+            (User.id == user_id) & (User.time_zone == "")).run()
+    if locale:
+        await User.update({User.locale: locale}).where(
+            (User.id == user_id) & (User.locale == "")).run()
+
+
 @post("/login", opt={"public": True}, status_code=303)
 async def login(request: Request, data: Form) -> Response:
     email = normalise_email(data.get("email", ""))
@@ -89,6 +102,7 @@ async def login(request: Request, data: Form) -> Response:
             return _login_page(target, email, _locked_message(lockout.LOCKOUT), status=429)
         return _login_page(target, email, WRONG, status=400)
     await lockout.note_success(email, ip, user["id"])
+    await _browser_defaults(user["id"], data)
     if user["totp_enabled"]:
         key = await start_session(user["id"], ip=ip, pending_second_factor=True,
                                   user_agent=request.headers.get("user-agent", ""))

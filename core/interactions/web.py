@@ -20,6 +20,7 @@ from core.interactions import calendar, listing, policy, service
 from core.interactions.export import csv_export
 from core.interactions.service import InteractionError, InteractionNotFound
 from core.interactions.tables import CHANNELS, DIRECTIONS, Interaction
+from core.local_time import format_local, parse_local, zone_of
 from core.permissions import current_actor, scoped
 
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
@@ -113,8 +114,9 @@ async def create_interaction(request: Request,
             channel=data.get("channel", ""), direction=data.get("direction", "none"),
             subject=data.get("subject", ""), notes=data.get("notes", ""),
             purpose=data.get("purpose", ""), outcome=data.get("outcome", ""),
-            occurred_at=data.get("occurred_at") or None, duration_seconds=seconds,
-            followup_due=data.get("followup_due") or None,
+            occurred_at=parse_local(data.get("occurred_at"), zone_of(actor)),
+            duration_seconds=seconds,
+            followup_due=parse_local(data.get("followup_due"), zone_of(actor)),
             followup_assignee=data.get("followup_assignee") or None,
             followup_note=data.get("followup_note", ""),
             client_id=data.get("client_id") or None, ip=client_ip(request))
@@ -186,8 +188,9 @@ async def edit_interaction(request: Request, interaction_id: FromPath[int]) -> T
     values = {k: row.get(k) for k in FORM_FIELDS if k in row}
     values["duration_minutes"] = (round(row["duration_seconds"] / 60, 1)
                                   if row["duration_seconds"] else "")
-    for name in ("occurred_at", "followup_due"):
-        values[name] = row[name].strftime("%Y-%m-%dT%H:%M") if row[name] else ""
+    for name in ("occurred_at", "followup_due"):  # typed and shown in the user's zone
+        values[name] = format_local(row[name], zone_of(current_actor(request)),
+                                    "%Y-%m-%dT%H:%M")
     customer = await _visible_customer(request, row["customer"])
     return Template("interactions/edit.html", context=_form_context(
         values, {}, customer, await _staff_choices(), interaction=row))
@@ -201,9 +204,10 @@ async def update_interaction(request: Request, interaction_id: FromPath[int],
     changes: dict[str, Any] = {name: data.get(name, "") for name in
                                ("channel", "direction", "subject", "notes", "purpose",
                                 "outcome", "followup_note")}
-    changes["occurred_at"] = data.get("occurred_at") or None
+    zone = zone_of(current_actor(request))
+    changes["occurred_at"] = parse_local(data.get("occurred_at"), zone)
     changes["duration_seconds"] = _minutes_to_seconds(data.get("duration_minutes", ""))
-    changes["followup_due"] = data.get("followup_due") or None
+    changes["followup_due"] = parse_local(data.get("followup_due"), zone)
     changes["followup_assignee"] = data.get("followup_assignee") or None
     try:
         if _says_nothing(changes):
