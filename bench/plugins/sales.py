@@ -113,7 +113,8 @@ async def seed(database_url: str, seeded) -> dict:
             total = sum((prices[p] for p in items), Decimal(0))
             yield {"id": first_order + i, "number": f"BO-{first_order + i}",
                    "customer": rnd.choice(customers), "owner": user, "status": "open",
-                   "currency": "EUR", "total_amount": total, "ordered_at": at}
+                   "currency": "EUR", "total_amount": total, "net_amount": total,
+                   "ordered_at": at, "updated_at": at}
 
     def lines():
         line_id = first_line
