@@ -217,6 +217,7 @@ def nudge(rapport: Rapport) -> None:
     """Wake this process's worker (if it runs one) to look for work now."""
     worker = _workers.get(rapport)
     if worker is not None:
+        worker.nudged = True
         worker.wake.set()
 
 
@@ -422,6 +423,12 @@ class Worker:
         self._deliveries: set[asyncio.Task] = set()
         self._scheduled: dict[str, datetime] = {}
         self._stopping = False
+        # A queue found drained is looked at again only after a poll interval or a nudge
+        # (new work committed in this process): finishing a job must not cost extra queries.
+        self.nudged = False
+        self._jobs_idle_at: float | None = None
+        self._events_idle_at: float | None = None
+        self._cancels_checked_at = 0.0
 
     async def start(self) -> None:
         job_types(self.rapport)  # declaration errors surface now, not in the loop
@@ -448,16 +455,31 @@ class Worker:
         """One look for work; True when it found enough to look again at once."""
         from core import events
 
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        nudged, self.nudged = self.nudged, False
+
+        def worth_looking(idle_at: float | None) -> bool:
+            return nudged or idle_at is None or now - idle_at >= self.config.poll_seconds
+
         await ensure_schedules(self.rapport, self._scheduled)
-        if self._jobs:
+        if self._jobs and now - self._cancels_checked_at >= self.config.poll_seconds:
+            self._cancels_checked_at = now
             await self._check_cancellations()
         free = self.config.concurrency - len(self._jobs)
-        claimed = await claim_jobs(self.rapport, self.id, free, self.config)
+        claimed: list[_Claimed] = []
+        if free > 0 and worth_looking(self._jobs_idle_at):
+            claimed = await claim_jobs(self.rapport, self.id, free, self.config)
+            self._jobs_idle_at = now if len(claimed) < free else None
         for row in claimed:
             task = asyncio.create_task(self._run_job(row), name=f"rapport-job-{row.id}")
             self._jobs[row.id] = task
         free_deliveries = self.config.event_concurrency - len(self._deliveries)
-        deliveries = await events.claim_deliveries(self.rapport, free_deliveries, self.config)
+        deliveries: list = []
+        if free_deliveries > 0 and worth_looking(self._events_idle_at):
+            deliveries = await events.claim_deliveries(self.rapport, free_deliveries,
+                                                       self.config)
+            self._events_idle_at = now if len(deliveries) < free_deliveries else None
         for delivery in deliveries:
             task = asyncio.create_task(events.run_delivery(self.rapport, delivery, self.config))
             self._deliveries.add(task)
@@ -467,6 +489,7 @@ class Worker:
 
     def _delivery_done(self, task: asyncio.Task) -> None:
         self._deliveries.discard(task)
+        self._events_idle_at = None  # it may have held back a later event of its key
         self.wake.set()
 
     async def _run_job(self, row: _Claimed) -> None:
@@ -478,6 +501,9 @@ class Worker:
             log.exception("recording the end of job %s #%s failed", row.name, row.id)
         finally:
             self._jobs.pop(row.id, None)
+            job_type = job_types(self.rapport).get(row.name)
+            if job_type is not None and (job_type.unique or job_type.schedule is not None):
+                self._jobs_idle_at = None  # it may have held back another of its kind
             self.wake.set()
 
     async def _check_cancellations(self) -> None:

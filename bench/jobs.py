@@ -1,0 +1,147 @@
+"""Job and durable-event throughput of core.jobs / core.events (not part of `make bench`).
+
+    .venv/bin/python bench/jobs.py --backends sqlite,postgres --jobs 5000 --events 5000
+
+For each backend, in a scratch database: (1) the cost of publishing inside a transaction that
+also writes a row (an audit entry), durable event with two subscribers against a non-durable one; (2) job
+throughput: N no-op jobs enqueued, then run by ``--processes`` `rapport worker`-like workers
+(in-process Worker objects when 1); (3) event delivery throughput: N durable events with two
+subscribers each, delivered end to end. Prints one line per measurement.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from core import audit, db, jobs  # noqa: E402
+from core.app import Rapport  # noqa: E402
+from core.jobs_tables import EventDelivery, JobRow  # noqa: E402
+from core.plugin import EventType, JobType, hookimpl  # noqa: E402
+from core.settings import Settings  # noqa: E402
+
+
+class BenchPlugin:
+    def __init__(self) -> None:
+        self.ran = 0
+
+    async def noop(self, rapport, job):
+        self.ran += 1
+
+    @hookimpl
+    def register_jobs(self):
+        return [JobType("bench.noop", self.noop)]
+
+    @hookimpl
+    def register_events(self):
+        return [EventType("bench.thing.done", "bench", durable=True),
+                EventType("bench.thing.quick", "bench")]
+
+
+class Sub:
+    def __init__(self) -> None:
+        self.seen = 0
+
+    @hookimpl
+    async def on_event(self, event):
+        self.seen += 1
+
+
+async def measure(url: str, n_jobs: int, n_events: int, concurrency: int) -> None:
+    data = Path(tempfile.mkdtemp())
+    settings = Settings(data_dir=data, database_url=url, plugins_toml=data / "none.toml",
+                        extra={"worker": "off", "jobs_poll_seconds": "0.05",
+                               "jobs_concurrency": str(concurrency),
+                               "jobs_event_concurrency": str(concurrency * 4)})
+    rapport = Rapport(settings, plugins=[])
+    await rapport.migrate()
+    plugin, a, b = BenchPlugin(), Sub(), Sub()
+    rapport.pm.register(plugin, name="bench")
+    rapport.pm.register(a, name="bench_a")
+    rapport.pm.register(b, name="bench_b")
+    # pwa's subscriber would also get every durable event: measure two subscribers only.
+    rapport.pm.unregister(name="pwa.plugin")
+    rapport.activate()
+    await db.connect(rapport.engine, pool_size=concurrency * 5 + 4)
+    kind = url.split(":")[0]
+    try:
+        engine = JobRow._meta.db
+        for label, name in (("non-durable", "bench.thing.quick"), ("durable", "bench.thing.done")):
+            start = time.perf_counter()
+            count = 500
+            for i in range(count):
+                async with engine.transaction():
+                    # The change the event announces: one audited row, as a write would.
+                    await audit.record(None, "update", "bench", i, summary="bench")
+                    await rapport.publish(name, {"i": i}, key=f"customer:{i % 50}")
+            per = (time.perf_counter() - start) / count * 1000
+            print(f"{kind}: publish in a transaction, {label}: {per:.2f} ms each")
+        await EventDelivery.delete().where(EventDelivery.id > 0).run()
+        a.seen = b.seen = 0
+
+        async with engine.transaction():
+            for i in range(n_jobs):
+                await jobs.enqueue(rapport, "bench.noop", {"i": i})
+        worker = jobs.Worker(rapport)
+        start = time.perf_counter()
+        await worker.start()
+        while plugin.ran < n_jobs:
+            await asyncio.sleep(0.01)
+        elapsed = time.perf_counter() - start
+        await worker.stop()
+        print(f"{kind}: {n_jobs} jobs in {elapsed:.2f} s = {n_jobs / elapsed:,.0f} jobs/s "
+              f"(one worker, {concurrency} at once)")
+
+        async with engine.transaction():
+            for i in range(n_events):
+                await rapport.publish("bench.thing.done", {"i": i}, key=f"customer:{i % 500}")
+        worker = jobs.Worker(rapport)
+        start = time.perf_counter()
+        await worker.start()
+        while a.seen < n_events or b.seen < n_events:
+            await asyncio.sleep(0.01)
+        elapsed = time.perf_counter() - start
+        await worker.stop()
+        print(f"{kind}: {n_events} events x 2 subscribers in {elapsed:.2f} s = "
+              f"{n_events / elapsed:,.0f} events/s ({2 * n_events / elapsed:,.0f} deliveries/s)")
+    finally:
+        await db.disconnect(rapport.engine)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--backends", default="sqlite")
+    parser.add_argument("--jobs", type=int, default=2000)
+    parser.add_argument("--events", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--postgres-url", default=os.environ.get(
+        "RAPPORT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"))
+    args = parser.parse_args()
+    for backend in args.backends.split(","):
+        if backend == "sqlite":
+            path = Path(tempfile.mkdtemp()) / "bench.sqlite3"
+            await measure(f"sqlite:///{path}", args.jobs, args.events, args.concurrency)
+        else:
+            import asyncpg
+
+            name = f"rapport_bench_{uuid.uuid4().hex[:8]}"
+            admin = await asyncpg.connect(args.postgres_url)
+            await admin.execute(f'CREATE DATABASE "{name}"')
+            try:
+                url = args.postgres_url.rsplit("/", 1)[0] + f"/{name}"
+                await measure(url, args.jobs, args.events, args.concurrency)
+            finally:
+                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                await admin.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
