@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import warnings
 
 import click
 from rich.console import Console
@@ -277,6 +278,8 @@ def main(argv: list[str] | None = None) -> None:
     # Piccolo says which SQLite version it found at every first connection; commands print
     # their own results, and that line only interleaves with them.
     logging.getLogger("piccolo.engine").setLevel(logging.WARNING)
+    # Piccolo also warns "Unable to connect" before Rapport says so in one line of its own.
+    warnings.filterwarnings("ignore", message=r".*Unable to (connect|fetch server version)")
 
     # Plugins' sub-commands must exist before click parses the command line.
     ctx_obj: dict = {}
@@ -286,7 +289,7 @@ def main(argv: list[str] | None = None) -> None:
         rapport = Rapport(Settings.from_env())
         ctx_obj["rapport"] = rapport
         rapport.pm.hook.register_commands(cli=cli)
-    except PluginError as exc:
+    except (PluginError, DatabaseError) as exc:  # e.g. a database URL of an unknown scheme
         if not (argv or sys.argv[1:]) or (argv or sys.argv[1:])[0] in {"--help", "-h"}:
             pass
         else:

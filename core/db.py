@@ -190,8 +190,10 @@ def build_engine(database_url: str) -> Engine:
         if url.password:
             config["password"] = unquote(url.password)
         return RapportPostgresEngine(config=config)
+    shown = database_url.replace(f":{url.password}@", ":***@") if url.password else database_url
     raise DatabaseError(
-        f"RAPPORT_DATABASE_URL {database_url!r} is neither sqlite:///<path> nor postgresql://..."
+        f"RAPPORT_DATABASE_URL {shown!r}: {url.scheme or 'no'!s} scheme is not supported; use "
+        "sqlite:///<path> or postgresql://<user>@<host>:<port>/<database>"
     )
 
 
@@ -220,12 +222,30 @@ def activate(engine: Engine) -> None:
         table._meta.db = engine
 
 
+def connection_problem(engine: Engine, exc: BaseException) -> str:
+    """One line saying why PostgreSQL refused us, and where we knocked (never the password)."""
+    config = getattr(engine, "config", {}) or {}
+    where = (f"{config.get('user', '?')}@{config.get('host', '?')}:{config.get('port', '?')}"
+             f"/{config.get('database', '?')}")
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    hint = {
+        "InvalidCatalogNameError": " (create the database, or correct its name in "
+                                   "RAPPORT_DATABASE_URL)",
+        "InvalidAuthorizationSpecificationError": " (create the role, or correct the user in "
+                                                  "RAPPORT_DATABASE_URL)",
+        "InvalidPasswordError": " (check the password in RAPPORT_DATABASE_URL)",
+    }.get(type(exc).__name__, "")
+    return f"cannot connect to PostgreSQL as {where}: {reason}{hint}"
+
+
 async def connect(engine: Engine, *, pool_size: int = 10) -> None:
     if isinstance(engine, PostgresEngine):
+        import asyncpg
+
         try:
             await engine.start_connection_pool(min_size=1, max_size=pool_size)
-        except OSError as exc:
-            raise DatabaseError(f"cannot reach PostgreSQL: {exc}") from exc
+        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise DatabaseError(connection_problem(engine, exc)) from exc
 
 
 async def disconnect(engine: Engine) -> None:
