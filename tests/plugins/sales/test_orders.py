@@ -309,6 +309,8 @@ async def test_staff_record_a_customers_acceptance_and_the_deal_is_won(sales_cli
         "customer": customer, "opportunity": deal["id"],
         "lines": [{"product": widget, "quantity": "5", "tax_percent": "20"}]})).json()
     await sales_client.post(f"/api/v1/sales/quotes/{quote['id']}/send")
+    quote_page = await sales_client.get(f"/sales/quotes/{quote['id']}")
+    assert f'href="/sales/quotes/{quote["id"]}/accept"' in quote_page.text  # record action
     form = await sales_client.get(f"/sales/quotes/{quote['id']}/accept")
     assert form.status_code == 200 and "Who accepted for the customer" in form.text
     missing = await post_form(sales_client, f"/sales/quotes/{quote['id']}/accept",
@@ -502,3 +504,21 @@ async def test_privacy_export_has_the_order_history_and_erasure_blanks_the_custo
     after = (await export(customer))["sales"]
     assert after["returns"][0]["reason"] == "" and after["orders"][0]["notes"] == ""
     assert after["orders"][0]["total_amount"] == exported["orders"][0]["total_amount"]
+
+
+async def test_two_retries_racing_with_one_idempotency_key_make_one_order(sales_client):
+    import asyncio
+
+    widget = await catalogue()
+    customer = await new_customer()
+    body = {"customer": customer, "channel": "till", "lines": [{"product": widget}]}
+    headers = {"Idempotency-Key": "till-7-receipt-88"}
+    first, second = await asyncio.gather(
+        sales_client.post("/api/v1/sales/orders", json=body, headers=headers),
+        sales_client.post("/api/v1/sales/orders", json=body, headers=headers))
+    assert sorted([first.status_code, second.status_code]) == [200, 201], (
+        first.text, second.text)
+    assert first.json()["id"] == second.json()["id"]
+    from plugins.sales.tables import SalesOrder
+
+    assert await SalesOrder.count().run() == 1
