@@ -126,7 +126,7 @@ def register_permissions():
         Permission("sales.product.view", "See the product catalogue", scoped=False),
         Permission("sales.product.create", "Add products and prices", scoped=False),
         Permission("sales.product.edit", "Change products and prices", scoped=False),
-        Permission("sales.quote.view", "See quotes and orders"),
+        Permission("sales.quote.view", "See quotes"),
         Permission("sales.quote.create", "Write quotes"),
         Permission("sales.quote.edit", "Change, version and send quotes"),
         Permission("sales.order.view", "See orders, their shipments, returns and refunds"),
