@@ -227,6 +227,8 @@ def lines_from_form(data: dict[str, str]) -> list[dict[str, str]]:
 async def order_create(request: Request) -> Response:
     data = await _form(request)
     actor = current_actor(request)
+    # The picker's choice, or without JavaScript the customer number typed in.
+    data["customer"] = (data.get("customer") or data.get("customer_number") or "").strip()
     if await visible_customer(request, data.get("customer")) is None:
         return await _new_form(request, data, {"customer": "pick the customer who is ordering"},
                                400)

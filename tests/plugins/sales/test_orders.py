@@ -412,6 +412,11 @@ async def test_order_list_filters_and_keeps_to_the_users_scope(sales_client):
         placed = await post_form(sales_client, "/sales/orders", {
             "customer": str(customer), "line1_product": str(widget), "line1_quantity": "1"})
         assert placed.status_code == 303, placed.text
+    # Without JavaScript the customer number does what the picker does; one out of scope
+    # is refused like one that does not exist.
+    refused = await post_form(sales_client, "/sales/orders", {
+        "customer_number": str(ada), "line1_product": str(widget)})
+    assert refused.status_code == 400 and "pick the customer" in refused.text
     await sign_in(sales_client, "north@example.test")
     listing = await sales_client.get("/sales/orders")
     assert "Ada Ltd" in listing.text and "Bob Ltd" not in listing.text
