@@ -35,6 +35,7 @@ from core.identity.roles import expand_grants
 from core.identity.tables import RolePermission, User, UserRole
 from core.interactions.service import EVENT_CREATED, EVENT_UPDATED, as_utc, event_payload
 from core.interactions.tables import Interaction
+from core.local_time import format_local, parse_local, zone_of
 from core.permissions import Actor, current_actor, scoped
 from core.plugin import AgendaItem
 from plugins.service.tables import Case, CaseEvent, Visit
@@ -432,10 +433,6 @@ async def _visible_case(request: Request, case_id: int, permission: str) -> dict
         raise NotFoundException("no such case") from None
 
 
-def _local(value: datetime | None) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M") if value else ""
-
-
 async def _form_page(request: Request, case: dict[str, Any], *, visit: dict | None = None,
                      values: dict[str, str] | None = None, errors: dict[str, str] | None = None,
                      status: int = 200) -> Template:
@@ -443,8 +440,11 @@ async def _form_page(request: Request, case: dict[str, Any], *, visit: dict | No
     customer = await Customer.select(Customer.id, Customer.name).where(
         Customer.id == case["customer"]).first().run()
     if values is None:
-        values = ({"assignee": str(visit["assignee"]), "starts_at": _local(visit["starts_at"]),
-                   "ends_at": _local(visit["ends_at"]), "notes": visit["notes"]} if visit
+        zone = zone_of(current_actor(request))  # typed and shown in the user's time zone
+        values = ({"assignee": str(visit["assignee"]),
+                   "starts_at": format_local(visit["starts_at"], zone, "%Y-%m-%dT%H:%M"),
+                   "ends_at": format_local(visit["ends_at"], zone, "%Y-%m-%dT%H:%M"),
+                   "notes": visit["notes"]} if visit
                   else {"assignee": "", "starts_at": "", "ends_at": "", "notes": ""})
     return Template("service/visits/form.html", status_code=status, context={
         "case": case, "customer": customer, "visit": visit, "values": values,
@@ -483,10 +483,12 @@ async def create_visit(request: Request, case_id: FromPath[int]) -> Response:
     case = await _visible_case(request, case_id, "service.case.edit")
     data = await _form(request)
     try:
+        zone = zone_of(current_actor(request))
         await schedule(request.app.state.rapport, current_actor(request), case_id,
-                       assignee=data.get("assignee"), starts_at=data.get("starts_at"),
-                       ends_at=data.get("ends_at") or None, notes=data.get("notes", ""),
-                       ip=client_ip(request))
+                       assignee=data.get("assignee"),
+                       starts_at=parse_local(data.get("starts_at"), zone),
+                       ends_at=parse_local(data.get("ends_at"), zone),
+                       notes=data.get("notes", ""), ip=client_ip(request))
     except VisitError as exc:
         return await _form_page(request, case, values=data, errors=exc.errors, status=400)
     except LookupError:
@@ -514,8 +516,10 @@ async def update_visit(request: Request, visit_id: FromPath[int]) -> Response:
     visit, case = await _visible_visit(request, visit_id)
     data = await _form(request)
     try:
+        zone = zone_of(current_actor(request))
         await reschedule(request.app.state.rapport, current_actor(request), visit_id,
-                         starts_at=data.get("starts_at"), ends_at=data.get("ends_at") or None,
+                         starts_at=parse_local(data.get("starts_at"), zone),
+                         ends_at=parse_local(data.get("ends_at"), zone),
                          assignee=data.get("assignee"), notes=data.get("notes", ""),
                          ip=client_ip(request))
     except VisitError as exc:

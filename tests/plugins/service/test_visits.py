@@ -231,3 +231,23 @@ async def test_visits_list_is_a_page_without_htmx_and_offers_visits_for_repairs_
                                      headers={"hx-request": "true"})
     assert other.status_code == 200
     assert "Schedule a visit" not in other.text
+
+
+async def test_a_dispatcher_in_berlin_schedules_in_berlin_time(service_client):
+    from core.identity.tables import User
+    from plugins.service.tables import Visit
+
+    await User.update({User.time_zone: "Europe/Berlin"}).where(
+        User.id == service_client.user_id).run()
+    field, _customer, case = await _setup(service_client)
+    form = await service_client.get(f"/service/cases/{case['id']}/visits/new")
+    assert "Starts (Europe/Berlin time)" in form.text and "UTC" not in form.text
+    response = await post_form(service_client, f"/service/cases/{case['id']}/visits", {
+        "assignee": str(field), "starts_at": "2031-01-14T09:00", "notes": ""})
+    assert response.status_code == 303, response.text
+    visit = await Visit.select().where(Visit.case == case["id"]).first().run()
+    assert visit["starts_at"].astimezone(UTC) == datetime(2031, 1, 14, 8, 0, tzinfo=UTC)
+    fragment = await service_client.get(f"/service/cases/{case['id']}/visits")
+    assert "Tue 14 Jan 2031, 09:00" in fragment.text
+    edit = await service_client.get(f"/service/visits/{visit['id']}/edit")
+    assert 'value="2031-01-14T09:00"' in edit.text
