@@ -118,3 +118,25 @@ async def on_event(rapport, event):
         from plugins.loyalty import purchases
 
         await purchases.on_order_event(rapport, event)
+    elif event.name == "sales.quote.accepted":
+        from plugins.loyalty import vouchers
+
+        await vouchers.on_quote_accepted(rapport, event)
+    elif event.name == "core.interaction.created":
+        from plugins.loyalty import touch_points
+
+        await touch_points.on_interaction(rapport, event)
+
+
+@hookimpl(optionalhook=True)
+async def sales_quote_adjustments(rapport, quote, lines, context):
+    from plugins.loyalty import vouchers
+
+    return await vouchers.quote_adjustments(quote, context)
+
+
+@hookimpl
+def register_jobs(rapport):
+    from plugins.loyalty import jobs
+
+    return jobs.job_types()
