@@ -81,3 +81,19 @@ async def test_search_and_the_portal_show_numbers_formatted(portal):
         Customer.id == ada.customer_id).run()
     [hit] = await search_customers(portal.rapport, admin, "Lovelace", 5)
     assert "+49 30 1234567" in hit.snippet and "+49301234567" not in hit.snippet
+
+
+async def test_the_users_locale_reads_numbers_when_the_customer_has_no_country(rapport):
+    from core.identity.tables import User
+
+    uid = await make_user("berlin@example.test")
+    await User.update({User.locale: "de-DE"}).where(User.id == uid).run()
+    actor = await load_actor(rapport, uid)
+    row = await create_customer(rapport, actor, {
+        "kind": "contact", "first_name": "Jana", "last_name": "Becker", "phones": [BERLIN]})
+    assert row["primary_phone"] == "+49301234567"
+    # The customer's own country still comes first.
+    row = await create_customer(rapport, actor, {
+        "kind": "contact", "first_name": "Ann", "last_name": "Lee", "phones": ["020 7946 0958"],
+        "addresses": [{"city": "London", "country": "GB"}]})
+    assert row["primary_phone"] == "+442079460958"
