@@ -304,7 +304,15 @@ async def _announce_created(rapport: Rapport, actor: Actor | None, order: dict[s
     # The keys sales.order.created has always carried (loyalty, analytics rely on them).
     payload.update(total=str(order["total_amount"]),
                    product_ids=sorted({li["product"] for li in lines if li["product"]}))
-    await rapport.publish("sales.order.created", payload, actor_id=_staff_id(actor))
+    await _publish(rapport, "sales.order.created", payload, actor)
+
+
+async def _publish(rapport: Rapport, name: str, payload: dict[str, Any],
+                   actor: Actor | None) -> None:
+    """A durable event, in the caller's transaction; subscribers get one order's events in
+    the order they happened (created before fulfilled before returned)."""
+    await rapport.publish(name, payload, actor_id=_staff_id(actor),
+                          key=f"sales.order:{payload['order_id']}")
 
 
 def _staff_id(actor: Actor | None) -> int | None:
@@ -368,7 +376,7 @@ async def create_from_quote(rapport: Rapport, actor: Actor | None, quote: dict[s
                    adjustments=[{"source": a["source"], "source_ref": a["source_ref"],
                                  "label": a["label"], "amount": str(_d(a["amount"]))}
                                 for a in adjustments])
-    await rapport.publish("sales.quote.accepted", payload, actor_id=_staff_id(actor))
+    await _publish(rapport, "sales.quote.accepted", payload, actor)
     await _announce_created(rapport, actor, row, lines)
     return {**row, "product_ids": sorted({li["product"] for li in lines if li["product"]}),
             "lines": lines}
@@ -584,9 +592,9 @@ async def confirm(rapport: Rapport, actor: Actor, order_id: int, *, ip: str = ""
                                 ip=ip, summary="order confirmed")
         lines = await order_lines(order_id)
         await _timeline(rapport, row, "confirmed", f"Order {row['number']} confirmed")
-        await rapport.publish("sales.order.confirmed", _order_payload(
+        await _publish(rapport, "sales.order.confirmed", _order_payload(
             row, [Part(li, open_quantity(li)) for li in lines if open_quantity(li) > 0]),
-            actor_id=_staff_id(actor))
+            actor)
     return row
 
 
@@ -661,7 +669,7 @@ async def ship(rapport: Rapport, actor: Actor, order_id: int, quantities: dict[A
         payload.update(shipment_id=shipment["id"], shipment_number=number,
                        carrier=shipment["carrier"], tracking=shipment["tracking"],
                        fully_fulfilled=done)
-        await rapport.publish("sales.order.fulfilled", payload, actor_id=_staff_id(actor))
+        await _publish(rapport, "sales.order.fulfilled", payload, actor)
     return {**shipment, "order": row}
 
 
@@ -711,7 +719,7 @@ async def cancel(rapport: Rapport, actor: Actor, order_id: int, *, reason: str =
                         key=str(now.timestamp()))
         payload = _order_payload(row, parts)
         payload.update(reason=reason, whole_order=everything)
-        await rapport.publish("sales.order.cancelled", payload, actor_id=_staff_id(actor))
+        await _publish(rapport, "sales.order.cancelled", payload, actor)
     return row
 
 
@@ -724,9 +732,9 @@ async def complete(rapport: Rapport, actor: Actor, order_id: int, *, ip: str = "
                                 ip=ip, summary="order completed")
         lines = await order_lines(order_id)
         await _timeline(rapport, row, "completed", f"Order {row['number']} completed")
-        await rapport.publish("sales.order.completed", _order_payload(
+        await _publish(rapport, "sales.order.completed", _order_payload(
             row, [Part(li, _d(li["shipped"])) for li in lines if _d(li["shipped"]) > 0]),
-            actor_id=_staff_id(actor))
+            actor)
     return row
 
 
@@ -779,7 +787,7 @@ async def record_return(rapport: Rapport, actor: Actor, order_id: int,
         payload = _order_payload(order, parts)
         payload.update(return_id=item["id"], return_number=number, reason=reason,
                        requested_via=via, case_type="product_return")
-        await rapport.publish("sales.order.returned", payload, actor_id=_staff_id(actor))
+        await _publish(rapport, "sales.order.returned", payload, actor)
     return item
 
 
@@ -830,5 +838,5 @@ async def refund(rapport: Rapport, actor: Actor, return_id: int, amount: Any, *,
                        return_number=item["number"], amount=str(value), method=method,
                        reference=row["reference"],
                        refunded_in_full=refunded >= _d(item["total_amount"]))
-        await rapport.publish("sales.order.refunded", payload, actor_id=_staff_id(actor))
+        await _publish(rapport, "sales.order.refunded", payload, actor)
     return row

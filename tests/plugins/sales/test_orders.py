@@ -174,6 +174,7 @@ async def test_phone_order_is_shipped_in_part_returned_in_the_portal_and_refunde
 
 
 async def test_workflow_refuses_steps_out_of_order_with_clear_messages(sales_client):
+    events = listen(sales_client)
     widget = await catalogue()
     customer = await new_customer()
     order = (await sales_client.post("/api/v1/sales/orders", json={
@@ -200,9 +201,16 @@ async def test_workflow_refuses_steps_out_of_order_with_clear_messages(sales_cli
         f"/api/v1/sales/orders/{oid}/returns",
         json={"lines": [{"line_id": line, "quantity": "1"}], "reason": "x"})
     assert nothing_shipped.status_code == 409
+    # A refused step changes nothing and announces nothing.
+    assert named(events, "sales.order.fulfilled") == [] and named(
+        events, "sales.order.returned") == []
+    from plugins.sales.tables import Shipment
+
+    assert await Shipment.count().run() == 0
     shipped = await sales_client.post(f"/api/v1/sales/orders/{oid}/shipments",
                                       json={"lines": [{"line_id": line, "quantity": "1"}]})
     assert shipped.status_code == 200 and shipped.json()["status"] == "partly_fulfilled"
+    assert len(named(events, "sales.order.fulfilled")) == 1
     whole = await sales_client.post(f"/api/v1/sales/orders/{oid}/cancel",
                                     json={"reason": "Changed mind"})
     assert whole.status_code == 409 and "cancel the lines not yet shipped" in whole.json()[
