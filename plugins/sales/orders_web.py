@@ -19,6 +19,7 @@ from litestar.response import Redirect, Response, Template
 from core.audit import client_ip
 from core.customers.tables import Customer
 from core.identity.tables import User
+from core.local_time import parse_local, zone_of
 from core.permissions import current_actor, scoped
 from core.plugin import Action
 from plugins.sales import orders
@@ -429,9 +430,8 @@ async def _quote_for_acceptance(request: Request, quote_id: int) -> dict[str, An
 @get("/sales/quotes/{quote_id:int}/accept", opt=perm("sales.order.create"))
 async def quote_accept_form(request: Request, quote_id: FromPath[int]) -> Template:
     quote = await _quote_for_acceptance(request, quote_id)
-    now = datetime.now(UTC)
-    return await _acceptance_page(request, quote, {
-        "via": "phone", "at": now.strftime("%Y-%m-%dT%H:%M")}, {})
+    return await _acceptance_page(request, quote, {"via": "phone", "at": datetime.now(UTC)},
+                                  {})
 
 
 @post("/sales/quotes/{quote_id:int}/accept", opt=perm("sales.order.create"), status_code=303)
@@ -446,14 +446,13 @@ async def quote_accept(request: Request, quote_id: FromPath[int]) -> Response:
     via = data.get("via", "")
     if via not in orders.ACCEPTED_VIA or via == "portal":
         errors["via"] = "choose how the customer accepted"
-    try:
-        at = datetime.fromisoformat(data.get("at", "")) if data.get("at") else datetime.now(UTC)
-        at = at if at.tzinfo else at.replace(tzinfo=UTC)
-        if at > datetime.now(UTC) + timedelta(minutes=5):
-            errors["at"] = "cannot be in the future"
-    except ValueError:
+    # Typed in the user's own time zone (core.local_time), stored in UTC.
+    at = parse_local(data.get("at", ""), zone_of(current_actor(request))) or datetime.now(UTC)
+    if not isinstance(at, datetime):
         errors["at"] = "give the date and time, e.g. 2026-12-07 14:30"
         at = datetime.now(UTC)
+    elif at > datetime.now(UTC) + timedelta(minutes=5):
+        errors["at"] = "cannot be in the future"
     if errors:
         return await _acceptance_page(request, quote, data, errors, 400)
     try:

@@ -4,7 +4,7 @@ expired); the workflow's refusals; API idempotency; portal isolation; list scope
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, timedelta
 from decimal import Decimal
 
 from tests.conftest import make_user, sign_in
@@ -324,15 +324,24 @@ async def test_staff_record_a_customers_acceptance_and_the_deal_is_won(sales_cli
     missing = await post_form(sales_client, f"/sales/quotes/{quote['id']}/accept",
                               {"by": "", "via": "phone"})
     assert missing.status_code == 400 and "say who accepted" in missing.text
+    # The representative works in Berlin: the time typed is Berlin time, stored in UTC.
+    from core.identity.tables import User
+
+    await User.update({User.time_zone: "Europe/Berlin"}).where(
+        User.id == sales_client.user_id).run()
     accepted = await post_form(sales_client, f"/sales/quotes/{quote['id']}/accept", {
         "by": "Grace Hopper (purchasing)", "via": "phone", "at": "2026-12-01T10:30"})
     assert accepted.status_code == 303, accepted.text
     page = await sales_client.get(accepted.headers["location"])
     assert "Grace Hopper (purchasing)" in page.text and quote["number"] in page.text
+    assert "01 Dec 2026 10:30" in page.text
     from plugins.sales.tables import Opportunity, SalesOrder
 
     order = await SalesOrder.select().where(SalesOrder.quote == quote["id"]).first().run()
-    assert order["accepted_via"] == "phone" and order["accepted_at"].day == 1
+    assert order["accepted_via"] == "phone"
+    at = order["accepted_at"]
+    at = (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(UTC)
+    assert (at.day, at.hour, at.minute) == (1, 9, 30)
     won = await Opportunity.select().where(Opportunity.id == deal["id"]).first().run()
     assert won["status"] == "won"
     assert Decimal(str(won["amount_amount"])) == Decimal(str(order["total_amount"])) == Decimal(
