@@ -13,10 +13,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from core.plugin import (
+    Action,
     EventType,
     NavItem,
+    Panel,
     Permission,
     Plugin,
+    Widget,
     hookimpl,
 )
 
@@ -37,12 +40,73 @@ def register_piccolo_apps():
 
 @hookimpl
 def register_routes(rapport):
-    return []
+    from plugins.loyalty import (
+        members_api,
+        members_web,
+        programs_web,
+        rewards_api,
+        rewards_web,
+        widgets,
+    )
+
+    return (members_web.ROUTES + programs_web.ROUTES + rewards_web.ROUTES + widgets.ROUTES
+            + members_api.ROUTES + rewards_api.ROUTES)
 
 
 @hookimpl
 def register_portal_routes(rapport):
-    return []
+    from plugins.loyalty import portal
+
+    return portal.ROUTES
+
+
+@hookimpl
+def register_portal_nav_items(customer):
+    from plugins.loyalty import portal
+
+    return portal.nav_items(customer)
+
+
+@hookimpl
+def portal_home_cards(customer):
+    from plugins.loyalty import portal
+
+    return portal.home_cards(customer)
+
+
+@hookimpl
+def portal_history_panels(customer):
+    from plugins.loyalty import portal
+
+    return portal.history_panels(customer)
+
+
+@hookimpl
+def customer_panels(customer, user):
+    if not user.can("loyalty.member.view"):
+        return None
+    return [Panel("loyalty", "Loyalty", url=f"/loyalty/panels/customer/{customer['id']}",
+                  order=45)]
+
+
+@hookimpl
+def record_actions(record_type, record):
+    if record_type != "customer":
+        return None
+    return [Action("Enrol in loyalty", f"/loyalty/members/new?customer={record['id']}",
+                   permission="loyalty.member.enrol", order=60)]
+
+
+@hookimpl
+def dashboard_widgets():
+    return [
+        Widget("loyalty-liability", "Loyalty: points outstanding",
+               url="/loyalty/widgets/liability", permission="loyalty.report.view", order=60),
+        Widget("loyalty-activity", "Loyalty: earn and burn per month",
+               url="/loyalty/widgets/activity", permission="loyalty.report.view", order=61),
+        Widget("loyalty-tiers", "Loyalty: members by tier", url="/loyalty/widgets/tiers",
+               permission="loyalty.report.view", order=62),
+    ]
 
 
 @hookimpl
@@ -140,3 +204,40 @@ def register_jobs(rapport):
     from plugins.loyalty import jobs
 
     return jobs.job_types()
+
+
+@hookimpl
+async def push_notifications(rapport, event):
+    if event.name not in ("loyalty.points.expiring", "loyalty.tier.changed"):
+        return None
+    from plugins.loyalty import notices
+
+    return await notices.push_messages(event)
+
+
+@hookimpl
+async def merge_customers(survivor_id, merged_id):
+    from plugins.loyalty.customers import merge
+
+    await merge(survivor_id, merged_id)
+
+
+@hookimpl
+async def privacy_export(customer_id):
+    from plugins.loyalty.customers import export
+
+    return await export(customer_id)
+
+
+@hookimpl
+async def privacy_erase(rapport, customer_id):
+    from plugins.loyalty.customers import erase
+
+    await erase(customer_id)
+
+
+@hookimpl
+async def seed_demo_data(rapport, customers):
+    from plugins.loyalty.demo import seed
+
+    await seed(rapport, customers)

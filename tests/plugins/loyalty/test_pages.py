@@ -1,0 +1,138 @@
+"""The staff pages, the API and the portal: enrolment with consent, earning through the API
+once per transaction, refusals naming the field, portal isolation, panels and widgets."""
+
+from __future__ import annotations
+
+from core.customers.tables import ConsentRecord
+from plugins.loyalty.tables import Member
+from tests.conftest import app_client, make_user, sign_in
+from tests.plugins.loyalty.conftest import new_customer, new_program
+
+
+async def test_staff_enrol_a_customer_with_consent_and_see_the_member_page(loyalty_client):
+    client = loyalty_client
+    program = await new_program()
+    customer = await new_customer("Grace Hopper")
+    refused = await client.post("/loyalty/members/new", data={
+        "customer": customer, "program": program["id"]})
+    assert refused.status_code == 422 and "accept the program" in refused.text
+    done = await client.post("/loyalty/members/new", data={
+        "customer": customer, "program": program["id"], "accept_terms": "on"})
+    assert done.status_code == 303
+    member = await Member.select().where(Member.customer == customer).first().run()
+    [consent] = await ConsentRecord.select().where(ConsentRecord.customer == customer).run()
+    assert consent["purpose"] == "Loyalty program: Club" and consent["granted"]
+    assert "2026-1" in consent["source"]
+    page = await client.get(done.headers["location"])
+    assert page.status_code == 200 and member["card_number"] in page.text
+    assert "data:image/svg+xml" in page.text  # the card's QR code
+    adjust = await client.post(f"/loyalty/members/{member['id']}/adjust",
+                               data={"points": "250", "reason": "Goodwill after a late parcel"})
+    assert adjust.status_code == 303
+    page = await client.get(f"/loyalty/members/{member['id']}")
+    assert "Goodwill after a late parcel" in page.text and "250" in page.text
+    panel = await client.get(f"/loyalty/panels/customer/{customer}")
+    assert "250" in panel.text and member["card_number"] in panel.text
+
+
+async def test_api_earning_is_once_per_transaction_and_refusals_name_the_field(loyalty_client):
+    client = loyalty_client
+    program = await new_program()
+    customer = await new_customer()
+    enrolled = await client.post("/api/v1/loyalty/members", json={
+        "program": program["id"], "customer": customer, "accept_terms": True})
+    assert enrolled.status_code == 201, enrolled.text
+    card = enrolled.json()["card_number"]
+    body = {"card_number": card, "transaction_id": "TILL7-0042", "currency": "EUR",
+            "lines": [{"net": "19.99", "quantity": 1}, {"net": "30.01", "quantity": 2}]}
+    first = await client.post("/api/v1/loyalty/purchases", json=body)
+    assert first.status_code == 201, first.text
+    assert first.json()["points"] == 50
+    again = await client.post("/api/v1/loyalty/purchases", json={**body, "lines": [
+        {"net": "999", "quantity": 1}]})
+    assert again.status_code == 200 and again.json()["replayed"]
+    assert again.json()["ledger_id"] == first.json()["ledger_id"]
+    lookup = await client.get(f"/api/v1/loyalty/cards/{card}")
+    assert lookup.json()["balance"] == 50
+    bad = await client.post("/api/v1/loyalty/purchases", json={**body, "transaction_id": "x2",
+                                                               "lines": [{"net": "-5"}]})
+    assert bad.status_code == 422 and bad.headers["content-type"].startswith(
+        "application/problem+json")
+    assert bad.json()["field"] == "lines[0].net"
+    returned = await client.post("/api/v1/loyalty/purchases/TILL7-0042/returns", json={
+        "card_number": card, "return_id": "R1"})
+    assert returned.status_code == 201 and returned.json()["points"] == -50
+    rule = await client.post(f"/loyalty/programs/{program['id']}/tiers", data={
+        "name": "Gold", "threshold": "0"})
+    assert rule.status_code == 303
+    overlapping = await client.post(f"/loyalty/programs/{program['id']}/tiers", data={
+        "name": "Silver", "threshold": "0"})
+    assert overlapping.status_code == 422 and "Gold already starts at 0" in overlapping.text
+    negative = await client.post(f"/loyalty/programs/{program['id']}/rules", data={
+        "kind": "first_purchase", "points": "-5"})
+    assert negative.status_code == 422 and "must not be negative" in negative.text
+
+
+async def test_portal_customer_joins_redeems_and_never_sees_another_member(loyalty_client):
+    from tests.core.portal.conftest import make_person, portal_sign_in
+
+    rapport = loyalty_client.rapport
+    program = await new_program()
+    from plugins.loyalty.rewards import save_reward
+
+    reward = await save_reward(None, program["id"], {"name": "€5 off", "cost": 100,
+                                                     "value": "5.00"})
+    async with app_client(rapport) as portal:
+        ada = await make_person(rapport, "Ada", "Lovelace", "ada@example.test")
+        bob = await make_person(rapport, "Bob", "Babbage", "bob@example.test")
+        await portal_sign_in(portal, "ada@example.test")
+        token = {"x-csrftoken": portal.cookies["csrftoken"]}
+        home = await portal.get("/portal/loyalty")
+        assert "Join Club" in home.text
+        joined = await portal.post("/portal/loyalty/join", headers=token, data={
+            "program": program["id"], "accept_terms": "on"})
+        assert joined.status_code == 303, joined.text
+        ada_member = await Member.select().where(Member.customer == ada.customer_id).first(
+        ).run()
+        from plugins.loyalty import ledger
+        from plugins.loyalty.members import enrol
+
+        await ledger.earn(ada_member["id"], 150, explanation="150 points: 1 per euro on SO-1",
+                          source="order", key="o1")
+        bob_member = await enrol(rapport, None, program["id"], bob.customer_id, via="staff",
+                                 accepted_terms=True)
+        page = await portal.get("/portal/loyalty")
+        assert "150 points: 1 per euro on SO-1" in page.text and ada_member["card_number"] in \
+            page.text
+        redeemed = await portal.post(f"/portal/loyalty/members/{ada_member['id']}/redeem",
+                                     headers=token, data={"reward": reward["id"]})
+        assert redeemed.status_code == 303
+        page = await portal.get("/portal/loyalty")
+        assert "LV-" in page.text and "€5 off" in page.text
+        other = await portal.post(f"/portal/loyalty/members/{bob_member['id']}/redeem",
+                                  headers=token, data={"reward": reward["id"]})
+        assert other.status_code == 404
+        card = await portal.get("/portal/loyalty/card")
+        assert "50" in card.text
+
+
+async def test_widgets_read_the_month_totals(loyalty_client):
+    client = loyalty_client
+    program = await new_program()
+    from plugins.loyalty import ledger
+    from tests.plugins.loyalty.conftest import enrolled
+
+    member = await enrolled(client.rapport, program)
+    await ledger.earn(member["id"], 1000, explanation="x", source="order", key="w1")
+    await ledger.spend(member["id"], 400, explanation="y", source="reward")
+    widget = await client.get("/loyalty/widgets/liability")
+    assert "600 points" in widget.text and "€6.00" in widget.text and "40%" in widget.text
+    csv = await client.get("/loyalty/reports/months.csv")
+    assert csv.status_code == 200 and "Club" in csv.text and ",1000,400," in csv.text
+    assert (await client.get("/loyalty/widgets/activity")).status_code == 200
+    assert (await client.get("/loyalty/widgets/tiers")).status_code == 200
+    clerk = await make_user("clerk@example.test", roles=())
+    assert clerk
+    async with app_client(client.rapport) as other:
+        await sign_in(other, "clerk@example.test")
+        assert (await other.get("/loyalty/widgets/liability")).status_code == 403
