@@ -9,7 +9,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from litestar import Request, Response, get, post
+from litestar import Request, Response, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from core.audit import client_ip
@@ -176,6 +176,33 @@ async def api_opportunity(request: Request, opportunity_id: FromPath[int]) -> di
                                    opportunity_id))
 
 
+@patch("/api/v1/sales/opportunities/{opportunity_id:int}", opt=perm("sales.opportunity.edit"))
+async def api_opportunity_update(request: Request, opportunity_id: FromPath[int],
+                                 data: JSONBody[dict[str, Any]]) -> Response:
+    """Change a deal's ``name``, ``amount`` (a string, or ``{"amount", "currency"}``),
+    ``currency``, ``expected_close`` (YYYY-MM-DD or null), ``owner`` (a user the caller may
+    give deals to) or ``contact`` (a contact person id, or null); fields left out stay."""
+    deal = await visible_one(request, Opportunity, "sales.opportunity.edit", opportunity_id)
+    changes = {k: v for k, v in data.items() if k in deals.EDITABLE}
+    if isinstance(changes.get("amount"), dict):
+        amount = changes.pop("amount")
+        changes.update(amount=amount.get("amount"), currency=amount.get("currency"))
+    contact = changes.get("contact")
+    if contact is not None and contact != deal["contact"]:
+        if not isinstance(contact, int) or await scoped(
+                Customer.select(Customer.id).where((Customer.id == contact)
+                                                   & (Customer.kind == "contact")),
+                request.app.state.rapport, current_actor(request), "core.customer.view",
+                Customer).first().run() is None:
+            return problem("contact", "no such contact person")
+    try:
+        row = await deals.update_opportunity(request.app.state.rapport, current_actor(request),
+                                             deal, changes, ip=client_ip(request))
+    except deals.OpportunityError as exc:
+        return problem(exc.field, exc.message)
+    return Response(_deal(row), status_code=200)
+
+
 @post("/api/v1/sales/opportunities/{opportunity_id:int}/stage",
       opt=perm("sales.opportunity.edit"))
 async def api_opportunity_move(request: Request, opportunity_id: FromPath[int],
@@ -246,16 +273,22 @@ async def api_quote_create(request: Request, data: JSONBody[dict[str, Any]]) -> 
         row = await quote_service.create_quote(rapport, actor, data, ip=client_ip(request))
     except quote_service.QuoteError as exc:
         return problem(exc.field, exc.message)
-    lines = await quote_service.quote_lines(row["id"])
-    return Response({**_jsonable(row), "lines": [_jsonable(li) for li in lines]},
-                    status_code=201)
+    return Response(await _quote_out(row), status_code=201)
+
+
+async def _quote_out(quote: dict[str, Any]) -> dict[str, Any]:
+    """A quote with its lines (``context`` as an object) and other plugins' adjustments."""
+    lines = [{**_jsonable(li), "context": quote_service.parse_context(li["context"])}
+             for li in await quote_service.quote_lines(quote["id"])]
+    adjustments = [{**_jsonable(a), "context": quote_service.parse_context(a["context"])}
+                   for a in await quote_service.quote_adjustments(quote["id"])]
+    return {**_jsonable(quote), "lines": lines, "adjustments": adjustments}
 
 
 @get("/api/v1/sales/quotes/{quote_id:int}", opt=perm("sales.quote.view"))
 async def api_quote(request: Request, quote_id: FromPath[int]) -> dict[str, Any]:
     quote = await visible_one(request, Quote, "sales.quote.view", quote_id)
-    lines = await quote_service.quote_lines(quote_id)
-    return {**_jsonable(quote), "lines": [_jsonable(li) for li in lines]}
+    return await _quote_out(quote)
 
 
 @post("/api/v1/sales/quotes/{quote_id:int}/send", opt=perm("sales.quote.edit"))
@@ -318,7 +351,7 @@ async def api_suggestions(request: Request, customer_id: FromPath[int]) -> dict[
 ROUTES = [
     api_forecast, api_suggestions,
     api_leads, api_lead_create, api_lead, api_lead_convert, api_opportunities,
-    api_opportunity_create, api_opportunity, api_opportunity_move, api_stages, api_products,
+    api_opportunity_create, api_opportunity, api_opportunity_update, api_opportunity_move, api_stages, api_products,
     api_quotes, api_quote_create, api_quote, api_quote_send,
 ]
 _ = Stage  # stages are served through the pipeline helpers

@@ -126,6 +126,9 @@ async def seed(rapport, customers: int) -> None:
                   now)
     await _order_roles()
     await _targets(now)
+    from plugins.sales.demo_quotes import seed as seed_quotes
+
+    await seed_quotes(rapport)
     await refresh(thresholds_of(rapport))
 
 

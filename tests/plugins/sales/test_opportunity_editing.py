@@ -140,3 +140,23 @@ async def test_the_new_deal_form_picks_the_customer_by_name(sales_client):
     from plugins.sales.tables import Opportunity
 
     assert await Opportunity.count().where(Opportunity.customer == account).run() == 2
+
+
+async def test_the_api_changes_a_deal_and_names_the_field_it_refuses(sales_client):
+    contact = await new_customer("Ada Lovelace", kind="contact")
+    account = await new_customer("Not A Person Ltd")
+    deal = await _deal(sales_client)
+    changed = await sales_client.patch(f"/api/v1/sales/opportunities/{deal['id']}", json={
+        "amount": {"amount": "2500.00", "currency": "GBP"}, "expected_close": "2027-01-15",
+        "contact": contact})
+    assert changed.status_code == 200, changed.text
+    body = changed.json()
+    assert Decimal(body["amount"]["amount"]) == Decimal("2500")
+    assert body["amount"]["currency"] == "GBP"
+    assert body["name"] == "Fleet renewal" and body["contact"] == contact
+    for payload, field in (({"amount": 12.5}, "amount"), ({"contact": account}, "contact"),
+                           ({"owner": 999999}, "owner"), ({"name": ""}, "name")):
+        refused = await sales_client.patch(f"/api/v1/sales/opportunities/{deal['id']}",
+                                           json=payload)
+        assert refused.status_code == 422 and refused.json()["field"] == field, payload
+    assert (await _stored(deal["id"]))["amount_currency"] == "GBP"

@@ -57,6 +57,10 @@ async def test_a_configured_line_with_parts_and_a_voucher_appear_on_the_quote(sa
     assert (voucher["label"], voucher["amount"]) == ("Loyalty voucher", Decimal("50.00"))
     assert Decimal(quote["total_amount"]) == Decimal("2230.00")
     assert Decimal(quote["adjustment_amount"]) == Decimal("50.00")
+    again = (await sales_client.get(f"/api/v1/sales/quotes/{quote['id']}")).json()
+    assert again["lines"][0]["context"]["frame_size"] == "54 cm"
+    assert again["adjustments"][0]["label"] == "Loyalty voucher"
+    assert Decimal(again["adjustments"][0]["amount"]) == Decimal("50")
 
     page = _text((await sales_client.get(f"/sales/quotes/{quote['id']}")).text)
     assert "Colour blue" in page and "Frame size 54 cm" in page
