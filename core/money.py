@@ -163,7 +163,8 @@ def _reader_locale(context: Any) -> str | None:
 
 def jinja_filters() -> dict[str, Any]:
     """The template filters core registers: ``{{ amount|money(currency) }}``,
-    ``{{ quantity|number }}``, ``{{ rate|percent }}``, ``{{ n|count("line") }}``."""
+    ``{{ quantity|number }}``, ``{{ rate|percent }}``, ``{{ n|counted("line") }}`` (not
+    ``count``, which is Jinja's own name for ``length``)."""
     from jinja2 import pass_context
 
     @pass_context
@@ -189,4 +190,4 @@ def jinja_filters() -> dict[str, Any]:
         return format_count(value or 0, singular, plural, _reader_locale(context))
 
     return {"money": money_filter, "number": number_filter, "percent": percent_filter,
-            "count": count_filter}
+            "counted": count_filter}

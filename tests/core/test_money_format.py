@@ -39,3 +39,16 @@ def test_counts_name_one_and_many():
     assert format_count(2, "line") == "2 lines"
     assert format_count(1204, "line") == "1,204 lines"
     assert format_count(0, "match", "matches") == "0 matches"
+
+
+async def test_templates_format_through_cores_filters(make_rapport):
+    from core.web_app import template_environment
+
+    env = template_environment(await make_rapport([]))
+    page = env.from_string(
+        '{{ 7506|money("EUR") }} · {{ 10|percent }} · {{ 2.500|number }} · '
+        '{{ 1|counted("line") }} · {{ 3|counted("line") }} · {{ [1, 2]|count }}').render()
+    assert page == "€7,506.00 · 10% · 2.5 · 1 line · 3 lines · 2"
+    # The reader's locale, when the page has one.
+    assert env.from_string('{{ 7506|money("EUR") }}').render(locale="de_DE") == \
+        "7.506,00\xa0€"
