@@ -129,10 +129,11 @@ def _placeholders(values: list[Any]) -> str:
     return ", ".join("{}" for _ in values)
 
 
-async def claim_deliveries(rapport: Rapport, limit: int,
-                           config: WorkerConfig) -> list[ClaimedDelivery]:
+async def claim_deliveries(rapport: Rapport, limit: int, config: WorkerConfig, *,
+                           probe: bool = True) -> list[ClaimedDelivery]:
     """Take up to ``limit`` due deliveries for subscribers this process has (and running
-    ones whose lease ran out), never one whose key has an earlier open delivery."""
+    ones whose lease ran out), never one whose key has an earlier open delivery.
+    ``probe=False`` when the caller just saw that some are due."""
     names = subscribers(rapport)
     if limit <= 0 or not names:
         return []
@@ -140,9 +141,9 @@ async def claim_deliveries(rapport: Rapport, limit: int,
     due = ("((d.status = 'pending' AND d.run_at <= {}) OR "
            "(d.status = 'running' AND d.locked_until < {})) "
            f"AND d.subscriber IN ({_placeholders(names)})")
-    probe = await EventDelivery.raw(
-        f"SELECT d.id FROM core_event_delivery d WHERE {due} LIMIT 1", now, now, *names).run()
-    if not probe:
+    if probe and not await EventDelivery.raw(
+            f"SELECT d.id FROM core_event_delivery d WHERE {due} LIMIT 1", now, now, *names
+    ).run():
         return []
     postgres = EventDelivery._meta.db.engine_type == "postgres"
     lease = config.event_timeout_seconds + config.lease_grace_seconds

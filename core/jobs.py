@@ -258,20 +258,49 @@ class _Claimed:
     cancel_requested: bool
 
 
+def _jobs_due(names: list[str]) -> str:
+    return ("((j.status = 'queued' AND j.run_at <= {}) OR "
+            f"(j.status = 'running' AND j.locked_until < {{}})) AND j.name IN ({_placeholders(names)})")
+
+
+async def anything_due(rapport: Rapport) -> tuple[bool, bool]:
+    """(jobs due?, deliveries due?) in one cheap read, outside any transaction: an idle
+    worker costs one indexed query per poll and never takes SQLite's write lock."""
+    from core.events import subscribers
+
+    names, subs = sorted(job_types(rapport)), subscribers(rapport)
+    if not names and not subs:
+        return False, False
+    now = utcnow()
+    parts, args = [], []
+    if names:
+        parts.append(f"SELECT 'jobs' AS kind FROM (SELECT j.id FROM core_job j WHERE "
+                     f"{_jobs_due(names)} LIMIT 1) found_jobs")
+        args += [now, now, *names]
+    if subs:
+        parts.append("SELECT 'events' AS kind FROM (SELECT d.id FROM core_event_delivery d "
+                     "WHERE ((d.status = 'pending' AND d.run_at <= {}) OR (d.status = "
+                     "'running' AND d.locked_until < {})) AND d.subscriber IN "
+                     f"({_placeholders(subs)}) LIMIT 1) found_events")
+        args += [now, now, *subs]
+    rows = await JobRow.raw(" UNION ALL ".join(parts), *args).run()
+    kinds = {row["kind"] for row in rows}
+    return "jobs" in kinds, "events" in kinds
+
+
 async def claim_jobs(rapport: Rapport, worker_id: str, limit: int,
-                     config: WorkerConfig) -> list[_Claimed]:
-    """Take up to ``limit`` due jobs (and running ones whose lease ran out) for this worker."""
+                     config: WorkerConfig, *, probe: bool = True) -> list[_Claimed]:
+    """Take up to ``limit`` due jobs (and running ones whose lease ran out) for this worker.
+    ``probe=False`` when the caller just saw that some are due."""
     types = job_types(rapport)
     if limit <= 0 or not types:
         return []
     names = sorted(types)
     now = utcnow()
-    due = (f"((j.status = 'queued' AND j.run_at <= {{}}) OR "
-           f"(j.status = 'running' AND j.locked_until < {{}})) AND j.name IN ({_placeholders(names)})")
+    due = _jobs_due(names)
     # Cheap look first, outside any transaction: an idle worker never takes the write lock.
-    probe = await JobRow.raw(f"SELECT j.id FROM core_job j WHERE {due} LIMIT 1",
-                             now, now, *names).run()
-    if not probe:
+    if probe and not await JobRow.raw(f"SELECT j.id FROM core_job j WHERE {due} LIMIT 1",
+                                      now, now, *names).run():
         return []
     postgres = _is_postgres()
     async with JobRow._meta.db.transaction():
@@ -467,18 +496,26 @@ class Worker:
             self._cancels_checked_at = now
             await self._check_cancellations()
         free = self.config.concurrency - len(self._jobs)
+        free_deliveries = self.config.event_concurrency - len(self._deliveries)
+        look_jobs = free > 0 and worth_looking(self._jobs_idle_at)
+        look_events = free_deliveries > 0 and worth_looking(self._events_idle_at)
+        probed = look_jobs and look_events
+        if probed:
+            look_jobs, look_events = await anything_due(self.rapport)
+            self._jobs_idle_at = None if look_jobs else now
+            self._events_idle_at = None if look_events else now
         claimed: list[_Claimed] = []
-        if free > 0 and worth_looking(self._jobs_idle_at):
-            claimed = await claim_jobs(self.rapport, self.id, free, self.config)
+        if look_jobs:
+            claimed = await claim_jobs(self.rapport, self.id, free, self.config,
+                                       probe=not probed)
             self._jobs_idle_at = now if len(claimed) < free else None
         for row in claimed:
             task = asyncio.create_task(self._run_job(row), name=f"rapport-job-{row.id}")
             self._jobs[row.id] = task
-        free_deliveries = self.config.event_concurrency - len(self._deliveries)
         deliveries: list = []
-        if free_deliveries > 0 and worth_looking(self._events_idle_at):
+        if look_events:
             deliveries = await events.claim_deliveries(self.rapport, free_deliveries,
-                                                       self.config)
+                                                       self.config, probe=not probed)
             self._events_idle_at = now if len(deliveries) < free_deliveries else None
         for delivery in deliveries:
             task = asyncio.create_task(events.run_delivery(self.rapport, delivery, self.config))

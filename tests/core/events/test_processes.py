@@ -47,9 +47,17 @@ def _env(tmp_path: Path, database_url: str) -> dict[str, str]:
 
 
 def _launch(env: dict[str, str], *args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "tests.core.events.launch", *args],
-                            env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+    # Output to a file, never a pipe nobody reads: a full pipe would stall the process.
+    log = Path(env["RAPPORT_TEST_EFFECTS"]).parent / f"process-{time.monotonic_ns()}.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen([sys.executable, "-m", "tests.core.events.launch", *args],
+                                   env=env, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT)
+    process.log = log  # type: ignore[attr-defined]
+    return process
+
+
+def _output(process: subprocess.Popen) -> str:
+    return process.log.read_text(errors="replace")[-3000:]  # type: ignore[attr-defined]
 
 
 async def _until(predicate, what: str, process: subprocess.Popen | None = None) -> None:
@@ -59,7 +67,7 @@ async def _until(predicate, what: str, process: subprocess.Popen | None = None) 
             return
         if process is not None and process.poll() is not None:
             raise AssertionError(f"process ended while waiting for {what}: "
-                                 f"{process.stderr.read().decode()[-2000:]}")
+                                 f"{_output(process)}")
         await asyncio.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what}")
 
@@ -75,7 +83,7 @@ async def serving(env: dict[str, str]):
             deadline = time.monotonic() + WAIT * 2
             while True:
                 if process.poll() is not None:
-                    raise AssertionError(process.stderr.read().decode()[-3000:])
+                    raise AssertionError(_output(process))
                 with contextlib.suppress(httpx.HTTPError):
                     if (await client.get("/login")).status_code == 200:
                         break
