@@ -19,7 +19,7 @@ import sqlite3
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
+from urllib.parse import parse_qs, unquote, urlparse
 
 import aiosqlite
 from piccolo.apps.migrations.commands.forwards import ForwardsMigrationManager
@@ -169,6 +169,27 @@ class RapportPostgresEngine(PostgresEngine):
         return RapportPostgresTransaction(engine=self, allow_nested=allow_nested)
 
 
+def postgres_parameters(database_url: str) -> dict[str, Any]:
+    """``asyncpg.connect`` arguments for a ``postgresql://`` URL, read as libpq reads it.
+
+    The whole URL goes to asyncpg as the DSN, so its options (``sslmode``, ``sslrootcert``,
+    ``sslcert``, ``sslkey``, ``sslcrl``, ``target_session_attrs``, ``application_name``, a
+    ``host`` socket directory, ...) hold for every connection made with these arguments: the
+    data connections and the live-updates connection (core.live) alike. Only what the URL leaves
+    out entirely gets Rapport's defaults: host 127.0.0.1, user and database ``postgres``.
+    """
+    url = urlparse(database_url)
+    options = parse_qs(url.query)
+    parameters: dict[str, Any] = {"dsn": database_url.replace("postgres://", "postgresql://", 1)}
+    if not url.hostname and "host" not in options:
+        parameters["host"] = "127.0.0.1"
+    if not url.username and "user" not in options:
+        parameters["user"] = "postgres"
+    if not (url.path or "/").lstrip("/") and not {"dbname", "database"} & set(options):
+        parameters["database"] = "postgres"
+    return parameters
+
+
 def build_engine(database_url: str) -> Engine:
     """Return the engine for a ``sqlite:///path`` or ``postgresql://...`` URL."""
     url = urlparse(database_url)
@@ -181,15 +202,7 @@ def build_engine(database_url: str) -> Engine:
             return SQLiteEngine(path=path, timeout=5.0)
         return RapportSQLiteEngine(path=path)
     if url.scheme in {"postgres", "postgresql"}:
-        config = {
-            "host": url.hostname or "127.0.0.1",
-            "port": url.port or 5432,
-            "user": unquote(url.username or "postgres"),
-            "database": (url.path or "/").lstrip("/") or "postgres",
-        }
-        if url.password:
-            config["password"] = unquote(url.password)
-        return RapportPostgresEngine(config=config)
+        return RapportPostgresEngine(config=postgres_parameters(database_url))
     shown = database_url.replace(f":{url.password}@", ":***@") if url.password else database_url
     raise DatabaseError(
         f"RAPPORT_DATABASE_URL {shown!r}: {url.scheme or 'no'!s} scheme is not supported; use "
@@ -225,8 +238,10 @@ def activate(engine: Engine) -> None:
 def connection_problem(engine: Engine, exc: BaseException) -> str:
     """One line saying why PostgreSQL refused us, and where we knocked (never the password)."""
     config = getattr(engine, "config", {}) or {}
-    where = (f"{config.get('user', '?')}@{config.get('host', '?')}:{config.get('port', '?')}"
-             f"/{config.get('database', '?')}")
+    url = urlparse(config.get("dsn", ""))
+    where = (f"{unquote(url.username or config.get('user', '') or '?')}@"
+             f"{url.hostname or config.get('host', '?')}:{url.port or 5432}"
+             f"/{unquote((url.path or '/').lstrip('/')) or config.get('database', '?')}")
     reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     hint = {
         "InvalidCatalogNameError": " (create the database, or correct its name in "

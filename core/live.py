@@ -68,10 +68,15 @@ def _backend(rapport: Rapport):
 
         return RedisChannelsPubSubBackend(redis=Redis.from_url(rapport.settings.redis_url))
     if name == "postgres":
+        import asyncpg
         from litestar.channels.backends.asyncpg import AsyncPgChannelsBackend
 
-        dsn = rapport.settings.database_url.replace("postgres://", "postgresql://", 1)
-        return AsyncPgChannelsBackend(dsn=dsn)
+        from core.db import postgres_parameters
+
+        # The data connections' own parameters: the URL's libpq options (sslmode, ...) and
+        # Rapport's defaults hold for this connection exactly as for them.
+        parameters = postgres_parameters(rapport.settings.database_url)
+        return AsyncPgChannelsBackend(make_connection=lambda: asyncpg.connect(**parameters))
     return MemoryChannelsBackend()
 
 
