@@ -239,3 +239,22 @@ async def test_health_says_how_old_the_oldest_waiting_job_is(instance):
     health = await jobs.health(instance)
     assert 290 < health["oldest_queued_seconds"] < 400
     assert health["jobs"]["queued"] >= 1
+
+
+async def test_a_recurring_job_never_runs_twice_at_the_same_time(instance):
+    with_jobs(instance)
+    config = jobs.WorkerConfig.for_rapport(instance)
+    now = jobs.utcnow().replace(microsecond=0)
+    for minutes in (2, 1):  # two occurrences overdue, as after a long-running one
+        slot = now - timedelta(minutes=minutes)
+        await JobRow.raw(
+            "INSERT INTO core_job (name, args, status, run_at, attempts, max_attempts, "
+            "schedule_slot, exclusive, cancel_requested, created_at) VALUES "
+            "('testing.tick', {}, 'queued', {}, 0, 5, {}, {}, {}, {})",
+            "{}", slot, slot, True, False, now).run()
+    first = await jobs.claim_jobs(instance, "worker-a", 5, config)
+    assert len(first) == 1
+    assert await jobs.claim_jobs(instance, "worker-b", 5, config) == []  # it still runs
+    await JobRow.update({JobRow.status: "done"}).where(JobRow.id == first[0].id).run()
+    second = await jobs.claim_jobs(instance, "worker-b", 5, config)
+    assert len(second) == 1 and second[0].id != first[0].id
