@@ -1,0 +1,171 @@
+"""Rules, tiers, expiry notices, bonuses, pooling, merging and privacy."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from core.jobs_tables import OutboxEvent
+from plugins.loyalty import customers, expiry, ledger, purchases, rules, tiers, touch_points
+from plugins.loyalty.members import enrol, set_pool
+from plugins.loyalty.programs import LoyaltyError, create_program
+from plugins.loyalty.tables import Ledger, Lot, Member
+from tests.plugins.loyalty.conftest import (
+    balance,
+    enrolled,
+    new_customer,
+    new_program,
+    order_event,
+)
+
+
+async def test_invalid_rules_and_programs_are_refused_naming_the_field(loyalty_rapport):
+    program = await new_program()
+    for data, field in (({"kind": "per_currency_unit", "points": "-1"}, "points"),
+                        ({"kind": "promotion", "multiplier": "2"}, "starts_on"),
+                        ({"kind": "product_multiplier", "multiplier": "2"}, "product_id"),
+                        ({"kind": "touch_point", "points": "5"}, "touch_kind"),
+                        ({"kind": "birthday", "points": "10", "starts_on": "2026-12-31",
+                          "ends_on": "2026-01-01"}, "ends_on"),
+                        ({"kind": "magic"}, "kind")):
+        with pytest.raises(LoyaltyError) as refused:
+            await rules.create_rule(None, program["id"], data)
+        assert refused.value.field == field
+    with pytest.raises(LoyaltyError) as bad:
+        await create_program(None, {"name": "X", "currency": "euro"})
+    assert bad.value.field == "currency"
+
+
+async def test_promotions_and_product_multipliers_explain_themselves(loyalty_rapport):
+    program = await new_program()
+    today = datetime.now(UTC).date()
+    await rules.create_rule(None, program["id"], {
+        "kind": "promotion", "name": "Double points week", "multiplier": "2",
+        "starts_on": (today - timedelta(days=1)).isoformat(),
+        "ends_on": (today + timedelta(days=1)).isoformat()})
+    await rules.create_rule(None, program["id"], {"kind": "product_multiplier",
+                                                  "name": "Coffee beans", "sku": "BEANS",
+                                                  "multiplier": "3"})
+    member = await enrolled(loyalty_rapport, program)
+    event = order_event(1, member["customer"], [("10.00", 1), ("5.00", 1)])
+    event.payload["lines"][1]["sku"] = "BEANS"
+    await purchases.on_order_event(loyalty_rapport, event)
+    row = await Ledger.select().where(Ledger.kind == "earn").first().run()
+    # (10 + 5 x 3) x 2 = 50
+    assert row["explanation"] == ("50 points: 1 per euro on SO-1001, ×3 Coffee beans, "
+                                  "×2 Double points week")
+
+
+async def test_first_purchase_and_referral_bonuses_both_sides_after_the_first_order(
+        loyalty_rapport):
+    program = await new_program()
+    await rules.create_rule(None, program["id"], {"kind": "first_purchase", "points": "200"})
+    await rules.create_rule(None, program["id"], {"kind": "referral", "points": "250",
+                                                  "extra_points": "100"})
+    ada = await enrolled(loyalty_rapport, program)
+    bob = await enrolled(loyalty_rapport, program, name="Bob Babbage",
+                         referral_code=ada["referral_code"].lower())
+    assert await balance(ada["id"]) == (0, 0)
+    for n in (1, 2):
+        await purchases.on_order_event(loyalty_rapport, order_event(
+            n, bob["customer"], [("10.00", 1)]))
+    assert await balance(bob["id"]) == (10 + 200 + 100 + 10, 0)
+    assert await balance(ada["id"]) == (250, 0)
+
+
+async def test_tiers_upgrade_at_once_and_downgrade_after_the_grace(loyalty_rapport):
+    program = await new_program(tier_grace_days=30)
+    silver = await tiers.save_tier(None, program["id"], {"name": "Silver", "threshold": 100})
+    gold = await tiers.save_tier(None, program["id"], {"name": "Gold", "threshold": 500})
+    member = await enrolled(loyalty_rapport, program)
+    await purchases.on_order_event(loyalty_rapport, order_event(1, member["customer"],
+                                                                [("520.00", 1)]))
+    await tiers.evaluate_all(loyalty_rapport)
+    fresh = await Member.select().where(Member.id == member["id"]).first().run()
+    assert fresh["tier"] == gold["id"]
+    all_tiers = await tiers.tiers_of(program["id"])
+    assert tiers.progress(all_tiers, silver["id"], 120)["missing"] == 380
+    # A year later the window is empty: a grace period first, then down.
+    later = datetime.now(UTC) + timedelta(days=400)
+    await tiers.evaluate_all(loyalty_rapport, at=later)
+    fresh = await Member.select().where(Member.id == member["id"]).first().run()
+    assert fresh["tier"] == gold["id"] and fresh["tier_grace_until"] is not None
+    await tiers.evaluate_all(loyalty_rapport, at=later + timedelta(days=31))
+    fresh = await Member.select().where(Member.id == member["id"]).first().run()
+    assert fresh["tier"] is None and fresh["tier_grace_until"] is None
+    names = [e["name"] for e in await OutboxEvent.select(OutboxEvent.name).run()]
+    assert names.count("loyalty.tier.changed") == 3
+
+
+async def test_members_are_told_once_before_their_points_expire(loyalty_rapport):
+    program = await new_program(expiry_months=12, expiry_notice_days=30)
+    member = await enrolled(loyalty_rapport, program)
+    await ledger.earn(member["id"], 70, explanation="x", source="manual", key="k1")
+    await Lot.update({Lot.expires_at: datetime.now(UTC) + timedelta(days=10)}, force=True).run()
+    assert await expiry.notify_expiring(loyalty_rapport) == 1
+    assert await expiry.notify_expiring(loyalty_rapport) == 0
+    [event] = await OutboxEvent.select().where(
+        OutboxEvent.name == "loyalty.points.expiring").run()
+    assert '"points": 70' in event["payload"]
+
+
+async def test_birthday_and_review_points_are_given_once(loyalty_rapport):
+    program = await new_program()
+    await rules.create_rule(None, program["id"], {"kind": "birthday", "points": "100"})
+    await rules.create_rule(None, program["id"], {"kind": "touch_point", "points": "50",
+                                                  "touch_kind": "review",
+                                                  "name": "Product review"})
+    customer = await new_customer("Ada Lovelace", birthday=date(1990, 2, 14))
+    member = await enrol(loyalty_rapport, None, program["id"], customer, via="api",
+                         accepted_terms=True)
+    for _ in range(2):
+        await touch_points.birthdays(loyalty_rapport, today=date(2027, 2, 14))
+    from core.interactions.tables import Interaction
+    from core.plugin import Event
+
+    row = (await Interaction.insert(Interaction(customer=customer, channel="web",
+                                                purpose="review", subject="Five stars")
+                                    ).returning(Interaction.id).run())[0]
+    event = Event("core.interaction.created", {"id": row["id"], "customer_id": customer})
+    await touch_points.on_interaction(loyalty_rapport, event)
+    await touch_points.on_interaction(loyalty_rapport, event)
+    assert await balance(member["id"]) == (150, 0)
+
+
+async def test_pooled_points_go_to_the_account_and_merging_combines_memberships(
+        loyalty_rapport):
+    program = await new_program(allow_pooling=True)
+    account_member = await enrolled(loyalty_rapport, program, name="Acme Household")
+    contact = await new_customer("Ada Acme", account=account_member["customer"])
+    member = await enrol(loyalty_rapport, None, program["id"], contact, via="staff",
+                         accepted_terms=True)
+    await set_pool(None, member["id"], account_member["id"])
+    await purchases.on_order_event(loyalty_rapport, order_event(1, contact, [("30.00", 1)]))
+    assert await balance(account_member["id"]) == (30, 0)
+    # Merge another customer's membership into Ada's: points and history join hers.
+    other = await enrolled(loyalty_rapport, program, name="Ada Duplicate")
+    await ledger.earn(other["id"], 40, explanation="40 points: old card", source="manual",
+                      key="dup")
+    await customers.merge(account_member["customer"], other["customer"])
+    assert await balance(account_member["id"]) == (70, 0)
+    assert not await Member.exists().where(Member.id == other["id"]).run()
+    exported = await customers.export(account_member["customer"])
+    assert exported["loyalty"][0]["membership"]["balance"] == 70
+    await customers.erase(account_member["customer"])
+    erased = await Member.select().where(Member.id == account_member["id"]).first().run()
+    assert erased["card_number"].startswith("ERASED-") and erased["status"] == "closed"
+    assert erased["balance"] == 70  # the program's accounts keep the points
+
+
+async def test_demo_data_seeds_once(loyalty_rapport):
+    from plugins.loyalty import demo
+    from plugins.loyalty.tables import MonthlyStat, Program
+
+    for n in range(15):
+        await new_customer(f"Demo Person{n}")
+    await demo.seed(loyalty_rapport, 100)
+    await demo.seed(loyalty_rapport, 100)
+    assert await Program.count().run() == 1
+    assert await Member.count().run() >= 12
+    assert await MonthlyStat.count().run() >= 2
