@@ -134,6 +134,11 @@ def fan_out(rapport: Rapport, plugin: ChannelsPlugin):
         for customer in [payload.get("customer_id"), *payload.get("participants", [])]:
             if customer is not None:
                 targets.add(names.customer(customer))
+        # A contact's interaction shows on its account's 360 view too (one primary-key read).
+        with contextlib.suppress(Exception):
+            account = await _account_of(payload.get("customer_id"))
+            if account is not None:
+                targets.add(names.customer(account))
         for user in (payload.get("followup_assignee"), payload.get("user_id")):
             if user is not None:
                 targets.add(names.user(user))
@@ -143,6 +148,16 @@ def fan_out(rapport: Rapport, plugin: ChannelsPlugin):
             log.exception("could not publish %s to live channels", event.name)
 
     return listener
+
+
+async def _account_of(customer_id: Any) -> int | None:
+    if customer_id is None:
+        return None
+    from core.customers.tables import Customer
+
+    row = await Customer.select(Customer.account).where(
+        Customer.id == int(customer_id)).first().run()
+    return row["account"] if row else None
 
 
 def customer_message(event: Event) -> dict[str, Any]:

@@ -49,46 +49,69 @@ async def _capped_count(query) -> str:
     return _capped(len(await query.limit(FIGURE_CAP + 1).run()))
 
 
-async def key_figures(request: Request, customer_id: FromPath[int]) -> dict[str, Any]:
+def _is_account(customer: dict[str, Any]) -> bool:
+    return customer.get("kind") == "account"
+
+
+def _primary(customer_id: int, with_contacts: bool) -> list[Any]:
+    """Where-clauses for interactions the customer is the primary customer of, and for an
+    account those of its contacts too: each queried on its own (listing.involving says why)."""
+    clauses = [Interaction.customer == customer_id]
+    if with_contacts:
+        clauses += [listing.involving(customer_id, with_contacts=True)[-1]]
+    return clauses
+
+
+async def key_figures(request: Request, customer: dict[str, Any]) -> dict[str, Any]:
+    """Last contact, last outbound, recent and open follow-up counts; an account's include its
+    contacts' interactions, as its timeline does."""
     rapport = request.app.state.rapport
     actor = current_actor(request)
+    customer_id, with_contacts = customer["id"], _is_account(customer)
     since = datetime.now(UTC) - timedelta(days=90)
 
     def visible(query):
         return scoped(query, rapport, actor, "core.interaction.view", Interaction)
 
-    # The customer's own interactions and those it took part in, each clause queried on its
-    # own (listing.involving says why), then combined.
+    # The customer's own interactions, those it took part in (and an account's contacts'),
+    # each clause queried on its own (listing.involving says why), then combined.
     latest, recent = [], set()
-    for clause in listing.involving(customer_id):
+    for clause in listing.involving(customer_id, with_contacts=with_contacts):
         latest += await visible(Interaction.select(
             Interaction.occurred_at, Interaction.channel).where(clause)).order_by(
             Interaction.occurred_at, ascending=False).limit(1).run()
         recent.update(r["id"] for r in await visible(Interaction.select(Interaction.id).where(
             clause & (Interaction.occurred_at >= since))).limit(FIGURE_CAP + 1).run())
-    last_outbound = await visible(Interaction.select(Interaction.occurred_at).where(
-        (Interaction.customer == customer_id) & (Interaction.direction == "outbound"))
-    ).order_by(Interaction.occurred_at, ascending=False).first().run()
+    outbound, followups = [], set()
+    for clause in _primary(customer_id, with_contacts):
+        outbound += await visible(Interaction.select(Interaction.occurred_at).where(
+            clause & (Interaction.direction == "outbound"))).order_by(
+            Interaction.occurred_at, ascending=False).limit(1).run()
+        followups.update(r["id"] for r in await visible(Interaction.select(
+            Interaction.id).where(clause & Interaction.followup_due.is_not_null()
+                                  & (Interaction.followup_done == False))  # noqa: E712
+        ).limit(FIGURE_CAP + 1).run())
     return {
         "last_contact": max(latest, key=lambda r: r["occurred_at"], default=None),
-        "last_outbound": last_outbound["occurred_at"] if last_outbound else None,
+        "last_outbound": max((r["occurred_at"] for r in outbound), default=None),
         "recent": _capped(len(recent)),
-        "open_followups": await _capped_count(visible(Interaction.select(Interaction.id).where(
-            (Interaction.customer == customer_id) & Interaction.followup_due.is_not_null()
-            & (Interaction.followup_done == False)))),  # noqa: E712
+        "open_followups": _capped(len(followups)),
     }
 
 
-async def open_followups(request: Request, customer_id: FromPath[int]) -> list[dict[str, Any]]:
-    query = Interaction.select(
-        Interaction.id, Interaction.customer, Interaction.customer.name, Interaction.channel,
-        Interaction.subject, Interaction.followup_due, Interaction.followup_note,
-        Interaction.followup_assignee.name,
-    ).where((Interaction.customer == customer_id) & Interaction.followup_due.is_not_null()
-            & (Interaction.followup_done == False))  # noqa: E712
-    query = scoped(query, request.app.state.rapport, current_actor(request),
-                   "core.interaction.view", Interaction)
-    return await query.order_by(Interaction.followup_due).limit(20).run()
+async def open_followups(request: Request, customer: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for clause in _primary(customer["id"], _is_account(customer)):
+        query = Interaction.select(
+            Interaction.id, Interaction.customer, Interaction.customer.name, Interaction.channel,
+            Interaction.subject, Interaction.followup_due, Interaction.followup_note,
+            Interaction.followup_assignee.name,
+        ).where(clause & Interaction.followup_due.is_not_null()
+                & (Interaction.followup_done == False))  # noqa: E712
+        query = scoped(query, request.app.state.rapport, current_actor(request),
+                       "core.interaction.view", Interaction)
+        rows += await query.order_by(Interaction.followup_due).limit(20).run()
+    return sorted(rows, key=lambda r: (r["followup_due"], r["id"]))[:20]
 
 
 async def related(request: Request, customer: dict[str, Any]) -> dict[str, Any]:
@@ -117,10 +140,12 @@ def _timeline_query(customer_id: int, channel: str, after: str = "") -> str:
     return urlencode(params)
 
 
-async def timeline(request: Request, customer_id: FromPath[int]) -> dict[str, Any]:
+async def timeline(request: Request, customer: dict[str, Any]) -> dict[str, Any]:
+    customer_id = customer["id"]
     channel = request.query_params.get("channel") or ""
     filters = listing.Filters(customer_id=customer_id,
-                              channel=channel if channel in CHANNELS else "")
+                              channel=channel if channel in CHANNELS else "",
+                              with_contacts=_is_account(customer))
     try:
         rows, next_cursor = await listing.page(
             request.app.state.rapport, current_actor(request), filters,
@@ -129,7 +154,9 @@ async def timeline(request: Request, customer_id: FromPath[int]) -> dict[str, An
         rows, next_cursor = [], None
     return {"rows": rows, "next_cursor": next_cursor, "channel": filters.channel,
             "query": _timeline_query(customer_id, filters.channel),
-            "more_url": f"/customers/{customer_id}/timeline", "show_customer": False}
+            "more_url": f"/customers/{customer_id}/timeline",
+            # An account's timeline says which contact each interaction was with.
+            "show_customer": filters.with_contacts}
 
 
 @get("/customers/{customer_id:int}", name="customer-360",
@@ -161,9 +188,9 @@ async def customer_page(request: Request, customer_id: FromPath[int]) -> Templat
         "may_edit": actor.can("core.customer.edit"),
     }
     if may_see_interactions:
-        context.update(figures=await key_figures(request, customer_id),
-                       followups=await open_followups(request, customer_id),
-                       timeline=await timeline(request, customer_id))
+        context.update(figures=await key_figures(request, customer),
+                       followups=await open_followups(request, customer),
+                       timeline=await timeline(request, customer))
     return Template("customer360/page.html", context=context)
 
 
@@ -172,8 +199,8 @@ async def customer_page(request: Request, customer_id: FromPath[int]) -> Templat
 async def customer_timeline(request: Request, customer_id: FromPath[int]) -> Template:
     """The timeline alone: a page of rows ("load more", with ``after``) or the whole list
     (channel filter, live refresh)."""
-    await visible_customer(request, customer_id)
-    context = await timeline(request, customer_id)
+    customer = await visible_customer(request, customer_id)
+    context = await timeline(request, customer)
     template = ("interactions/_rows.html" if request.query_params.get("after")
                 else "customer360/_timeline.html")
     return Template(template, context=context)
@@ -182,9 +209,18 @@ async def customer_timeline(request: Request, customer_id: FromPath[int]) -> Tem
 @get("/customers/{customer_id:int}/follow-ups", opt={"permission": "core.interaction.view"},
      include_in_schema=False)
 async def customer_followups(request: Request, customer_id: FromPath[int]) -> Template:
-    await visible_customer(request, customer_id)
-    return Template("customer360/_followups.html",
-                    context={"followups": await open_followups(request, customer_id)})
+    customer = await visible_customer(request, customer_id)
+    return Template("customer360/_followups.html", context={
+        "followups": await open_followups(request, customer), "customer": customer})
 
 
-ROUTES = [customer_page, customer_timeline, customer_followups]
+@get("/customers/{customer_id:int}/figures", opt={"permission": "core.interaction.view"},
+     include_in_schema=False)
+async def customer_figures(request: Request, customer_id: FromPath[int]) -> Template:
+    """The key figures alone, refreshed after an interaction is logged (and live)."""
+    customer = await visible_customer(request, customer_id)
+    return Template("customer360/_figures.html",
+                    context={"figures": await key_figures(request, customer)})
+
+
+ROUTES = [customer_page, customer_timeline, customer_followups, customer_figures]
