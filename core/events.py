@@ -295,11 +295,15 @@ async def purge_handled(cutoff: datetime) -> int:
 
 async def list_troubled(*, after: int | None = None, limit: int = 50
                         ) -> tuple[list[dict[str, Any]], int | None]:
-    """Deliveries needing an administrator's eye, newest first: failed ones, and pending ones
-    that have failed at least once (waiting for a retry). Each row carries its event's name,
-    key and time. Keyset pages on the delivery id."""
+    """Deliveries needing an administrator's eye, newest first: failed ones, pending ones
+    that have failed at least once (waiting for a retry) or have waited over five minutes
+    (stuck: no worker is running?), and running ones whose worker's lease ran out. Each row
+    carries its event's name and time. Keyset pages on the delivery id."""
+    now = utcnow()
     where = (EventDelivery.status == GAVE_UP) | (
-        (EventDelivery.status == PENDING) & (EventDelivery.attempts > 0))
+        (EventDelivery.status == PENDING) & (
+            (EventDelivery.attempts > 0) | (EventDelivery.run_at < now - timedelta(minutes=5)))
+    ) | ((EventDelivery.status == "running") & (EventDelivery.locked_until < now))
     if after is not None:
         where = where & (EventDelivery.id < after)
     rows = await EventDelivery.select().where(where).order_by(

@@ -80,3 +80,18 @@ async def test_a_failing_event_delivery_is_listed_and_can_be_discarded(admin_cli
 async def test_the_navigation_offers_the_page_to_administrators(admin_client):
     response = await admin_client.get("/")
     assert 'href="/admin/jobs"' in response.text
+
+
+async def test_a_delivery_no_worker_has_picked_up_for_minutes_is_shown_as_stuck(admin_client):
+    from datetime import timedelta
+
+    rapport = admin_client.rapport
+    with_subscribers(rapport)
+    event = await rapport.publish(EVENT, {"n": 1})
+    # A subscriber no running process has (its plugin is enabled on no worker).
+    await EventDelivery.insert(EventDelivery(
+        event_id=event.id, subscriber="elsewhere", status="pending", attempts=0,
+        run_at=jobs.utcnow() - timedelta(minutes=10), created_at=jobs.utcnow())).run()
+    response = await admin_client.get("/admin/jobs?view=deliveries")
+    assert "A durable test event" in response.text
+    assert "Every event was handled" not in response.text
