@@ -17,6 +17,22 @@ import aiosmtplib
 
 log = logging.getLogger("rapport.mail")
 
+# What staff are told about a message when no mail server is set up: it was not sent.
+OUTBOX_NOTE = "kept in the outbox: no mail server is set up (RAPPORT_SMTP_URL)"
+NOT_SENT = ("No mail server is set up (RAPPORT_SMTP_URL), so nothing was e-mailed: the message "
+            "was saved in the outbox folder (data/outbox) instead.")
+
+
+def sends_mail() -> bool:
+    """Whether mail really goes out (an SMTP server is set up); else it lands in the outbox,
+    and pages must not say it was sent."""
+    return bool(os.environ.get("RAPPORT_SMTP_URL"))
+
+
+def kept_in_outbox(note: str | None) -> bool:
+    """Whether a delivery note from :func:`deliver` says the message only reached the outbox."""
+    return bool(note) and note.startswith(OUTBOX_NOTE.split(":")[0])
+
 
 def build_message(sender: str, to: str, subject: str, text: str, html: str | None = None,
                   headers: dict[str, str] | None = None) -> EmailMessage:
@@ -56,7 +72,7 @@ async def deliver(rapport, message: EmailMessage) -> str:
         path.write_bytes(bytes(message))
         log.info("RAPPORT_SMTP_URL is not set: wrote mail to %s into %s", message["To"], path)
         # The note is shown to staff, so it names the outbox, not the server's file path.
-        return "kept in the outbox: no mail server is set up (RAPPORT_SMTP_URL)"
+        return OUTBOX_NOTE
     parsed = urlparse(url)
     options = parse_qs(parsed.query)
     host = parsed.hostname or "127.0.0.1"

@@ -327,5 +327,13 @@ async def visits_by_month(identity_id: int, months: int = 12) -> list[dict[str, 
         months).run()
 
 
+async def has_portal_access(customer_id: int) -> bool:
+    """Whether this customer can sign in to the portal (an active identity, invited or in
+    use): what a plugin asks before offering something only the portal shows."""
+    return await PortalIdentity.exists().where(
+        (PortalIdentity.customer == customer_id)
+        & (PortalIdentity.is_active == True)).run()  # noqa: E712
+
+
 async def customer_row(customer_id: int) -> dict[str, Any] | None:
     return await Customer.select().where(Customer.id == customer_id).first().run()

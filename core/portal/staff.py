@@ -13,7 +13,7 @@ from litestar.response import Redirect, Response, Template
 from core import audit
 from core.audit import client_ip
 from core.customers.tables import CHANNELS, Customer
-from core.mail import send_mail
+from core.mail import send_mail, sends_mail
 from core.permissions import current_actor, scoped
 from core.portal import settings as portal_settings
 from core.portal.identities import PortalError, invite, visits_by_month
@@ -35,7 +35,8 @@ async def _customer(request: Request, customer_id: int) -> dict[str, Any]:
 
 async def _access_page(request: Request, customer: dict[str, Any], *, link: str = "",
                        errors: dict[str, str] | None = None, email: str | None = None,
-                       flash: str = "", status_code: int = 200) -> Template:
+                       flash: str = "", emailed: bool = True,
+                       status_code: int = 200) -> Template:
     identity = await PortalIdentity.select(
         PortalIdentity.id, PortalIdentity.email, PortalIdentity.invited_at,
         PortalIdentity.invitation_expires_at, PortalIdentity.activated_at,
@@ -44,7 +45,7 @@ async def _access_page(request: Request, customer: dict[str, Any], *, link: str 
     visits = await visits_by_month(identity["id"]) if identity else []
     return Template("portal/staff_access.html", status_code=status_code, context={
         "customer": customer, "identity": identity, "visits": visits, "link": link,
-        "errors": errors or {}, "flash": flash,
+        "errors": errors or {}, "flash": flash, "emailed": emailed,
         "email": email if email is not None else (
             identity["email"] if identity else customer["primary_email"]),
     })
@@ -81,7 +82,12 @@ async def portal_invite(request: Request, customer_id: FromPath[int], data: Form
         f"Choose your password here (the link works for 7 days, once):\n{link}\n",
     )
     # The link is shown once, here, and never stored: staff can pass it on by other means.
-    return await _access_page(request, customer, link=link, flash="Invitation sent.")
+    if not sends_mail():  # the e-mail only reached the outbox folder: say so, never "sent"
+        return await _access_page(request, customer, link=link, emailed=False, flash=(
+            "Invitation ready, not e-mailed: no mail server is set up, so the message was "
+            "saved in the outbox folder (data/outbox). Pass the link below on yourself."))
+    return await _access_page(request, customer, link=link, emailed=True,
+                              flash="Invitation sent.")
 
 
 @post("/customers/{customer_id:int}/portal/deactivate", name="portal-deactivate",

@@ -19,6 +19,7 @@ from litestar.response import Redirect, Response, Template
 from core.audit import client_ip
 from core.customers.tables import Customer
 from core.permissions import current_actor, scoped
+from core.portal.identities import has_portal_access
 from plugins.sales import quotes as quote_service
 from plugins.sales.controllers import customer_names, form_data, perm, settings_of, visible_one
 from plugins.sales.opportunities_web import record_actions
@@ -298,6 +299,8 @@ async def quote_detail(request: Request, quote_id: FromPath[int]) -> Template:
     context = await quote_context(quote)
     return Template("sales/quote_detail.html", context={
         **context, "can_edit": current_actor(request).can("sales.quote.edit"),
+        # A quote is sent to the portal: warn when this customer cannot sign in to it.
+        "portal_access": await has_portal_access(quote["customer"]),
         "actions": await record_actions(request, "sales.quote", quote)})
 
 
