@@ -11,7 +11,7 @@ from core.customers.tables import Customer
 from plugins.loyalty import ledger, members, purchases, rewards, tiers, vouchers
 from plugins.loyalty.programs import create_program
 from plugins.loyalty.rules import create_rule
-from plugins.loyalty.tables import Ledger, MonthlyStat, Program, Voucher
+from plugins.loyalty.tables import Ledger, Lot, MonthlyStat, Program, Voucher
 
 NAME = "Rapport Rewards"
 
@@ -37,8 +37,6 @@ async def seed(rapport, customers: int) -> None:
         {"kind": "referral", "name": "Refer a friend", "points": "250", "extra_points": "100"},
         {"kind": "touch_point", "name": "Product review", "points": "50",
          "touch_kind": "review"},
-        {"kind": "promotion", "name": "Double points in December", "multiplier": "2",
-         "starts_on": december.isoformat(), "ends_on": date(now.year, 12, 31).isoformat()},
     ):
         await create_rule(None, pid, rule)
     levels = {}
@@ -92,13 +90,26 @@ async def seed(rapport, customers: int) -> None:
                 reverse_key=f"p{pid}:api:DEMO-{order}:return:R{order}",
                 source_ref=f"api:DEMO-{order}", reference=f"till receipt T-{10000 + order}",
                 lines=None, why="return at the shop")
-    # Spread the history over the last eleven months, oldest first, then count the months.
-    rows = await Ledger.select(Ledger.id).where(Ledger.program == pid).order_by(Ledger.id).run()
-    span = len(rows) or 1
-    for n, row in enumerate(rows):
-        days = int(330 * (1 - n / span)) + rng.randint(0, 5)
-        await Ledger.update({Ledger.created_at: now - timedelta(days=days)}).where(
-            Ledger.id == row["id"]).run()
+    # Spread each member's history over the last eleven months, oldest first.
+    rows = await Ledger.select(Ledger.id, Ledger.member).where(Ledger.program == pid).order_by(
+        Ledger.id).run()
+    by_member: dict[int, list[int]] = {}
+    for row in rows:
+        by_member.setdefault(row["member"], []).append(row["id"])
+    for ids in by_member.values():
+        start = rng.randint(200, 330)
+        for n, row_id in enumerate(ids):
+            days = max(1, int(start * (1 - n / len(ids))) - rng.randint(0, 10))
+            await Ledger.update({Ledger.created_at: now - timedelta(days=days)}).where(
+                Ledger.id == row_id).run()
+    for lot in await Lot.select(Lot.id, Lot.ledger.created_at.as_alias("earned_at")).where(
+            Lot.member.program == pid).run():
+        await Lot.update({Lot.expires_at: ledger.add_months(lot["earned_at"], 24)}).where(
+            Lot.id == lot["id"]).run()
+    # A promotion of this December, added after the history (it did not apply back then).
+    await create_rule(None, pid, {"kind": "promotion", "name": "Double points in December",
+                                  "multiplier": "2", "starts_on": december.isoformat(),
+                                  "ends_on": date(now.year, 12, 31).isoformat()})
     await tiers.evaluate_all(rapport)
     for member in enrolled[: len(enrolled) // 2]:
         fresh = await members.get_member(member["id"])

@@ -52,7 +52,8 @@ async def figures(now: datetime | None = None) -> list[dict[str, Any]]:
             ("earned", 1), ("spent", -1), ("expired", -1), ("reversed", -1)))
         rows = {r["month"]: r for r in await MonthlyStat.select().where(
             (MonthlyStat.program == program["id"]) & MonthlyStat.month.is_in(months)).run()}
-        series = [{"month": m, "earned": rows.get(m, {}).get("earned", 0),
+        series = [{"month": m, "label": datetime.strptime(m, "%Y-%m").strftime("%b %Y"),
+                   "earned": rows.get(m, {}).get("earned", 0),
                    "spent": rows.get(m, {}).get("spent", 0),
                    "expired": rows.get(m, {}).get("expired", 0),
                    "reversed": rows.get(m, {}).get("reversed", 0),
