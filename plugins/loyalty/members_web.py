@@ -19,7 +19,7 @@ from litestar.response import Redirect, Template
 from core import audit
 from core.audit import client_ip
 from core.customers.tables import Customer
-from core.permissions import current_actor
+from core.permissions import current_actor, scoped
 from plugins.loyalty import ledger, members, rewards, tiers, vouchers
 from plugins.loyalty.members_api import member_summary
 from plugins.loyalty.programs import LoyaltyError, get_program, programs
@@ -226,6 +226,12 @@ async def staff_redeem(request: Request, member_id: FromPath[int]) -> Template |
 
 @get("/loyalty/panels/customer/{customer_id:int}", opt=VIEW, name="loyalty-panel")
 async def customer_panel(request: Request, customer_id: FromPath[int]) -> Template:
+    # The panel shows only for a customer the user may see (core's row filter).
+    visible = scoped(Customer.exists().where(Customer.id == customer_id),
+                     request.app.state.rapport, current_actor(request), "core.customer.view",
+                     Customer)
+    if not await visible.run():
+        raise NotFoundException("not found")
     rows = await members.memberships(customer_id)
     cards = []
     for row in rows[:5]:

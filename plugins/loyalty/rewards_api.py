@@ -12,7 +12,7 @@ from litestar.params import FromPath, JSONBody
 from core.permissions import current_actor
 from plugins.loyalty import rewards, vouchers
 from plugins.loyalty.members_api import API, _member, body_object, int_field
-from plugins.loyalty.programs import LoyaltyError
+from plugins.loyalty.programs import LoyaltyError, get_program
 
 VIEW = {"permission": "loyalty.member.view"}
 REDEEM = {"permission": "loyalty.voucher.redeem"}
@@ -31,6 +31,8 @@ def voucher_json(row: dict[str, Any]) -> dict[str, Any]:
 @get("/api/v1/loyalty/programs/{program_id:int}/rewards", opt=VIEW, **API,
      summary="A program's rewards catalogue")
 async def api_rewards(program_id: FromPath[int]) -> dict[str, Any]:
+    if await get_program(program_id) is None:
+        raise LoyaltyError("program", "no such program", status=404)
     rows = await rewards.catalogue(program_id)
     return {"items": [{k: r[k] for k in ("id", "name", "description", "kind", "cost", "value",
                                          "stock", "issued_count", "per_member_limit",

@@ -136,3 +136,24 @@ async def test_widgets_read_the_month_totals(loyalty_client):
     async with app_client(client.rapport) as other:
         await sign_in(other, "clerk@example.test")
         assert (await other.get("/loyalty/widgets/liability")).status_code == 403
+
+
+async def test_ids_beyond_the_database_and_unknown_codes_answer_404_or_422(loyalty_client):
+    client = loyalty_client
+    for big in (2 ** 31, 2 ** 63, 10 ** 30):
+        for path in (f"/loyalty/members/{big}", f"/loyalty/programs/{big}",
+                     f"/loyalty/panels/customer/{big}", f"/api/v1/loyalty/members/{big}",
+                     f"/api/v1/loyalty/members/{big}/ledger",
+                     f"/api/v1/loyalty/programs/{big}/rewards"):
+            response = await client.get(path)
+            assert response.status_code in (404, 422), (path, response.status_code)
+        response = await client.post(f"/api/v1/loyalty/members/{big}/redemptions",
+                                     json={"reward": 1})
+        assert response.status_code in (404, 422)
+    for code in ("nope", "LV-AAAA-AAAA-AAAA", "x" * 200):
+        assert (await client.get(f"/api/v1/loyalty/vouchers/{code}")).status_code == 404
+        used = await client.post(f"/api/v1/loyalty/vouchers/{code}/use",
+                                 json={"transaction_id": "T1"})
+        assert used.status_code == 404 and used.json()["field"] == "code"
+    bad = await client.post("/api/v1/loyalty/members", json={"program": "1", "customer": 1})
+    assert bad.status_code == 422 and bad.json()["field"] == "program"
