@@ -62,7 +62,7 @@ async def test_import_reads_each_rows_number_in_its_country(rapport):
     assert phones == {"+49301234567"}
 
 
-async def test_search_and_the_portal_show_numbers_formatted(portal):
+async def test_search_and_the_portal_show_numbers_formatted(portal):  # noqa: F811 - fixture
     ada = portal.ada
     await CustomerAddress.update({CustomerAddress.country: "DE"}).where(
         CustomerAddress.customer == ada.customer_id).run()
