@@ -38,9 +38,15 @@ def _limit(limit: int) -> int:
     return max(1, min(int(limit), MAX_PAGE))
 
 
+# How a shop's retries are recognised: the client's own key and a digest of its request are
+# the API's business, not something another plugin reads or relies on.
+_PRIVATE_ORDER_COLUMNS = {"idempotency_key", "request_digest"}
+
+
 def _order_columns() -> list[Any]:
     # Every column of the order as stored, so columns the order lifecycle adds are included.
-    return list(SalesOrder._meta.columns)
+    return [c for c in SalesOrder._meta.columns
+            if c._meta.name not in _PRIVATE_ORDER_COLUMNS]
 
 
 class SalesReadApi:
