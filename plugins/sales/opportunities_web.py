@@ -131,13 +131,16 @@ async def opportunity_create(request: Request) -> Response:
     rapport = request.app.state.rapport
     values = dict(data)
     values["customer"] = str(data.get("customer") or data.get("customer_number") or "").strip()
+    customer = None
     if values["customer"]:
-        if await visible_customer(request, values["customer"]) is None:
+        customer = await visible_customer(request, values["customer"])
+        if customer is None:
             return await _opportunity_form(request, values, {"customer": "no such customer"},
                                            status=400)
-    values["owner"] = actor.id
     try:
-        row = await deals.create_opportunity(rapport, actor, values, ip=client_ip(request))
+        row = await deals.create_opportunity(rapport, actor, {
+            **values, "customer": customer["id"] if customer else None, "owner": actor.id},
+            ip=client_ip(request))
     except deals.OpportunityError as exc:
         return await _opportunity_form(request, values, {exc.field: exc.message}, status=400)
     return Redirect(f"/sales/opportunities/{row['id']}", status_code=303)
