@@ -301,6 +301,8 @@ async def quote_detail(request: Request, quote_id: FromPath[int]) -> Template:
         **context, "can_edit": current_actor(request).can("sales.quote.edit"),
         # A quote is sent to the portal: warn when this customer cannot sign in to it.
         "portal_access": await has_portal_access(quote["customer"]),
+        "customer_kind": (await Customer.select(Customer.kind).where(
+            Customer.id == quote["customer"]).first().run() or {}).get("kind"),
         "actions": await record_actions(request, "sales.quote", quote)})
 
 

@@ -33,3 +33,13 @@ async def test_no_warning_once_the_customer_can_sign_in_to_the_portal(sales_clie
         "customer": customer, "lines": [{"product": product}]})).json()
     page = await sales_client.get(f"/sales/quotes/{quote['id']}")
     assert page.status_code == 200 and WARNING not in page.text
+
+
+async def test_quote_to_an_account_says_only_people_sign_in_to_the_portal(sales_client):
+    product = await catalogue()
+    account = await new_customer("Acme Ltd", kind="account")
+    quote = (await sales_client.post("/api/v1/sales/quotes", json={
+        "customer": account, "lines": [{"product": product}]})).json()
+    page = await sales_client.get(f"/sales/quotes/{quote['id']}")
+    assert "only people sign in to the portal" in page.text
+    assert f'href="/customers/{account}/portal"' not in page.text
