@@ -191,3 +191,40 @@ async def test_other_plugins_read_the_catalogue_and_orders_through_the_hook(sale
     # A shop's idempotency key and request digest stay the orders API's own business.
     for row in (listed, one):
         assert "idempotency_key" not in row and "request_digest" not in row
+
+
+async def test_the_configured_line_and_the_voucher_survive_acceptance_into_the_order(
+        sales_client, bikes, monkeypatch):
+    rapport = sales_client.rapport
+    events = []
+
+    async def listen(event):
+        events.append(event)
+
+    rapport.event_listeners.append(listen)
+    customer = await new_customer("Rider Ltd")
+    quote = (await sales_client.post("/api/v1/sales/quotes", json={
+        "customer": customer, "lines": [{"source": "bikes", "source_ref": "cfg-1"}]})).json()
+    assert (await sales_client.post(f"/api/v1/sales/quotes/{quote['id']}/send")).status_code \
+        == 200
+    portal_user = await make_user("rider@example.test", roles=[])
+    as_portal_customer(monkeypatch, sales_client, portal_user, customer)
+    await sign_in(sales_client, "rider@example.test")
+    page = _text((await sales_client.get(f"/portal/sales/quotes/{quote['id']}")).text)
+    assert "Colour blue" in page and "Loyalty voucher 500 points redeemed −€50.00" in page
+    accepted = await post_form(sales_client, f"/portal/sales/quotes/{quote['id']}/decision",
+                               {"decision": "accept"})
+    assert accepted.status_code == 303, accepted.text
+    from plugins.sales.tables import OrderLine
+
+    lines = await OrderLine.select().order_by(OrderLine.position).run()
+    bike = next(li for li in lines if li["source"] == "bikes" and li["parent_position"] is None)
+    assert json.loads(bike["context"])["colour"] == "blue" and bike["source_ref"] == "cfg-1"
+    created = [e for e in events if e.name == "sales.order.created"]
+    assert created, [e.name for e in events]
+    line = next(li for li in created[0].payload["lines"] if li["source"] == "bikes"
+                and li.get("parent_position") is None)
+    assert line["context"]["frame_size"] == "54 cm"
+    quote_accepted = [e for e in events if e.name == "sales.quote.accepted"]
+    assert quote_accepted and quote_accepted[0].payload["adjustments"][0]["label"] == \
+        "Loyalty voucher"
