@@ -168,7 +168,11 @@ def settings_for_test(tmp_path: Path, database_url: str, **overrides) -> Setting
         plugins_toml=tmp_path / "plugins.toml",
         secure_cookies=False,
     )
-    values.update(overrides)
+    # No job worker inside test apps unless a test asks for one (extra={"worker": "on"}):
+    # a worker polling the database in the background makes query counts vary and can hold
+    # SQLite's lock. Tests drive jobs with ``await jobs.run_pending(rapport)``.
+    extra = {"worker": "off", **(overrides.pop("extra", None) or {})}
+    values.update(overrides, extra=extra)
     return Settings(**values)
 
 

@@ -9,8 +9,6 @@ channel so the bell's count updates in every open tab.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -154,30 +152,8 @@ async def purge(now: datetime | None = None) -> int:
     return deleted
 
 
-async def _purge_forever(rapport: Rapport) -> None:
-    while True:
-        try:
-            removed = await purge()
-            if removed:
-                log.info("purged %s read notifications older than %s days", removed,
-                         RETENTION.days)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("purging old notifications failed; trying again in an hour")
-        await asyncio.sleep(PURGE_EVERY_SECONDS)
-
-
-async def start_purging(rapport: Rapport) -> None:
-    """At startup and then hourly, in the background (startup does not wait for it)."""
-    rapport._notification_purge = asyncio.create_task(_purge_forever(rapport),
-                                                      name="rapport-notification-purge")
-
-
-async def stop_purging(rapport: Rapport) -> None:
-    task = getattr(rapport, "_notification_purge", None)
-    rapport._notification_purge = None
-    if task is not None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+async def purge_job(rapport: Rapport, job) -> None:
+    """The hourly ``core.notifications.purge`` job; deleting twice deletes nothing more."""
+    removed = await purge()
+    if removed:
+        log.info("purged %s read notifications older than %s days", removed, RETENTION.days)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from core.notifications import inbox
 from core.notifications.piccolo_app import APP_CONFIG
-from core.plugin import hookimpl
+from core.plugin import JobType, hookimpl
 
 
 @hookimpl
@@ -20,13 +20,10 @@ def register_routes():
 
 
 @hookimpl
-async def startup(rapport):
-    await inbox.start_purging(rapport)
-
-
-@hookimpl
-async def shutdown(rapport):
-    await inbox.stop_purging(rapport)
+def register_jobs(rapport):
+    return [JobType("core.notifications.purge", inbox.purge_job,
+                    schedule=inbox.PURGE_EVERY_SECONDS, unique=True, timeout_seconds=600,
+                    description="Delete read notifications older than 90 days (hourly)")]
 
 
 @hookimpl

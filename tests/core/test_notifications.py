@@ -162,6 +162,21 @@ async def test_purge_removes_only_old_read_notifications(rapport):
     assert left == {"old unread", "recent read"}
 
 
+async def test_old_read_notifications_are_purged_by_an_hourly_job(rapport):
+    from core import jobs
+    from core.jobs_tables import JobRow
+
+    user = await make_user("purge@example.test")
+    old = datetime.now(UTC) - timedelta(days=91)
+    await Notification.insert(Notification(user=user, title="old read", created_at=old,
+                                           read_at=old)).run()
+    await jobs.run_pending(rapport)
+    assert await JobRow.exists().where(JobRow.name == "core.notifications.purge").run()
+    await jobs.enqueue(rapport, "core.notifications.purge")
+    await jobs.run_pending(rapport)
+    assert await Notification.count().run() == 0
+
+
 async def test_erasing_a_customer_removes_notifications_that_link_to_them(rapport):
     user = await make_user("erase@example.test")
     for url in ("/customers/7", "/field/#/customers/7", "/customers/7/edit", "/customers/70",
