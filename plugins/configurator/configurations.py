@@ -114,10 +114,6 @@ async def check(rapport: Any, version_id: Any, raw_values: Any, raw_quantity: An
     result = configure.validate(engine, values, quantity)
     if not result.ok:
         raise ConfigurationError(*result.errors[0])
-    missing = configure.assess(engine, values, explain=False).missing
-    if missing:
-        attr = engine.attributes[missing[0]]
-        raise ConfigurationError(f"values.{missing[0]}", f"choose {attr['label']}")
     price = await priced(rapport, definition, values, quantity, currency)
     if claimed_total not in (None, ""):
         try:

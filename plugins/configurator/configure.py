@@ -347,7 +347,7 @@ class Engine:
             if kind == "single":
                 if value not in (None, ""):
                     lits = [self.lits[(code, value)]]
-                elif complete:
+                elif complete and not attr.get("required"):
                     lits = [self.none[code]]
             elif kind == "multiple":
                 chosen = set(value or [])
@@ -363,8 +363,6 @@ class Engine:
             elif kind == "number":
                 if value not in (None, ""):
                     lits = [self.lits[(code, Decimal(str(value)))]]
-                elif complete:
-                    lits = [self.none[code]]
             if lits:
                 out[code] = lits
         return out
@@ -563,6 +561,7 @@ def assess(engine: Engine, values: Mapping[str, Any], *, explain: bool = True,
         assumptions = selectors + own
         candidates = {lit for code in codes for _, _, lit in _candidates(engine, code)}
         candidates |= {engine.shown[code] for code in codes}
+        candidates |= {-engine.shown[code] for code in codes}
         possible, impossible = _cover(engine, assumptions, candidates,
                                       known if own is all_choices else set())
         for code in codes:
@@ -590,8 +589,8 @@ def assess(engine: Engine, values: Mapping[str, Any], *, explain: bool = True,
     missing = []
     if ok:
         for code, attr in engine.attributes.items():
-            if states[code].shown and attr.get("required") and \
-                    values.get(code) in (None, "", []):
+            always_shown = not verdict.get(-engine.shown[code], True)
+            if always_shown and attr.get("required") and values.get(code) in (None, "", []):
                 missing.append(code)
     return Assessment(states, conflict, missing)
 
@@ -730,6 +729,9 @@ def validate(engine: Engine, values: Mapping[str, Any], quantity: Decimal = Deci
     if ok:
         true = {lit for lit in found if lit > 0}
         for code, attr in engine.attributes.items():
+            shown = engine.shown[code] in true
+            if shown and attr.get("required") and values.get(code) in (None, "", []):
+                errors.append((f"values.{code}", f"choose {attr['label']}"))
             if attr["kind"] == "text":
                 shown = engine.shown[code] in true
                 if not shown and values.get(code):
