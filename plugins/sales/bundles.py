@@ -4,7 +4,7 @@ Mining reads the lines of the latest ``bundle_orders`` orders only (100,000 by d
 takes the same time at 1,000,000 orders as at 100,000; the result is stored in
 ``sales_bundle`` and pages read a few indexed rows from there. It runs from
 ``rapport sales bundles`` (cron it nightly on a big install) and after a new order when the
-last run is older than ``bundle_refresh_minutes`` (in the background, never in the request).
+last run is older than ``bundle_refresh_minutes`` (as the ``sales.bundles.refresh`` job, never in the request).
 
 For a bundle S: *support* is the share of orders holding all of S; *confidence* is the best
 rule "the rest of S -> one product of S" (share of orders with the rest that also hold it);
@@ -14,9 +14,6 @@ the products really go together, more than their popularity explains).
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
-import logging
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass
@@ -26,8 +23,6 @@ from itertools import combinations
 from typing import Any
 
 from plugins.sales.tables import AssociationRule, Bundle, BundleRun, OrderLine, Product, SalesOrder
-
-log = logging.getLogger(__name__)
 
 MAX_TRIPLE_BASKET = 12  # baskets larger than this add pairs but not triples (C(n,3) grows fast)
 MAX_BUNDLES = 5000  # kept after a run, best first: bounded storage and reads
@@ -169,39 +164,37 @@ async def last_run() -> dict[str, Any] | None:
     return await BundleRun.select().order_by(BundleRun.id, ascending=False).first().run()
 
 
-_running: set[asyncio.Task] = set()  # keeps the background run referenced until it ends
+REFRESH_JOB = "sales.bundles.refresh"
+
+
+async def _due(rapport) -> bool:
+    """Whether the last mining run is older than ``bundle_refresh_minutes`` (0: never)."""
+    minutes = rapport.plugin_settings("sales").bundle_refresh_minutes
+    if minutes <= 0:
+        return False
+    last = await last_run()
+    if last is None:
+        return True
+    at = last["computed_at"]
+    at = at if at.tzinfo else at.replace(tzinfo=UTC)
+    return datetime.now(UTC) - at >= timedelta(minutes=minutes)
 
 
 async def refresh_if_due(rapport) -> None:
-    """After a new order: re-mine in the background when the last run is old enough."""
-    minutes = rapport.plugin_settings("sales").bundle_refresh_minutes
-    if minutes <= 0 or _running:
-        return
-    last = await last_run()
-    if last is not None:
-        at = last["computed_at"]
-        at = at if at.tzinfo else at.replace(tzinfo=UTC)
-        if datetime.now(UTC) - at < timedelta(minutes=minutes):
-            return
-    limits = thresholds_of(rapport)
+    """After a new order: queue a re-mining job when the last run is old enough. The job type
+    is unique, so orders arriving while one waits join it instead of queueing more."""
+    if await _due(rapport):
+        from core import jobs
 
-    async def run() -> None:
-        try:
-            await refresh(limits)
-        except Exception:  # a failed run keeps the previous bundles; the next order retries
-            log.exception("mining sales bundles failed")
-
-    # A fresh context: the order event that triggers this is published inside the order's
-    # transaction, and the task must not inherit (and outlive) that transaction.
-    task = asyncio.get_running_loop().create_task(run(), context=contextvars.Context())
-    _running.add(task)
-    task.add_done_callback(_running.discard)
+        await jobs.enqueue(rapport, REFRESH_JOB)
 
 
-async def wait_for_background() -> None:
-    """Let a running background refresh finish (shutdown, tests)."""
-    while _running:
-        await asyncio.gather(*list(_running), return_exceptions=True)
+async def refresh_job(rapport, job) -> None:
+    """The ``sales.bundles.refresh`` job. Checks again that a run is due, so a job run twice
+    (a worker died) or queued just before another finished mines once; a failed run keeps the
+    previous bundles and is retried by the job system."""
+    if await _due(rapport):
+        await refresh(thresholds_of(rapport))
 
 
 @dataclass(frozen=True)

@@ -266,10 +266,14 @@ async def on_event(rapport, event):
 
 
 @hookimpl
-async def shutdown(rapport):
-    from plugins.sales.bundles import wait_for_background
+def register_jobs(rapport):
+    from core.plugin import JobType
+    from plugins.sales.bundles import REFRESH_JOB, refresh_job
 
-    await wait_for_background()
+    return [JobType(REFRESH_JOB, refresh_job, unique=True, max_attempts=3,
+                    timeout_seconds=1800,
+                    description="Find products bought together again after new orders "
+                                "(at most every bundle_refresh_minutes)")]
 
 
 @hookimpl

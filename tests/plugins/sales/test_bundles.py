@@ -88,14 +88,33 @@ async def test_the_latest_orders_cap_bounds_what_is_mined(sales_client):
 
 
 async def test_a_new_order_refreshes_bundles_when_due(sales_client):
+    from core import jobs
+    from core.jobs_tables import JobRow
     from plugins.sales import bundles
     from plugins.sales.tables import BundleRun
 
-    await bundles.refresh_if_due(sales_client.rapport)
-    await bundles.wait_for_background()
+    rapport = sales_client.rapport
+    await bundles.refresh_if_due(rapport)
+    await bundles.refresh_if_due(rapport)  # a second order while the job waits joins it
+    assert await JobRow.count().where(JobRow.name == "sales.bundles.refresh").run() == 1
+    await jobs.run_pending(rapport)
     assert await BundleRun.count().run() == 1
-    await bundles.refresh_if_due(sales_client.rapport)  # the last run is fresh: nothing to do
-    await bundles.wait_for_background()
+    await bundles.refresh_if_due(rapport)  # the last run is fresh: nothing to do
+    await jobs.run_pending(rapport)
+    assert await BundleRun.count().run() == 1
+    assert await JobRow.count().where(JobRow.name == "sales.bundles.refresh").run() == 1
+
+
+async def test_a_refresh_job_run_twice_mines_once(sales_client):
+    from core import jobs
+    from plugins.sales import bundles
+    from plugins.sales.tables import BundleRun
+
+    rapport = sales_client.rapport
+    await jobs.enqueue(rapport, "sales.bundles.refresh")
+    await jobs.run_pending(rapport)
+    # As if a worker died after mining and the job ran again: the fresh run is kept.
+    await bundles.refresh_job(rapport, None)
     assert await BundleRun.count().run() == 1
 
 
