@@ -49,6 +49,9 @@ CORE_MODULES: list[str] = [
     "core.audit_web",
     "core.jobs",
     "core.jobs_web",
+    "core.webhooks",
+    "core.webhooks_web",
+    "core.webhooks_api",
     "pwa.plugin",
 ]
 # The benchmark's ceiling (a bare JSON endpoint) exists only in `make bench` runs.
