@@ -42,6 +42,8 @@ def test_customer_card_on_a_phone_shows_plugin_panels_not_object_text(service_se
     panel = page.locator("#field-view section.field-panel")
     assert panel.count() == 1
     assert panel.locator("h2").inner_text() == "Cases and satisfaction"
+    # The panel's own content, loaded from the plugin (not a link to a bare fragment).
+    page.wait_for_selector("#field-view section.field-panel >> text=Satisfaction")
     text = page.locator("#field-view").inner_text()
     assert "[object" not in text and "HTMLElement" not in text
     page.screenshot(path=str(tmp_path / "field-card-phone.png"), full_page=True)

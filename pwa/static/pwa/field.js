@@ -214,10 +214,25 @@
       (c.panels || []).map((p) => {
         const box = el("section", { class: "card field-panel" }, el("h2", {}, p.title));
         if (p.html) box.insertAdjacentHTML("beforeend", p.html); // server-rendered, escaped there
-        else if (p.url) box.append(el("a", { href: p.url }, "Open"));
+        else if (p.url) lazyPanel(box, p);
         return box;
       }),
     );
+  }
+
+  // A plugin panel that loads on demand (as on the 360 view): its fragment when online, else
+  // a word that it needs the connection. The fragment is server-rendered and escaped there.
+  function lazyPanel(box, p) {
+    const body = el("div", { class: "field-panel-body" }, el("p", { class: "muted" }, "Loading…"));
+    box.append(body);
+    if (!navigator.onLine) {
+      body.replaceChildren(el("p", { class: "muted" }, "Shown when you are online."));
+      return;
+    }
+    fetch(p.url, { credentials: "same-origin", headers: { "HX-Request": "true" } })
+      .then((response) => (response.ok ? response.text() : Promise.reject(response.status)))
+      .then((html) => { body.innerHTML = html; if (window.htmx) window.htmx.process(body); })
+      .catch(() => body.replaceChildren(el("p", { class: "muted" }, "Could not load this part now.")));
   }
 
   async function followUpDone(c, f) {
