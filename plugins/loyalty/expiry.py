@@ -77,7 +77,11 @@ async def email_notice(rapport: Any, program: dict[str, Any], customer: dict[str
 
     if not customer["primary_email"]:
         return
-    decision = await check_contact(rapport, customer["id"], "email", purpose="loyalty")
+    from plugins.loyalty.members import consent_purpose
+
+    # The consent given when joining: withdrawn, the member is not e-mailed.
+    decision = await check_contact(rapport, customer["id"], "email",
+                                   purpose=consent_purpose(program))
     if not decision.allowed:
         log.info("no expiry e-mail to customer %s: %s", customer["id"], decision.reason)
         return

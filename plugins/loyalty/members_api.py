@@ -257,7 +257,7 @@ async def api_purchase_return(request: Request, transaction_id: FromPath[str],
     posted = await purchases.reverse_purchase(
         member["id"], earn_key=key, reverse_key=f"{key}:return:{return_id}",
         source_ref=f"api:{transaction_id}", reference=transaction_id, lines=lines,
-        why=f"return {return_id}", actor=current_actor(request))
+        why=f"return {return_id}", actor=current_actor(request), rapport=request.app.state.rapport)
     if posted is None:
         raise LoyaltyError("transaction_id", "no purchase with this id earned points",
                            status=404)

@@ -224,6 +224,29 @@ async def staff_redeem(request: Request, member_id: FromPath[int]) -> Template |
     return Redirect(f"/loyalty/members/{member_id}?done=redeemed", status_code=303)
 
 
+@post("/loyalty/members/{member_id:int}/pool", opt=ADJUST, name="loyalty-pool")
+async def pool(request: Request, member_id: FromPath[int]) -> Template | Redirect:
+    """Share the balance of the customer's account's membership, or stop sharing it."""
+    member = await _member_or_404(member_id)
+    data = await form_data(request)
+    try:
+        target = None
+        if data.get("share") == "on":
+            account = await Customer.select(Customer.account).where(
+                Customer.id == member["customer"]).first().run()
+            holder = await members.member_of(member["program"], account["account"]) \
+                if account and account["account"] else None
+            if holder is None:
+                raise LoyaltyError("pool", "the customer's account is not a member of this "
+                                           "program")
+            target = holder["id"]
+        await members.set_pool(current_actor(request), member_id, target,
+                               ip=client_ip(request))
+    except LoyaltyError as exc:
+        return await _refused(request, member, "pool", exc, data)
+    return Redirect(f"/loyalty/members/{member_id}?done=pooled", status_code=303)
+
+
 @get("/loyalty/panels/customer/{customer_id:int}", opt=VIEW, name="loyalty-panel")
 async def customer_panel(request: Request, customer_id: FromPath[int]) -> Template:
     # The panel shows only for a customer the user may see (core's row filter).
@@ -246,4 +269,4 @@ async def customer_panel(request: Request, customer_id: FromPath[int]) -> Templa
 
 
 ROUTES = [member_list, enrol_form, enrol_submit, member_page, adjust, transfer, staff_redeem,
-          customer_panel]
+          pool, customer_panel]

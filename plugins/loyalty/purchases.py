@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from core.permissions import Actor
-from plugins.loyalty import ledger, rules
+from plugins.loyalty import ledger, rules, tiers
 from plugins.loyalty.programs import LoyaltyError
 from plugins.loyalty.tables import Ledger, Member, Program
 
@@ -92,9 +92,17 @@ async def earn_purchase(rapport: Any, member: dict[str, Any], *, key: str, sourc
         earned_by=member["id"], amount=earning.basis, currency=program["currency"],
         detail={"lines": earning.lines, "rules": earning.rules, "reference": reference},
         actor=actor, orders=1)
-    if not posted.replayed and first:
-        await first_purchase_bonuses(member, program, program_rules, reference, today)
+    if not posted.replayed:
+        if first:
+            await first_purchase_bonuses(member, program, program_rules, reference, today)
+        # Qualifying points and an upgrade follow at once ("Gold" applies to the next
+        # order); the daily job re-evaluates everyone over the rolling window.
+        await tiers.evaluate(rapport, program, [await _fresh(member["id"])])
     return posted
+
+
+async def _fresh(member_id: int) -> dict[str, Any]:
+    return await Member.select().where(Member.id == member_id).first().run()
 
 
 async def first_purchase_bonuses(member: dict[str, Any], program: dict[str, Any],
@@ -144,7 +152,8 @@ def _returned(lines: list[dict[str, Any]]) -> dict[str, Decimal]:
 
 async def reverse_purchase(member_id: int, *, earn_key: str, reverse_key: str,
                            source_ref: str, reference: str, lines: list[dict[str, Any]] | None,
-                           why: str, actor: Actor | None = None) -> ledger.Posted | None:
+                           why: str, actor: Actor | None = None, rapport: Any = None
+                           ) -> ledger.Posted | None:
     """Take back what a purchase earned for the returned or cancelled quantities (``lines``
     None: everything)."""
     earned = await ledger.by_key(earn_key)
@@ -170,10 +179,15 @@ async def reverse_purchase(member_id: int, *, earn_key: str, reverse_key: str,
     now_back = {k: min(v, max(Decimal(earned_lines[k]["quantity"]) - before.get(k, 0), 0))
                 for k, v in now_back.items() if k in earned_lines}
     points = rules.reversal_points(earned_lines, earned["points"], before, now_back)
-    return await ledger.reverse(
+    posted = await ledger.reverse(
         earned["member"], points, source_ref=source_ref, key=reverse_key,
         explanation=f"{points:,} points taken back: {why} on {reference}",
         detail={"returned": {k: str(v) for k, v in now_back.items()}}, actor=actor)
+    if rapport is not None and not posted.replayed:
+        member = await _fresh(member_id)
+        program = await Program.select().where(Program.id == member["program"]).first().run()
+        await tiers.evaluate(rapport, program, [member])
+    return posted
 
 
 # --- the sales plugin's events -----------------------------------------------------------------
@@ -221,4 +235,4 @@ async def on_order_event(rapport: Any, event: Any) -> None:
             await reverse_purchase(member["id"], earn_key=key, reverse_key=f"{key}:{suffix}",
                                    source_ref=order_ref(order_id), reference=reference,
                                    lines=None if whole else payload.get("lines") or [],
-                                   why=why)
+                                   why=why, rapport=rapport)

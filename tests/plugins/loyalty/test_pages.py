@@ -157,3 +157,25 @@ async def test_ids_beyond_the_database_and_unknown_codes_answer_404_or_422(loyal
         assert used.status_code == 404 and used.json()["field"] == "code"
     bad = await client.post("/api/v1/loyalty/members", json={"program": "1", "customer": 1})
     assert bad.status_code == 422 and bad.json()["field"] == "program"
+
+
+async def test_staff_pool_a_contact_with_their_account_only_where_the_program_allows(
+        loyalty_client):
+    from plugins.loyalty.members import enrol
+    from tests.plugins.loyalty.conftest import enrolled
+
+    rapport = loyalty_client.rapport
+    strict = await new_program(name="No pooling")
+    household = await new_program(name="Household", allow_pooling=True)
+    for program, expected in ((strict, 422), (household, 303)):
+        account = await enrolled(rapport, program, name=f"Acme {program['id']}")
+        contact = await new_customer(f"Ada Acme{program['id']}", account=account["customer"])
+        member = await enrol(rapport, None, program["id"], contact, via="staff",
+                             accepted_terms=True)
+        response = await loyalty_client.post(f"/loyalty/members/{member['id']}/pool",
+                                             data={"share": "on"})
+        assert response.status_code == expected
+        if expected == 422:
+            assert "does not let members pool points" in response.text
+    pooled = await Member.select().where(Member.pool.is_not_null()).run()
+    assert len(pooled) == 1
