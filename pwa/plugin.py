@@ -46,13 +46,8 @@ async def on_event(rapport, event):
 
 
 @hookimpl
-async def startup(rapport):
-    await worker.start(rapport)
-
-
-@hookimpl
-async def shutdown(rapport):
-    await worker.stop(rapport)
+def register_jobs(rapport):
+    return worker.job_types(rapport)
 
 
 @hookimpl

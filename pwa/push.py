@@ -2,7 +2,7 @@
 outbox and its delivery.
 
 Flow: an event -> ``push_notifications`` hook -> :func:`enqueue` (one outbox row per device,
-honouring preferences) -> the worker (:mod:`pwa.worker`) -> :func:`deliver_due` POSTs each
+honouring preferences) -> the delivery job (:mod:`pwa.worker`) -> :func:`deliver_due` POSTs each
 row to the device's push service, encrypted (RFC 8291, aes128gcm) and signed (VAPID, RFC 8292).
 Failures are retried with exponential backoff; a device the push service no longer knows
 (404/410) is removed.
@@ -343,10 +343,19 @@ async def enqueue(rapport: Rapport, messages: list[PushMessage]) -> int:
             ))
     if rows:
         await PushOutbox.insert(*rows).run()
-        wake = getattr(rapport, "_push_wake", None)
-        if wake is not None:
-            wake.set()
+        await wake_delivery(rapport)
     return len(rows)
+
+
+DELIVER_JOB = "pwa.push.deliver"
+
+
+async def wake_delivery(rapport: Rapport) -> None:
+    """Queue a delivery run now (joins the caller's transaction, if any), so a message goes
+    out within a second instead of at the next poll. Unique: a run already waiting is reused."""
+    from core import jobs
+
+    await jobs.enqueue(rapport, DELIVER_JOB)
 
 
 async def claim_due(limit: int = 20) -> list[dict[str, Any]]:

@@ -1,21 +1,23 @@
-"""The background task each server worker runs: due reminders into the outbox, the outbox to
-push services. Started by the ``startup`` hook, stopped by ``shutdown``. Several workers (or
-servers) may run it at once: rows are claimed atomically."""
+"""Push delivery as a job (``pwa.push.deliver``): due reminders into the outbox, the outbox to
+push services. It runs every ``push_poll_seconds`` (5) for reminders coming due and retries
+waiting out their backoff, and at once when a message is queued (:func:`pwa.push.enqueue`
+queues the job, which is unique: a burst of messages wakes one run). Any number of job
+workers may run it: outbox rows and reminders are claimed atomically, so each is sent once."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import os
 from typing import TYPE_CHECKING
 
 import httpx
 
+from core.plugin import JobType
 from pwa import push, reminders
 
 if TYPE_CHECKING:
     from core.app import Rapport
+    from core.plugin import Job
 
 log = logging.getLogger("rapport.push")
 
@@ -29,45 +31,21 @@ def poll_seconds(rapport: Rapport) -> float:
         return 5.0
 
 
-def enabled(rapport: Rapport) -> bool:
-    extra = rapport.settings.extra or {}
-    flag = extra.get("push_worker") or os.environ.get("RAPPORT_PUSH_WORKER", "on")
-    return str(flag).lower() not in {"0", "off", "false", "no"}
-
-
 async def tick(rapport: Rapport, http: httpx.AsyncClient | None = None) -> int:
     """One round: run due reminders, then deliver due notifications."""
     await reminders.run_due(rapport)
     return await push.deliver_due(rapport, http)
 
 
-async def run_forever(rapport: Rapport) -> None:
-    wake: asyncio.Event = rapport._push_wake
-    interval = poll_seconds(rapport)
+async def deliver(rapport: Rapport, job: Job) -> None:
+    # Idempotent: a run only sends rows it claims, and a row is claimed by one run at a time.
     async with httpx.AsyncClient(timeout=10.0) as http:
-        while True:
-            try:
-                await tick(rapport, http)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("push worker round failed; trying again shortly")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), timeout=interval)
-            wake.clear()
+        await tick(rapport, http)
 
 
-async def start(rapport: Rapport) -> None:
-    rapport._push_wake = asyncio.Event()
-    if enabled(rapport):
-        rapport._push_task = asyncio.create_task(run_forever(rapport), name="rapport-push")
-
-
-async def stop(rapport: Rapport) -> None:
-    task = getattr(rapport, "_push_task", None)
-    rapport._push_task = None
-    rapport._push_wake = None
-    if task is not None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+def job_types(rapport: Rapport) -> list[JobType]:
+    # One attempt: the next occurrence (seconds away) is the retry, and push rows keep their
+    # own backoff per device.
+    return [JobType(push.DELIVER_JOB, deliver, schedule=poll_seconds(rapport), unique=True,
+                    max_attempts=1, timeout_seconds=120,
+                    description="Send due follow-up reminders and push notifications")]

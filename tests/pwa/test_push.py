@@ -230,8 +230,10 @@ async def test_due_reminder_is_sent_after_a_restart_and_only_once(make_rapport, 
     assert json.loads(browser.decrypt(received.body))["title"] == "Visit Globex"
 
 
-async def test_worker_runs_in_the_server_and_delivers_without_being_asked(make_rapport, service):
-    instance = await make_rapport(extra={"push_allow_http": "1", "push_poll_seconds": "0.1"})
+async def test_a_queued_message_is_sent_at_once_by_the_servers_job_worker(make_rapport, service):
+    # The poll is an hour away: only the delivery job queued with the message can send it.
+    instance = await make_rapport(extra={"push_allow_http": "1", "push_poll_seconds": "3600",
+                                         "worker": "on"})
     async with app_client(instance) as client:
         user_id = await make_user("rep@example.test", roles=["field_representative"])
         browser = FakeBrowser()
@@ -244,3 +246,24 @@ async def test_worker_runs_in_the_server_and_delivers_without_being_asked(make_r
             await asyncio.sleep(0.05)
         assert client is not None
     assert json.loads(browser.decrypt(service.received[0].body))["title"] == "Hello"
+
+
+async def test_push_delivery_is_a_recurring_job_that_also_sends_due_reminders(make_rapport,
+                                                                             service):
+    from core import jobs
+    from core.jobs_tables import JobRow
+
+    instance = await make_rapport(**PUSH_SETTINGS)
+    browser = FakeBrowser()
+    async with connected(instance):
+        user_id = await make_user("rep@example.test", roles=["field_representative"])
+        await push.subscribe(instance, user_id, browser.subscription(service.endpoint("j")))
+        await reminders.schedule(user_id, "follow_up:3", datetime.now(UTC) - timedelta(minutes=1),
+                                 "Call Initech", url="/field/#/customers/3")
+        await jobs.run_pending(instance)  # queues the next occurrence, due in seconds
+        assert await JobRow.exists().where((JobRow.name == "pwa.push.deliver")
+                                           & JobRow.schedule_slot.is_not_null()).run()
+        await jobs.enqueue(instance, "pwa.push.deliver")
+        await jobs.run_pending(instance)
+    [received] = service.received
+    assert json.loads(browser.decrypt(received.body))["title"] == "Call Initech"
