@@ -7,6 +7,7 @@ The board (moving deals between stages) stays with the pipeline pages in ``contr
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from litestar import Request, get, post
@@ -15,6 +16,7 @@ from litestar.response import Redirect, Response, Template
 
 from core.audit import client_ip
 from core.customers.tables import Customer
+from core.money import Money
 from core.permissions import current_actor, scoped
 from plugins.sales import leads as lead_service
 from plugins.sales import pipeline as deals
@@ -192,7 +194,8 @@ async def opportunity_page(request: Request, deal: dict[str, Any],
 
 
 def _edit_values(deal: dict[str, Any]) -> dict[str, Any]:
-    return {"name": deal["name"], "amount": str(deal["amount_amount"]),
+    amount = Money(Decimal(str(deal["amount_amount"])), deal["amount_currency"]).rounded()
+    return {"name": deal["name"], "amount": str(amount.amount),
             "currency": deal["amount_currency"],
             "expected_close": deal["expected_close"].isoformat() if deal["expected_close"]
             else "", "owner": str(deal["owner"] or ""), "contact": str(deal["contact"] or "")}

@@ -55,6 +55,15 @@ async def _setup(rapport) -> dict:
             "products": sorted(products)}
 
 
+def _axe(page, name: str, found: dict[str, list[str]]) -> None:
+    """axe-core's WCAG 2.1 A/AA checks on the page as it is (as the accessibility test)."""
+    from tests.core.test_accessibility_browser import AXE, CHECK, RULES
+
+    if AXE.exists():
+        page.evaluate(AXE.read_text())
+        found[name] = page.evaluate(CHECK, RULES)
+
+
 def _shots(page, folder: Path, name: str) -> None:
     for label, (width, height) in SIZES.items():
         page.set_viewport_size({"width": width, "height": height})
@@ -79,6 +88,7 @@ def test_staff_write_a_quote_with_live_totals_and_the_customer_reads_it_on_a_pho
     folder.mkdir(parents=True, exist_ok=True)
     base = quote_server.url
     data = quote_server.run(_setup)
+    found: dict[str, list[str]] = {}
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium_path(), headless=True,
                                              args=CHROMIUM_FLAGS)
@@ -114,6 +124,7 @@ def test_staff_write_a_quote_with_live_totals_and_the_customer_reads_it_on_a_pho
             expect(page.locator("#line1")).to_have_count(0)
             expect(page.locator("#quote-totals")).to_contain_text("Subtotal (1 line)")
             _shots(page, folder, "editor")
+            _axe(page, "quote editor", found)
 
             page.get_by_role("button", name="Create quote").click()
             page.wait_for_url(re.compile(r"/sales/quotes/\d+$"))
@@ -123,8 +134,14 @@ def test_staff_write_a_quote_with_live_totals_and_the_customer_reads_it_on_a_pho
             main = page.inner_text("main")
             assert "10%" in main and "20%" in main and "E+" not in main
             _shots(page, folder, "quote-staff")
+            _axe(page, "staff quote", found)
             page.goto(f"{base}/sales/quotes/{data['quote']}/print")
             _shots(page, folder, "quote-print")
+            _axe(page, "printable quote", found)
+            deal = quote_server.run(_a_deal)
+            page.goto(f"{base}/sales/opportunities/{deal}/edit")
+            _shots(page, folder, "deal-edit")
+            _axe(page, "deal edit", found)
 
             customer = browser.new_context(viewport={"width": 390, "height": 844}).new_page()
             customer.set_default_timeout(15_000)
@@ -136,5 +153,15 @@ def test_staff_write_a_quote_with_live_totals_and_the_customer_reads_it_on_a_pho
             customer.goto(f"{base}/portal/sales/quotes/{data['quote']}")
             assert "Accept quote" in customer.inner_text("main")
             _shots(customer, folder, "portal-quote")
+            _axe(customer, "portal quote", found)
         finally:
             browser.close()
+    problems = {name: issues for name, issues in found.items() if issues}
+    assert not problems, problems
+
+
+async def _a_deal(rapport) -> int:
+    from plugins.sales.tables import Opportunity
+
+    return (await Opportunity.select(Opportunity.id).where(
+        Opportunity.status == "open").first().run())["id"]
