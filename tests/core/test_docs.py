@@ -88,3 +88,33 @@ def test_each_hook_is_documented_once():
     names = [m["name"] for m in HEADING.finditer(HOOKS_MD.read_text())]
     twice = sorted({n for n in names if names.count(n) > 1})
     assert not twice, f"docs/hooks.md has more than one section for: {twice}"
+
+
+# --- Hooks a plugin declares for other plugins (``hookspecs`` in its plugin module) ----------
+
+
+def plugin_hookspecs() -> dict[tuple[str, str], object]:
+    """(plugin id, hook name) -> spec, for every installed plugin that declares hooks."""
+    from core.loader import installed_plugins
+
+    marker = f"{PROJECT}_spec"
+    found = {}
+    for plugin_id, module in installed_plugins().items():
+        specs = getattr(module, "hookspecs", None)
+        for name, fn in vars(specs).items() if specs is not None else ():
+            if inspect.isfunction(fn) and hasattr(fn, marker):
+                found[(plugin_id, name)] = fn
+    return found
+
+
+@pytest.mark.parametrize("key", sorted(plugin_hookspecs()), ids="/".join)
+def test_every_plugin_hook_is_documented_in_its_plugin_page(key):
+    """docs/plugins/<id>.md heads each of the plugin's own hooks with its exact signature."""
+    plugin_id, name = key
+    fn = plugin_hookspecs()[key]
+    page = DOCS / "plugins" / f"{plugin_id}.md"
+    expected = heading_for(fn)
+    headings = {m["name"]: f"{m['name']}({m['rest']}" for m in HEADING.finditer(page.read_text())}
+    assert headings.get(name) == expected, (
+        f"{page.relative_to(DOCS.parent)} must document {name!r} under\n### `{expected}`")
+    assert (inspect.getdoc(fn) or "").strip(), f"{name} needs a docstring"
