@@ -31,14 +31,29 @@ def _is_ip_literal(host: str) -> bool:
     return True
 
 
-def public_address(address: str) -> bool:
-    """True for an address on the public internet (not loopback, private, link-local, shared
-    CGNAT, reserved, unspecified or multicast); IPv4-mapped IPv6 counts as its IPv4."""
+def _ip(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if ip.version == 6 and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
+    return ip
+
+
+def public_address(address: str) -> bool:
+    """True for an address on the public internet (not loopback, private, link-local, shared
+    CGNAT, reserved, unspecified or multicast); IPv4-mapped IPv6 counts as its IPv4."""
+    ip = _ip(address)
     # is_global leaves out private, loopback, link-local, shared (CGNAT) and reserved ranges.
     return ip.is_global and not ip.is_multicast
+
+
+def internal_address_allowed(address: str) -> bool:
+    """What an administrator's "allow private receivers" admits: public, private and loopback
+    addresses, but never link-local ones (169.254.169.254 answers with cloud credentials),
+    multicast or unspecified."""
+    ip = _ip(address)
+    if ip.is_link_local or ip.is_multicast or ip.is_unspecified:
+        return False
+    return ip.is_global or ip.is_private or ip.is_loopback
 
 
 def check_url_shape(url: str) -> tuple[str, str, int]:
@@ -61,7 +76,8 @@ def check_url_shape(url: str) -> tuple[str, str, int]:
 async def resolve_checked(url: str, *, allow_private: bool = False) -> str:
     """Resolve ``url``'s host and return the address to connect to, or raise
     :class:`UnsafeAddress` when any address it resolves to is not public (unless
-    ``allow_private``, an administrator's choice for an internal receiver)."""
+    ``allow_private``, an administrator's choice for an internal receiver, which still
+    excludes link-local addresses)."""
     _scheme, host, port = check_url_shape(url)
     try:
         if _is_ip_literal(host):
@@ -74,7 +90,10 @@ async def resolve_checked(url: str, *, allow_private: bool = False) -> str:
         raise UnsafeAddress(f"the host name {host!r} cannot be resolved") from None
     if not addresses:
         raise UnsafeAddress(f"the host name {host!r} cannot be resolved")
-    if not allow_private and not all(public_address(a) for a in addresses):
+    allowed = internal_address_allowed if allow_private else public_address
+    if not all(allowed(a) for a in addresses):
+        if allow_private:
+            raise UnsafeAddress("must not be a link-local, multicast or unspecified address")
         raise UnsafeAddress("must be an address on the public internet, not a loopback, "
                             "private, link-local or reserved one")
     return addresses[0]

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from litestar import Request, Response, delete, get, patch, post
 from litestar.exceptions import ClientException
-from litestar.params import FromPath, JSONBody, Parameter
+from litestar.params import FromPath, JSONBody, QueryParameter
 
 from core import audit, webhooks
 from core.audit import client_ip
@@ -82,8 +82,8 @@ async def list_events(request: Request) -> dict[str, Any]:
 @get("/api/v1/webhooks", opt=MANAGE, **API, summary="List webhooks")
 async def list_webhooks(
     request: Request,
-    after: Annotated[int | None, Parameter(description="Cursor from the previous page")] = None,
-    limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
+    after: Annotated[int | None, QueryParameter(description="Cursor from the previous page")] = None,
+    limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
 ) -> dict[str, Any]:
     rows, next_after = await webhooks.list_subscriptions(after=after, limit=limit)
     return {"data": [_out(r) for r in rows], "next": next_after}
@@ -156,8 +156,8 @@ async def ping_webhook(request: Request, sub_id: FromPath[int]) -> dict[str, Any
      summary="A webhook's delivery log")
 async def list_deliveries(
     request: Request, sub_id: FromPath[int],
-    before: Annotated[int | None, Parameter(description="Cursor from the previous page")] = None,
-    limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
+    before: Annotated[int | None, QueryParameter(description="Cursor from the previous page")] = None,
+    limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
 ) -> dict[str, Any]:
     await _sub(sub_id)
     rows, cursor = await webhooks.deliveries(sub_id, before=before, limit=limit)
