@@ -45,7 +45,8 @@ def register_template_dirs():
 
 @hookimpl
 def register_static_dirs():
-    return {"plugins/configurator": HERE / "static"}
+    # /static/plugins/configurator/configurator.css
+    return {"plugins/configurator": HERE / "static" / "configurator"}
 
 
 @hookimpl
