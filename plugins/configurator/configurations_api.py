@@ -80,7 +80,8 @@ async def api_assess(request: Request, model_id: FromPath[int],
     if version is None:
         raise NotFoundException("not found")
     if data.get("version") not in (None, version["id"]):
-        older = await models.get_version(int(data["version"]))
+        wanted = configurations._int(data["version"])
+        older = await models.get_version(wanted) if wanted is not None else None
         if older is None or older["model"] != model_id:
             raise ConfigurationError("version", "no such version of this product")
         version = older
