@@ -110,19 +110,34 @@ async def _database(make_rapport) -> str:
     return instance.settings.database_url
 
 
+async def _recorded_handled(instance, subscriber: str) -> bool:
+    from core.jobs_tables import EventDelivery
+
+    rows = await EventDelivery.select(EventDelivery.status).where(
+        EventDelivery.subscriber == subscriber).run()
+    return [r["status"] for r in rows] == ["done"]
+
+
 async def test_a_server_killed_between_commit_and_subscriber_delivers_once_after_restart(
         make_rapport, tmp_path):
-    env = _env(tmp_path, await _database(make_rapport))
+    from tests.conftest import connected
+
+    instance = await make_rapport()
+    env = _env(tmp_path, instance.settings.database_url)
     effects = Path(env["RAPPORT_TEST_EFFECTS"])
     (effects / "block").touch()
-    async with serving(env) as (process, base):
+    async with serving(env) as (process, base), connected(instance):
         async with httpx.AsyncClient(base_url=base, timeout=5) as client:
             response = await client.get("/testing/publish")
         assert response.status_code == 200, response.text
         event_id = str(response.json()["id"])
-        # Committed; one subscriber handled it, the other is in the middle of it.
-        await _until(lambda: lines(effects, "counting.log") == [event_id], "the fast one",
-                     process)
+        # Committed; one subscriber handled it (and that is recorded), the other is in the
+        # middle of it.
+        deadline = time.monotonic() + WAIT
+        while not await _recorded_handled(instance, "testing_counting"):
+            assert time.monotonic() < deadline, "the fast subscriber was not recorded"
+            await asyncio.sleep(0.05)
+        assert lines(effects, "counting.log") == [event_id]
         await _until(lambda: lines(effects, "started.log"), "the slow one to start", process)
         process.kill()  # SIGKILL: no shutdown hook, no chance to record anything
         process.wait()
