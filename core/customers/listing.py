@@ -1,7 +1,8 @@
 """Customer lists: filters, sorting and keyset pages, the same for the web, the API and CSV.
 
 Every query here goes through :func:`core.permissions.scoped`, pages by keyset on
-(sort key, id) so page 10,000 costs what page 1 costs, and never counts rows. Related names
+(sort key, id) so page 10,000 costs what page 1 costs, and never counts every row: the total
+shown is counted up to :data:`COUNT_BOUND` (then "10,000+"). Related names
 (account, owner, team, tags) are fetched for a whole page at once, never per row.
 
     filters = parse_filters(request.query_params, kind="contact")
@@ -34,6 +35,10 @@ if TYPE_CHECKING:
     from core.app import Rapport
 
 MAX_LIMIT = 200
+# Lists say how many rows match, counted up to this bound and shown as "10,000+" beyond it:
+# an exact count of a million filtered rows reads them all, a bounded one at most this many
+# index entries.
+COUNT_BOUND = 10_000
 # sort name -> (SQL expression of the key, ascending?)
 SORTS: dict[str, tuple[str, bool]] = {
     "name": ("lower(core_customer.name)", True),
@@ -81,6 +86,7 @@ class CustomerFilters:
 class Page:
     rows: list[dict[str, Any]]
     next_cursor: str | None
+    previous_cursor: str | None = None
 
 
 def _int_or_error(value: Any, name: str) -> int | None:
@@ -179,42 +185,85 @@ async def where_clauses(rapport: Rapport, actor: Actor | None, filters: Customer
     return clauses
 
 
-def _keyset(sort: str, key: Any, last_id: int) -> WhereRaw:
+def _keyset(sort: str, key: Any, last_id: int, backwards: bool = False) -> WhereRaw:
     expression, ascending = SORTS[sort]
-    operator = ">" if ascending else "<"
+    operator = ">" if ascending != backwards else "<"
     # Row values use the composite indexes on SQLite and PostgreSQL alike.
     return WhereRaw(f"({expression}, core_customer.id) {operator} ({{}}, {{}})", key, last_id)
 
 
-def _order(query, sort: str):
+def _order(query, sort: str, backwards: bool = False):
     expression, ascending = SORTS[sort]
+    ascending = ascending != backwards
     return query.order_by(OrderByRaw(expression), ascending=ascending).order_by(
         Customer.id, ascending=ascending)
 
 
-async def _select(rapport: Rapport, actor: Actor | None, filters: CustomerFilters,
-                  permission: str, columns, after: str | None, limit: int):
+async def _filtered(rapport: Rapport, actor: Actor | None, filters: CustomerFilters,
+                    permission: str, columns):
     query = Customer.select(*columns)
     for clause in await where_clauses(rapport, actor, filters, permission):
         query = query.where(clause)
     if actor is not None and actor.kind != "anonymous":
         query = scoped(query, rapport, actor, permission, Customer)
+    return query
+
+
+async def count_upto(rapport: Rapport, actor: Actor | None, filters: CustomerFilters, *,
+                     bound: int = COUNT_BOUND, permission: str = "core.customer.view") -> int:
+    """How many customers match ``filters`` for ``actor``, counted up to ``bound + 1`` (more
+    than ``bound`` means "bound+"): the same scoped, indexed query as the page, limited."""
+    query = (await _filtered(rapport, actor, filters, permission, (Customer.id,))).limit(
+        bound + 1)
+    rows = await Customer.raw("SELECT count(*) AS n FROM ({}) AS bounded",
+                              query.querystrings[0]).run()
+    return int(rows[0]["n"])
+
+
+def total_text(count: int, one: str, many: str, bound: int = COUNT_BOUND) -> str:
+    """"1 account", "1,234 accounts", or "10,000+ accounts" past the bound."""
+    if count > bound:
+        return f"{bound:,}+ {many}"
+    return f"{count:,} {one if count == 1 else many}"
+
+
+async def _select(rapport: Rapport, actor: Actor | None, filters: CustomerFilters,
+                  permission: str, columns, after: str | None, limit: int,
+                  before: str | None = None):
+    query = await _filtered(rapport, actor, filters, permission, columns)
     if after:
         key, last_id = decode_cursor(after, filters.sort)
         query = query.where(_keyset(filters.sort, key, last_id))
-    return await _order(query, filters.sort).limit(limit).run()
+    elif before:
+        key, first_id = decode_cursor(before, filters.sort)
+        query = query.where(_keyset(filters.sort, key, first_id, backwards=True))
+    return await _order(query, filters.sort, backwards=bool(before and not after)).limit(
+        limit).run()
 
 
 async def list_page(rapport: Rapport, actor: Actor | None, filters: CustomerFilters, *,
-                    after: str | None = None, limit: int = 50,
+                    after: str | None = None, before: str | None = None, limit: int = 50,
                     permission: str = "core.customer.view", columns=LIST_COLUMNS) -> Page:
-    """One page of customers ``actor`` may see, and the cursor of the next page (if any)."""
+    """One page of customers ``actor`` may see, the cursor of the next page (if any) and of
+    the previous one (``None`` on the first page). ``before`` pages backwards: the same
+    keyset read in the opposite order, so going back costs what going forward costs."""
     if not 1 <= limit <= MAX_LIMIT:
         raise CustomerError("limit", f"must be between 1 and {MAX_LIMIT}")
+    if before and not after:
+        rows = await _select(rapport, actor, filters, permission, columns, None, limit + 1,
+                             before=before)
+        if len(rows) > limit:
+            rows = rows[:limit][::-1]
+            return Page(rows=rows, next_cursor=encode_cursor(filters.sort, rows[-1]),
+                        previous_cursor=encode_cursor(filters.sort, rows[0]))
+        # Fewer than a page before it: that is the first page (rows may have gone since).
+        after = None
     rows = await _select(rapport, actor, filters, permission, columns, after, limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
-    return Page(rows=rows, next_cursor=encode_cursor(filters.sort, rows[-1]) if more else None)
+    return Page(rows=rows, next_cursor=encode_cursor(filters.sort, rows[-1]) if more else None,
+                previous_cursor=encode_cursor(filters.sort, rows[0]) if after and rows
+                else None)
 
 
 async def iter_batches(rapport: Rapport, actor: Actor | None, filters: CustomerFilters, *,

@@ -42,11 +42,17 @@ async def _list(request: Request, kind: str) -> Template:
         filters = listing.parse_filters(request.query_params, kind=kind)
         page = await listing.list_page(rapport, actor, filters,
                                        after=request.query_params.get("after") or None,
+                                       before=request.query_params.get("before") or None,
                                        limit=PAGE_SIZE)
+        # The first page (no cursor) with fewer rows than a page needs no count query.
+        first = page.previous_cursor is None
+        count = len(page.rows) if first and page.next_cursor is None else \
+            await listing.count_upto(rapport, actor, filters)
     except CustomerError as exc:
         error = exc
         filters = listing.CustomerFilters(kind=kind)
         page = listing.Page(rows=[], next_cursor=None)
+        count = 0
     await listing.decorate(page.rows)
     defs = await custom_fields.field_definitions(kind)
     query = filters.query_items()
@@ -54,9 +60,12 @@ async def _list(request: Request, kind: str) -> Template:
         "kind": kind, "plural": PLURAL[kind], "filters": filters, "page": page,
         "error": error, "defs": defs, "choices": await listing.choices_for_filters(),
         "query": urlencode(query), "filtered": bool(query and query != [("sort", filters.sort)]),
-        "first_page": not request.query_params.get("after"),
+        "first_page": page.previous_cursor is None and not request.query_params.get("after"),
+        "total": listing.total_text(count, kind, PLURAL[kind]),
         "next_url": (f"/{PLURAL[kind]}?" + urlencode(query + [("after", page.next_cursor)]))
         if page.next_cursor else None,
+        "previous_url": (f"/{PLURAL[kind]}?" + urlencode(
+            query + [("before", page.previous_cursor)])) if page.previous_cursor else None,
         "can": {p: actor.can(f"core.customer.{p}")
                 for p in ("create", "edit", "assign", "export", "delete")},
         "changed": request.query_params.get("changed"),

@@ -177,3 +177,49 @@ async def test_fields_hidden_from_a_user_are_left_out_of_exports_and_the_api(rap
     row = await Customer.select().first().run()
     item = (await _serialise([row], actor))[0]
     assert item["name"] == "Acme" and "email" not in item
+
+
+def _link(html: str, rel: str) -> str:
+    start = html.index(f'rel="{rel}" href="') + len(f'rel="{rel}" href="')
+    return html[start:html.index('"', start)].replace("&amp;", "&")
+
+
+async def test_the_list_says_how_many_match_and_stops_counting_at_ten_thousand(
+        admin_client, monkeypatch):
+    from core.customers import listing
+
+    for i in range(55):
+        await add(admin_client, kind="account", name=f"Company {i:02d}",
+                  lifecycle_stage="customer" if i < 3 else "lead")
+    await add(admin_client, kind="contact", first_name="Ada", last_name="Lovelace")
+    page = await admin_client.get("/accounts", headers=HTML)
+    assert "55 accounts" in page.text
+    filtered = await admin_client.get("/accounts?stage=customer", headers=HTML)
+    assert "3 accounts" in filtered.text
+    one = await admin_client.get("/contacts", headers=HTML)
+    assert "1 contact<" in one.text
+    # Past the bound the list says "N+" rather than counting every row.
+    monkeypatch.setattr(listing, "COUNT_BOUND", 20)
+    monkeypatch.setattr(listing.count_upto, "__kwdefaults__",
+                        {"bound": 20, "permission": "core.customer.view"})
+    monkeypatch.setattr(listing.total_text, "__defaults__", (20,))
+    capped = await admin_client.get("/accounts", headers=HTML)
+    assert "20+ accounts" in capped.text and "55 accounts" not in capped.text
+
+
+async def test_previous_page_goes_back_one_page_and_first_page_to_the_start(admin_client):
+    for i in range(120):
+        await add(admin_client, kind="account", name=f"Company {i:03d}")
+    first = await admin_client.get("/accounts", headers=HTML)
+    assert 'rel="prev"' not in first.text and "First page" not in first.text
+    second = await admin_client.get(_link(first.text, "next"), headers=HTML)
+    third = await admin_client.get(_link(second.text, "next"), headers=HTML)
+    assert "Company 100" in third.text and "Company 119" in third.text
+    back = await admin_client.get(_link(third.text, "prev"), headers=HTML)
+    assert back.status_code == 200
+    assert "Company 050" in back.text and "Company 099" in back.text
+    assert "Company 049" not in back.text and "Company 100" not in back.text
+    assert _link(back.text, "next") == _link(second.text, "next")
+    start = await admin_client.get(_link(back.text, "prev"), headers=HTML)
+    assert "Company 000" in start.text and "Company 049" in start.text
+    assert 'rel="prev"' not in start.text  # back on the first page
