@@ -257,7 +257,8 @@ async def spend(member_id: int, points: int, *, explanation: str, source: str,
 
 async def reverse(member_id: int, points: int, *, source_ref: str, key: str,
                   explanation: str, source: str = "order", detail: dict[str, Any] | None = None,
-                  actor: Actor | None = None) -> Posted:
+                  actor: Actor | None = None, amount: Decimal | None = None,
+                  earned_by: int | None = None) -> Posted:
     """Take back ``points`` earned from ``source_ref`` (a cancelled or returned order): its
     pending points first, then its own lot, then first earned first spent; when some were
     already spent, the balance goes negative only if the program allows it, else down to
@@ -286,7 +287,8 @@ async def reverse(member_id: int, points: int, *, source_ref: str, key: str,
                       f"back)")
         row = await _write(member, kind="reverse", points=-(from_pending + taken),
                            explanation=words, source=source, source_ref=source_ref, key=key,
-                           pending=from_pending > 0 and taken == 0, actor=actor,
+                           pending=from_pending > 0 and taken == 0, actor=actor, amount=amount,
+                           earned_by=earned_by,
                            detail={**(detail or {}), "unrecovered": unrecovered,
                                    "from_pending": from_pending}, at=at)
         if taken:

@@ -179,8 +179,12 @@ async def reverse_purchase(member_id: int, *, earn_key: str, reverse_key: str,
     now_back = {k: min(v, max(Decimal(earned_lines[k]["quantity"]) - before.get(k, 0), 0))
                 for k, v in now_back.items() if k in earned_lines}
     points = rules.reversal_points(earned_lines, earned["points"], before, now_back)
+    # The spend taken back, in the share of the points (tiers on spend count it).
+    amount_back = (-Decimal(earned["amount"]) * points / earned["points"]).quantize(
+        Decimal("0.0001")) if earned["amount"] and earned["points"] else None
     posted = await ledger.reverse(
-        earned["member"], points, source_ref=source_ref, key=reverse_key,
+        earned["member"], points, source_ref=source_ref, key=reverse_key, amount=amount_back,
+        earned_by=earned["earned_by"],
         explanation=f"{points:,} points taken back: {why} on {reference}",
         detail={"returned": {k: str(v) for k, v in now_back.items()}}, actor=actor)
     if rapport is not None and not posted.replayed:

@@ -81,12 +81,8 @@ async def qualifying(program: dict[str, Any], member_ids: list[int],
         & Ledger.kind.is_in(["earn", "reverse"])).group_by(Ledger.earned_by, Ledger.kind).run()
     out = {member_id: 0 for member_id in member_ids}
     for row in rows:
-        value = Decimal(row["total"] or 0)
-        if program["tier_basis"] == "spend" and row["kind"] == "reverse":
-            continue  # a reversal carries no amount; spend counts what was earned on
-        out[row["earned_by"]] += int(value)
-    # Reversals of the whole window are in "points"; for spend they are read from earn rows
-    # whose order was taken back in full, which count 0 by their reverse rows' points.
+        # Reversals carry negative points and the (negative) spend they took back.
+        out[row["earned_by"]] += int(Decimal(row["total"] or 0))
     return {k: max(v, 0) for k, v in out.items()}
 
 

@@ -169,3 +169,22 @@ async def test_demo_data_seeds_once(loyalty_rapport):
     assert await Program.count().run() == 1
     assert await Member.count().run() >= 12
     assert await MonthlyStat.count().run() >= 2
+
+
+async def test_a_return_lowers_qualifying_points_and_spend(loyalty_rapport):
+    for basis, expected in (("points", 50), ("spend", 50)):
+        program = await new_program(name=f"By {basis}", tier_basis=basis)
+        await tiers.save_tier(None, program["id"], {"name": "Gold", "threshold": 80})
+        member = await enrolled(loyalty_rapport, program, name=f"Ada {basis}")
+        order_id = program["id"] * 10
+        await purchases.on_order_event(loyalty_rapport, order_event(
+            order_id, member["customer"], [("50.00", 1), ("50.00", 1)]))
+        fresh = await Member.select().where(Member.id == member["id"]).first().run()
+        assert fresh["qualifying"] == 100 and fresh["tier"] is not None
+        back = order_event(order_id, member["customer"], [], name="sales.order.returned",
+                           event_id=order_id + 1, return_id=order_id, return_number="R-1")
+        back.payload["lines"] = [{"line_id": 100 * order_id + 1, "quantity": "1"}]
+        await purchases.on_order_event(loyalty_rapport, back)
+        fresh = await Member.select().where(Member.id == member["id"]).first().run()
+        assert fresh["qualifying"] == expected
+        assert fresh["tier_grace_until"] is not None  # below Gold: the grace starts
