@@ -8,13 +8,12 @@
 * ``erase``: personal text is blanked (subjects, descriptions, message bodies, e-mail
   addresses, comments, visit instructions) while every row, status, date, priority and count
   stays, so backlog and SLA figures keep adding up. Attachment files are deleted from disk,
-  but only once the erasure has committed (see :func:`delete_files_after_commit`).
+  but only once the erasure has committed: a ``service.attachments.delete_erased`` job is
+  queued in the erasure's transaction (see :func:`delete_files_after_commit`).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
 import logging
 from pathlib import Path
 from typing import Any
@@ -32,11 +31,8 @@ log = logging.getLogger("rapport.service.privacy")
 
 ERASED_SUBJECT = "[erased]"
 ERASED_FILENAME = "erased"
-# How long the after-commit file deletion waits for the erasure's transaction to finish
-# before giving up (the files then stay: a rollback must never lose them). The orphan sweep
-# (``sweep_orphan_files``) removes whatever a give-up or a crash left behind.
-COMMIT_WAIT_SECONDS = 120.0
-_pending: set[asyncio.Task] = set()
+DELETE_ERASED_JOB = "service.attachments.delete_erased"
+SWEEP_ORPHANS_JOB = "service.attachments.sweep_orphans"
 
 
 async def repoint(survivor_id: int, merged_id: int) -> None:
@@ -154,56 +150,37 @@ async def erase(rapport, customer_id: int) -> None:
         await audit.redact(Visit._meta.tablename, visit_ids)
     if files:
         await audit.redact(CaseAttachment._meta.tablename, [i for i, _ in files])
-        delete_files_after_commit(rapport, files)
+        await delete_files_after_commit(rapport, files)
 
 
 # --- deleting files only once the erasure has committed --------------------------------------
 
 
-def delete_files_after_commit(rapport, files: list[tuple[int, str]]) -> asyncio.Task:
-    """Delete attachment files once the rows that pointed at them are committed as blanked.
+async def delete_files_after_commit(rapport, files: list[tuple[int, str]]) -> int:
+    """Queue the deletion of attachment files, to happen once the erasure has committed.
 
-    Core has no after-commit hook, and deleting a file inside the transaction would lose it
-    if the transaction then rolled back. So a background task, started in an empty context
-    (outside the erasure's transaction: it sees only committed data), waits until no row of
-    ``service_attachment`` points at these paths any more, then deletes the files. If the
-    rows still point at them after ``COMMIT_WAIT_SECONDS`` (the erasure rolled back, or is
-    very slow), the files are kept; ``sweep_orphan_files`` removes any file no row points at.
+    Deleting a file inside the transaction would lose it if the transaction then rolled back.
+    The job joins the erasure's transaction, so it exists if and only if the erasure
+    committed, and it survives a restart. Returns the job's id.
     """
+    from core import jobs
+
+    return await jobs.enqueue(rapport, DELETE_ERASED_JOB,
+                              {"files": [[i, p] for i, p in files]})
+
+
+async def delete_erased_files(rapport, job) -> None:
+    """The ``service.attachments.delete_erased`` job. Idempotent: a file already gone is
+    skipped, and a file a row points at again (never expected) is kept."""
+    files = [(int(i), str(p)) for i, p in job.args.get("files", [])]
+    if not files:
+        return
     data_dir = Path(rapport.settings.data_dir)
-    task = asyncio.get_running_loop().create_task(
-        _delete_when_committed(data_dir, files), context=contextvars.Context())
-    _pending.add(task)
-    task.add_done_callback(_pending.discard)
-    return task
-
-
-async def _delete_when_committed(data_dir: Path, files: list[tuple[int, str]]) -> int:
-    ids = [i for i, _ in files]
-    paths = [p for _, p in files]
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + COMMIT_WAIT_SECONDS
-    delay = 0.02
-    while True:
-        try:
-            still = await CaseAttachment.exists().where(
-                CaseAttachment.id.is_in(ids) & CaseAttachment.path.is_in(paths)).run()
-        except Exception:  # the database went away (shutdown): keep the files, sweep later
-            log.warning("could not confirm the erasure of %d attachment files", len(files))
-            return 0
-        if not still:
-            break
-        if loop.time() > deadline:
-            log.warning("erasure not committed after %ss; %d attachment files kept for the "
-                        "orphan sweep", COMMIT_WAIT_SECONDS, len(files))
-            return 0
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, 2.0)
-    removed = 0
-    for relative in paths:
-        if _unlink_inside(data_dir, relative):
-            removed += 1
-    return removed
+    still = {r["path"] for r in await CaseAttachment.select(CaseAttachment.path).where(
+        CaseAttachment.path.is_in([p for _, p in files])).run()}
+    removed = sum(1 for _, p in files if p not in still and _unlink_inside(data_dir, p))
+    if removed:
+        log.info("deleted %d attachment files of an erased customer", removed)
 
 
 def _unlink_inside(data_dir: Path, relative: str) -> bool:
@@ -215,12 +192,6 @@ def _unlink_inside(data_dir: Path, relative: str) -> bool:
     except FileNotFoundError:
         return False
     return True
-
-
-async def wait_for_pending_deletions() -> None:
-    """Wait for the after-commit deletions started so far (tests, shutdown)."""
-    if _pending:
-        await asyncio.gather(*list(_pending), return_exceptions=True)
 
 
 async def sweep_orphan_files(rapport, *, older_than_seconds: float = 3600) -> int:
@@ -246,3 +217,11 @@ async def sweep_orphan_files(rapport, *, older_than_seconds: float = 3600) -> in
                 path.unlink(missing_ok=True)
                 removed += 1
     return removed
+
+
+async def sweep_orphans_job(rapport, job) -> None:
+    """The daily ``service.attachments.sweep_orphans`` job: files no row points at (an upload
+    that failed half-way, a crash) are deleted after an hour."""
+    removed = await sweep_orphan_files(rapport)
+    if removed:
+        log.info("deleted %d attachment files no case points at", removed)

@@ -12,16 +12,16 @@ already stored, so the retry does not duplicate it):
   ``settings.imap_folder`` are fetched with ``BODY.PEEK[]`` (which does not mark them read) and
   flagged ``\\Seen`` after they were stored.
 
-Only one process polls at a time: a pass first claims the row ``mail`` of
-``service_mail_lease`` with a conditional UPDATE (free, expired, or already ours), renews it
-before each message, and stops when it lost it. The server loop keeps the lease between its
-passes (so the other workers' loops skip), and a worker that dies stops renewing it, so another
-takes over once it expires. Should two passes overlap anyway (a lease lost in the middle of a
-message, the inbound endpoint receiving the same mail), the unique index on
-``service_message.message_id`` still stores the message once.
-
-``startup`` starts a loop running one pass every ``settings.mail_poll_seconds`` when a Maildir
-or an IMAP host is configured; ``rapport service fetch-mail`` runs one pass by hand.
+Only one pass runs at a time. Passes run as the recurring job ``service.mail.fetch`` (every
+``settings.mail_poll_seconds`` when a Maildir or an IMAP host is configured), and the job
+system never runs a recurring job twice at once, across all workers; ``rapport service
+fetch-mail`` runs one pass by hand, outside the job system. The lease (the row ``mail`` of
+``service_mail_lease``) is what keeps these two apart: a pass claims it with a conditional
+UPDATE (free, expired, or already ours), renews it before each message, stops when it lost
+it, and gives it up at its end; a process that dies stops renewing it, so it expires. Should
+two passes overlap anyway (a lease lost in the middle of a message, the inbound endpoint
+receiving the same mail), the unique index on ``service_message.message_id`` still stores the
+message once.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ DONE = ("created", "threaded", "duplicate", "ignored", "rejected")
 IMAP_BATCH = 50  # messages per pass; the next pass takes the rest
 LEASE = "mail"
 MIN_LEASE_SECONDS = 300  # how long a dead poller blocks the others, at least
-_loops: dict[int, tuple[asyncio.Task, str]] = {}
+FETCH_JOB = "service.mail.fetch"
 
 Renew = Callable[[], Awaitable[bool]]
 
@@ -270,45 +270,28 @@ async def fetch_once(rapport, holder: str | None = None, *, keep: bool = False) 
     return results
 
 
-async def _loop(rapport, seconds: int, holder: str) -> None:
-    while True:
-        try:
-            results = await fetch_once(rapport, holder, keep=True)
-            if results:
-                log.info("support mail: %d message(s) handled", len(results))
-        except asyncio.CancelledError:
-            raise
-        except LeaseHeld as held:
-            log.debug("support mail: %s", held)  # the normal state of all workers but one
-        except Exception:  # noqa: BLE001 - a mailbox that is down must not stop the loop
-            log.exception("fetching support mail failed; trying again in %s s", seconds)
-        await asyncio.sleep(seconds)
+async def fetch_job(rapport, job) -> None:
+    """The ``service.mail.fetch`` job: one pass. Idempotent: a message is marked done only
+    after it is stored, and a Message-ID already stored is recognised."""
+    try:
+        results = await fetch_once(rapport)
+    except LeaseHeld as held:
+        log.info("support mail: skipped, %s", held)  # `rapport service fetch-mail` is running
+        return
+    if results:
+        log.info("support mail: %d message(s) handled", len(results))
 
 
-async def startup(rapport) -> None:
+def job_types(rapport) -> list:
+    from core.plugin import JobType
+
     settings = rapport.plugin_settings("service")
     if not (settings.maildir or settings.imap_host) or settings.mail_poll_seconds <= 0:
-        return
-    if id(rapport) not in _loops:
-        holder = new_holder()
-        task = asyncio.create_task(_loop(rapport, settings.mail_poll_seconds, holder),
-                                   name="service-mail-poll")
-        _loops[id(rapport)] = (task, holder)
-
-
-async def shutdown(rapport) -> None:
-    task, holder = _loops.pop(id(rapport), (None, ""))
-    if task is not None:
-        task.cancel()
-        try:
-            await task
-        except asyncio.CancelledError:
-            pass
-        try:
-            # Another worker takes over at its next pass instead of after the expiry.
-            await release_lease(holder)
-        except Exception:  # noqa: BLE001 - the lease then simply expires
-            log.warning("could not give up the mail poll lease; it expires by itself")
+        return []  # nothing to fetch: no job waits on the jobs page for nothing
+    # One attempt: a mailbox that is down is tried again at the next occurrence.
+    return [JobType(FETCH_JOB, fetch_job, schedule=settings.mail_poll_seconds, unique=True,
+                    max_attempts=1, timeout_seconds=max(300, lease_seconds(settings)),
+                    description="Fetch support mail into cases")]
 
 
 def describe(result: dict) -> str:
@@ -333,7 +316,7 @@ def register_commands(group) -> None:
     def fetch_mail(ctx: click.Context) -> None:
         """Fetch support mail once from the configured Maildir and IMAP mailbox.
 
-        Takes the same lease as the server's poll loop: refused while another process polls.
+        Takes the same lease as the server's mail job: refused while another process polls.
         """
         from core import db
         from core.cli import get_rapport

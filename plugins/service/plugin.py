@@ -317,20 +317,17 @@ def register_commands(cli):
 
 
 @hookimpl
-async def startup(rapport):
-    from plugins.service import mailpoll, sla
+def register_jobs(rapport):
+    from core.plugin import JobType
+    from plugins.service import customers, mailpoll, sla
 
-    await sla.startup(rapport)
-    await mailpoll.startup(rapport)
-    from plugins.service import customers
-
-    # Attachment files an erasure could not confirm as committed (crash, give-up) go now.
-    await customers.sweep_orphan_files(rapport)
-
-
-@hookimpl
-async def shutdown(rapport):
-    from plugins.service import mailpoll, sla
-
-    await mailpoll.shutdown(rapport)
-    await sla.shutdown(rapport)
+    return [
+        *sla.job_types(rapport),
+        *mailpoll.job_types(rapport),
+        JobType(customers.DELETE_ERASED_JOB, customers.delete_erased_files, max_attempts=10,
+                description="Delete the attachment files of an erased customer"),
+        # Files an upload or a crash left without a row (younger than an hour are kept).
+        JobType(customers.SWEEP_ORPHANS_JOB, customers.sweep_orphans_job,
+                schedule="41 4 * * *", unique=True, timeout_seconds=1800,
+                description="Delete attachment files no case points at (daily)"),
+    ]

@@ -10,14 +10,13 @@ warnings and escalations.
   queue's manager are notified. Every change is claimed with a conditional UPDATE, so any
   number of workers may sweep at once without warning or escalating twice.
 
-The sweeper runs in the background every ``sla_check_seconds`` (0: off) and on demand with
-``rapport service sla-check``.
+The sweeper runs as the recurring job ``service.sla.sweep`` every ``sla_check_seconds`` (0:
+off) wherever job workers run, and on demand with ``rapport service sla-check``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -336,38 +335,29 @@ async def sweep(rapport, now: datetime | None = None) -> SweepResult:
     return result
 
 
-# --- Running it: background task and command line --------------------------------------------
+# --- Running it: a recurring job and the command line ----------------------------------------
+
+SWEEP_JOB = "service.sla.sweep"
 
 
-async def _run_forever(rapport, interval: float) -> None:
-    while True:
-        try:
-            outcome = await sweep(rapport)
-            rapport._service_sla_rounds = getattr(rapport, "_service_sla_rounds", 0) + 1
-            if outcome.warned or outcome.breached:
-                log.info("SLA check: %s", outcome.summary())
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("SLA check failed; trying again at the next interval")
-        await asyncio.sleep(interval)
+async def sweep_job(rapport, job) -> None:
+    """The ``service.sla.sweep`` job. Idempotent: a case is warned and escalated once (the
+    sweep marks it in the same update), so a run repeated after a crash changes nothing."""
+    outcome = await sweep(rapport)
+    if outcome.warned or outcome.breached:
+        log.info("SLA check: %s", outcome.summary())
 
 
-async def startup(rapport) -> None:
+def job_types(rapport) -> list:
+    from core.plugin import JobType
+
     interval = rapport.plugin_settings("service").sla_check_seconds
-    rapport._service_sla_task = None
-    if interval > 0:
-        rapport._service_sla_task = asyncio.create_task(
-            _run_forever(rapport, interval), name="rapport-service-sla")
-
-
-async def shutdown(rapport) -> None:
-    task = getattr(rapport, "_service_sla_task", None)
-    rapport._service_sla_task = None
-    if task is not None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    if interval <= 0:
+        return []  # checked by `rapport service sla-check` only
+    return [JobType(SWEEP_JOB, sweep_job, schedule=interval, unique=True, max_attempts=1,
+                    timeout_seconds=600,
+                    description="Warn about service deadlines coming soon and escalate "
+                                "breached cases")]
 
 
 def register_commands(group) -> None:

@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from core import jobs
+from core.jobs_tables import JobRow
 from tests.conftest import connected
 from tests.plugins.service.visits_helpers import new_case, new_customer, new_message
 
@@ -109,7 +111,8 @@ async def test_erasure_blanks_personal_text_deletes_files_after_commit_keeps_cou
     _, other_file = await _attachment(rapport, untouched["id"], "other.txt")
 
     await erase_customer(rapport, None, customer)
-    await customers.wait_for_pending_deletions()
+    assert own_file.exists()  # deleted by a job queued with the erasure, not in its transaction
+    await jobs.run_pending(rapport)
 
     rows = await Case.select().where(Case.customer == customer).order_by(Case.id).run()
     assert len(rows) == 2  # counts stay
@@ -127,11 +130,10 @@ async def test_erasure_blanks_personal_text_deletes_files_after_commit_keeps_cou
             )["subject"] == "Unrelated"
 
 
-async def test_a_rolled_back_erasure_leaves_the_files_in_place(rapport, monkeypatch):
+async def test_a_rolled_back_erasure_leaves_the_files_in_place(rapport):
     from plugins.service import customers
     from plugins.service.tables import Case, CaseAttachment
 
-    monkeypatch.setattr(customers, "COMMIT_WAIT_SECONDS", 0.5)
     customer = await new_customer("Barbara Liskov")
     case = await new_case(customer, subject="Substitution")
     _, path = await _attachment(rapport, case["id"], "contract.txt", customer=customer)
@@ -140,7 +142,8 @@ async def test_a_rolled_back_erasure_leaves_the_files_in_place(rapport, monkeypa
         async with Case._meta.db.transaction():
             await customers.erase(rapport, customer)
             raise RuntimeError("a later step of the erasure failed")
-    await customers.wait_for_pending_deletions()
+    await jobs.run_pending(rapport)
+    assert not await JobRow.exists().where(JobRow.name == customers.DELETE_ERASED_JOB).run()
 
     assert path.exists()
     row = await CaseAttachment.select().where(CaseAttachment.case == case["id"]).first().run()

@@ -91,18 +91,26 @@ async def test_cli_fetch_mail_needs_a_source(mail_rapport):
     assert result.exit_code != 0 and "neither maildir nor imap_host" in result.output
 
 
-async def test_poll_loop_runs_while_the_server_runs(make_rapport, tmp_path):
+async def test_mail_is_fetched_by_a_recurring_job_while_the_server_runs(make_rapport, tmp_path):
     import asyncio
 
+    from core.jobs_tables import JobRow
     from tests.conftest import app_client
 
     _maildir(tmp_path, eml("plain.eml"))
     rapport = await make_rapport(["service"], {"service": {
-        "maildir": str(tmp_path / "Maildir"), "mail_poll_seconds": 1}})
+        "maildir": str(tmp_path / "Maildir"), "mail_poll_seconds": 1}}, extra={"worker": "on"})
     async with app_client(rapport):
         for _ in range(400):
             if not list((tmp_path / "Maildir" / "new").iterdir()):
                 break
             await asyncio.sleep(0.05)
         assert await Case.count().run() == 1
-    assert mailpoll._loops == {}
+        assert await JobRow.exists().where(JobRow.name == "service.mail.fetch").run()
+
+
+async def test_no_mail_job_without_a_mailbox(make_rapport):
+    from core import jobs
+
+    rapport = await make_rapport(["service"], {"service": {"mail_poll_seconds": 60}})
+    assert "service.mail.fetch" not in jobs.job_types(rapport)

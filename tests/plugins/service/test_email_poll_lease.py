@@ -206,25 +206,26 @@ async def test_cli_fetch_mail_says_when_another_process_polls(poll_rapport, tmp_
     assert len(_names(tmp_path, "new")) == 1
 
 
-async def test_server_loop_holds_the_lease_and_gives_it_up_on_shutdown(make_rapport, tmp_path):
-    from tests.conftest import app_client, connected
+async def test_the_mail_job_skips_while_the_command_holds_the_lease(make_rapport, tmp_path):
+    from core import jobs
+    from core.jobs_tables import JobRow
+    from tests.conftest import connected
 
     _deliver(tmp_path, eml("plain.eml"))
     rapport = await make_rapport(["service"], {"service": {
-        "maildir": str(tmp_path / "Maildir"), "mail_poll_seconds": 1}})
-    async with app_client(rapport):
-        for _ in range(400):
-            if not _names(tmp_path, "new"):
-                break
-            await asyncio.sleep(0.05)
-        assert await Case.count().run() == 1
-        state = await mailpoll.lease_state()
-        assert state["holder"] and state["seconds_left"] > 0
-        # Another worker's pass skips meanwhile.
-        with pytest.raises(mailpoll.LeaseHeld):
-            await mailpoll.fetch_once(rapport, "other-worker")
+        "maildir": str(tmp_path / "Maildir"), "mail_poll_seconds": 60}})
     async with connected(rapport):
-        assert (await mailpoll.lease_state())["holder"] == ""
+        assert await mailpoll.claim_lease("cli-host:4242:abcd", 300)  # fetch-mail runs
+        skipped = await jobs.enqueue(rapport, "service.mail.fetch")
+        await jobs.run_pending(rapport)
+        assert await Case.count().run() == 0 and len(_names(tmp_path, "new")) == 1
+        assert (await JobRow.select(JobRow.status).where(JobRow.id == skipped).first().run()
+                )["status"] == "done"  # skipping is no failure
+        await mailpoll.release_lease("cli-host:4242:abcd")
+        await jobs.enqueue(rapport, "service.mail.fetch")
+        await jobs.run_pending(rapport)
+        assert await Case.count().run() == 1 and _names(tmp_path, "new") == []
+        assert (await mailpoll.lease_state())["holder"] == ""  # given back after the pass
 
 
 async def test_a_missing_lease_row_is_made_again(poll_rapport, tmp_path):

@@ -313,27 +313,36 @@ async def test_cli_sla_check_runs_one_sweep(service_client):
     assert stored["escalated_at"] is not None
 
 
-async def test_background_sweeper_runs_while_the_server_runs(make_rapport):
+async def test_the_sla_sweep_is_a_recurring_job_run_by_the_servers_worker(make_rapport):
+    from core.jobs_tables import JobRow
+    from plugins.service.tables import Case
     from tests.conftest import app_client
 
-    rapport = await make_rapport(["service"], {"service": {"sla_check_seconds": 1}})
+    rapport = await make_rapport(["service"], {"service": {"sla_check_seconds": 1}},
+                                 extra={"worker": "on"})
     async with app_client(rapport):
-        task = rapport._service_sla_task
-        assert task is not None and not task.done()
-        for _ in range(200):
-            if getattr(rapport, "_service_sla_rounds", 0) >= 1:
+        await policy("normal", first_response=1, resolution=2)
+        long_ago = datetime.now(UTC) - timedelta(days=1)
+        case = await insert_case(rapport, await new_customer(), now=long_ago)
+        finished = (JobRow.name == "service.sla.sweep") & (JobRow.status == "done")
+        for _ in range(300):
+            stored = await Case.select(Case.escalated_at).where(Case.id == case["id"]).first(
+            ).run()
+            if stored["escalated_at"] is not None and await JobRow.exists().where(
+                    finished).run():
                 break
             await asyncio.sleep(0.05)
-        assert rapport._service_sla_rounds >= 1
-    assert task.done() and rapport._service_sla_task is None
+        assert stored["escalated_at"] is not None
+        # Administrators see it on the jobs page as a finished run of the recurring job.
+        assert await JobRow.exists().where(finished).run()
 
 
-async def test_sweeper_off_when_interval_is_zero(make_rapport):
-    from tests.conftest import app_client
+async def test_no_sla_job_when_the_interval_is_zero(make_rapport):
+    from core import jobs
 
     rapport = await make_rapport(["service"], {"service": {"sla_check_seconds": 0}})
-    async with app_client(rapport):
-        assert rapport._service_sla_task is None
+    assert "service.sla.sweep" not in jobs.job_types(rapport)
+    assert "service.sla.sweep" in jobs.job_types(await make_rapport(["service"], {}))
 
 
 async def test_broken_calendar_does_not_stop_cases_from_being_opened(service_rapport):
