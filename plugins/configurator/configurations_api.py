@@ -14,9 +14,9 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import Response
 
 from core.audit import client_ip
-from core.customers.tables import Customer
 from core.permissions import current_actor
 from plugins.configurator import configurations, configure, models
+from plugins.configurator.configurations_web import visible_customer
 from plugins.configurator.configure import ConfigurationError
 
 PROBLEM = "application/problem+json"
@@ -118,8 +118,8 @@ async def api_assess(request: Request, model_id: FromPath[int],
 async def api_save(request: Request, data: JSONBody[dict[str, Any]]) -> Response:
     customer_id = data.get("customer")
     if customer_id is not None:
-        if not isinstance(customer_id, int) or not await Customer.exists().where(
-                Customer.id == customer_id):
+        if not isinstance(customer_id, int) or await visible_customer(request,
+                                                                      customer_id) is None:
             raise ConfigurationError("customer", "no such customer")
     row = await configurations.save(request.app.state.rapport, current_actor(request), data,
                                     customer_id=customer_id, ip=client_ip(request))

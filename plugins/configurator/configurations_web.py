@@ -18,7 +18,7 @@ from litestar.response import Redirect, Response, Template
 
 from core.audit import client_ip
 from core.customers.tables import Customer
-from core.permissions import current_actor
+from core.permissions import current_actor, scoped
 from plugins.configurator import configurations, configure, models
 from plugins.configurator.configure import ConfigurationError
 
@@ -216,11 +216,17 @@ async def _published(model_id: int) -> tuple[dict[str, Any], dict[str, Any]]:
     return model, version
 
 
-async def _customer(customer_id: int | None) -> dict[str, Any] | None:
+async def visible_customer(request: Request, customer_id: int | None) -> dict[str, Any] | None:
+    """The customer if the user may see them (core.customer.view in their scope), else None:
+    a configuration is never saved for a customer the user cannot open."""
     if customer_id is None:
         return None
-    return await Customer.select(Customer.id, Customer.name).where(
-        Customer.id == customer_id).first().run()
+    actor = current_actor(request)
+    if not actor.can("core.customer.view"):
+        return None
+    return await scoped(Customer.select(Customer.id, Customer.name).where(
+        Customer.id == customer_id), request.app.state.rapport, actor, "core.customer.view",
+        Customer).first().run()
 
 
 def sales_enabled(request: Request) -> bool:
@@ -237,7 +243,7 @@ async def home(request: Request, customer: FromQuery[str] = "", after: FromQuery
     rows = rows[:PAGE]
     return Template("configurator/home.html", context={
         "products": await models.list_models(published_only=True),
-        "configurations": rows, "customer": await _customer(customer_id),
+        "configurations": rows, "customer": await visible_customer(request, customer_id),
         "next_after": rows[-1]["id"] if more and rows else None,
         "can_edit": current_actor(request).can("configurator.model.edit")})
 
@@ -258,7 +264,8 @@ async def configure_page(request: Request, model_id: FromPath[int], customer: Fr
         customer = customer or str(saved["customer"] or "")
     context = await page_context(request.app.state.rapport, version, values, quantity)
     return Template("configurator/configure.html", context={
-        **context, "model": model, "customer": await _customer(_int(customer)), "name": name,
+        **context, "model": model, "customer": await visible_customer(request, _int(customer)),
+        "name": name,
         "assess_url": f"/configurator/models/{model_id}/assess",
         "save_url": "/configurator/configurations", "portal": False})
 
@@ -301,8 +308,8 @@ async def save_configuration(request: Request) -> Response:
     model, version = await _published(model_id or 0)
     values = values_from_form(version["definition"], form)
     customer_id = _int(form.get("customer"))
-    if customer_id is not None and await _customer(customer_id) is None:
-        customer_id = None
+    if customer_id is not None and await visible_customer(request, customer_id) is None:
+        raise NotFoundException("not found")
     existing = _int(form.get("configuration"))
     try:
         row = await configurations.save(request.app.state.rapport, actor, {
@@ -314,7 +321,7 @@ async def save_configuration(request: Request) -> Response:
         context = await page_context(request.app.state.rapport, version, values,
                                      form.get("quantity"), errors={exc.field: exc.message})
         return Template("configurator/configure.html", context={
-            **context, "model": model, "customer": await _customer(customer_id),
+            **context, "model": model, "customer": await visible_customer(request, customer_id),
             "name": form.get("name") or "", "save_error": exc.message,
             "assess_url": f"/configurator/models/{model['id']}/assess",
             "save_url": "/configurator/configurations", "portal": False}, status_code=400)

@@ -226,3 +226,22 @@ async def test_editing_a_model_names_the_wrong_field_and_saves_nothing(staff):
     assert published.status_code == 303
     page = await staff.get(url)
     assert "Retire" in page.text
+
+
+async def test_a_representative_cannot_save_for_a_customer_outside_their_scope(staff):
+    from tests.conftest import make_user, sign_in
+
+    await make_user("field@example.test", roles=("field_representative",))
+    await sign_in(staff, "field@example.test")
+    staff.headers["x-csrftoken"] = staff.cookies["csrftoken"]
+    someone_elses = await new_customer("Not Yours GmbH")
+    version = staff.versions["PC"]
+    refused = await post_form(staff, "/configurator/configurations", {
+        **TOWER, "model": version["model"], "version": version["id"],
+        "customer": someone_elses})
+    assert refused.status_code == 404
+    api = await staff.post("/api/v1/configurator/configurations", json={
+        "model": version["model"], "version": version["id"], "customer": someone_elses,
+        "values": {"form": "tower", "cpu": "i5", "ram": "16", "psu": "w650"}})
+    assert api.status_code == 422 and api.json()["field"] == "customer"
+    assert await Configuration.count() == 0
