@@ -14,6 +14,17 @@ def register_routes():
 
 
 @hookimpl
+def register_jobs(rapport):
+    from core.customers.import_web import IMPORT_JOB, run_import
+    from core.plugin import JobType
+
+    # Three attempts: a database that was briefly away is worth another try; the file is
+    # imported in one transaction, so a failed attempt wrote nothing.
+    return [JobType(IMPORT_JOB, run_import, max_attempts=3, timeout_seconds=3600,
+                    description="Import customers from a file uploaded on the import page")]
+
+
+@hookimpl
 def register_nav_items():
     return [NavItem(label="Import", href="/customers/import",
                     permission="core.customer.create", order=38, group="Customers"),

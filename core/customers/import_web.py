@@ -3,7 +3,6 @@ likely duplicates, merging, CSV and vCard import, vCard export."""
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 import logging
@@ -11,6 +10,7 @@ import re
 import secrets
 import time
 from dataclasses import asdict
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -152,12 +152,16 @@ async def merge_api(request: Request, survivor_id: FromPath[int],
 # --- import ----------------------------------------------------------------------------------
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
-_running: set[asyncio.Task] = set()  # keeps background imports from being garbage-collected
+IMPORT_JOB = "core.customers.import"
 MAX_UPLOAD = 100 * 1024 * 1024
 
 
 def _imports_dir(request: Request) -> Path:
-    directory = request.app.state.rapport.settings.data_dir / "imports"
+    return _imports_dir_of(request.app.state.rapport)
+
+
+def _imports_dir_of(rapport: Any) -> Path:
+    directory = Path(rapport.settings.data_dir) / "imports"
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     return directory
 
@@ -181,7 +185,11 @@ def _progress_page(request: Request, token: str, meta: dict[str, Any]) -> Templa
 
 
 def _save_meta(request: Request, token: str, meta: dict[str, Any]) -> None:
-    path = _imports_dir(request) / f"{token}.json"
+    _write_meta(request.app.state.rapport, token, meta)
+
+
+def _write_meta(rapport: Any, token: str, meta: dict[str, Any]) -> None:
+    path = _imports_dir_of(rapport) / f"{token}.json"
     temporary = path.with_suffix(".tmp")
     temporary.write_text(json.dumps(meta))
     temporary.replace(path)  # atomic: a progress poll never reads half a file
@@ -287,14 +295,70 @@ async def import_check_again(request: Request, token: FromPath[str]) -> Template
 @post("/customers/import/{token:str}/commit", opt={"permission": "core.customer.create"},
       status_code=202)
 async def import_commit(request: Request, token: FromPath[str]) -> Template:
-    """Step 4: import in the background (one transaction) and show its progress."""
+    """Step 4: queue the import as a job (one transaction) and show its progress."""
+    from core import jobs
+
     path, meta = _job(request, token)
     if meta["state"] in ("running", "done"):
         return _progress_page(request, token, meta)
     rapport = request.app.state.rapport
-    actor = current_actor(request)
-    meta.update(state="running", done=0, total=0, phase="checking", created=0, message="")
+    meta.update(state="running", done=0, total=0, phase="waiting", created=0, message="",
+                started_at=datetime.now(UTC).isoformat())
+    _save_meta(request, token, meta)  # before the job exists: a worker elsewhere may start it
+    job_id = await jobs.enqueue(rapport, IMPORT_JOB, {"token": token})
+    _, meta = _job(request, token)  # as the job may have left it by now
+    meta["job_id"] = job_id
     _save_meta(request, token, meta)
+    return _progress_page(request, token, meta)
+
+
+async def _committed_before(meta: dict[str, Any]) -> int | None:
+    """How many customers an earlier attempt of this import wrote, None if it wrote nothing.
+
+    The import's audit entry is written in the import's own transaction, so it exists if and
+    only if that attempt committed: a worker that died after the commit but before saving the
+    state leaves this to tell the next attempt not to import the file twice."""
+    from core.audit import AuditEntry
+
+    since = datetime.fromisoformat(meta["started_at"])
+    row = await AuditEntry.select(AuditEntry.changes).where(
+        (AuditEntry.action == "import") & (AuditEntry.record_type == "core_customer")
+        & (AuditEntry.actor_id == meta["user_id"]) & (AuditEntry.occurred_at >= since)
+        & AuditEntry.summary.like(f"%from {meta['filename']}")).first().run()
+    if row is None:
+        return None
+    rows = json.loads(row["changes"] or "{}").get("rows") or [None, 0]
+    return int(rows[1] or 0)
+
+
+async def run_import(rapport: Any, job: Any) -> None:
+    """The ``core.customers.import`` job: import an uploaded file in one transaction and keep
+    its state file (what the progress page shows) true. Run again after a crash, it imports
+    only if the earlier attempt did not commit."""
+    from core.identity.users import load_actor
+
+    token = str(job.args.get("token", ""))
+    if not _TOKEN.match(token):
+        return
+    directory = _imports_dir_of(rapport)
+    meta_path, path = directory / f"{token}.json", directory / f"{token}.data"
+    if not meta_path.exists():
+        return  # deleted meanwhile: nothing to do
+    meta = json.loads(meta_path.read_text())
+    if meta.get("state") != "running":
+        return  # finished before (this is a repeat)
+    created = await _committed_before(meta)
+    if created is not None:
+        meta.update(state="done", created=created, done=created, total=created)
+        _write_meta(rapport, token, meta)
+        path.unlink(missing_ok=True)
+        return
+    actor = await load_actor(rapport, int(meta["user_id"]))
+    if actor is None:
+        meta.update(state="failed", message="The import was not run: the account that started "
+                                            "it is no longer active. Nothing was written.")
+        _write_meta(rapport, token, meta)
+        return
     last = [0.0]
 
     def progress(phase: str, done: int, total: int) -> None:
@@ -302,44 +366,78 @@ async def import_commit(request: Request, token: FromPath[str]) -> Template:
         if now - last[0] > 0.25 or done == total:
             last[0] = now
             meta.update(phase=phase, done=done, total=total)
-            _save_meta(request, token, meta)
+            _write_meta(rapport, token, meta)
 
-    async def run() -> None:
-        try:
-            text = path.read_text()
-            if meta["format"] == "vcard":
-                from core.customers.vcard import import_vcard
+    try:
+        text = path.read_text()
+        if meta["format"] == "vcard":
+            from core.customers.vcard import import_vcard
 
-                report = await import_vcard(rapport, actor, text, dry_run=False,
-                                            source=meta["filename"], progress=progress)
-            else:
-                report = await importing.import_csv(
-                    rapport, actor, meta["kind"], text, meta["mapping"], dry_run=False,
-                    source=meta["filename"], progress=progress)
-            if report.committed:
-                meta.update(state="done", created=report.created, done=report.rows,
-                            total=report.rows)
-            else:
-                meta.update(state="failed", message=f"{len(report.errors)} problems found; "
-                                                    "nothing was imported.")
-        except Exception as exc:  # shown to the user; the transaction rolled back
-            log.exception("import %s failed", token)
-            meta.update(state="failed", message=f"The import failed and nothing was written: "
-                                                f"{exc}")
-        _save_meta(request, token, meta)
-        if meta["state"] == "done":
-            path.unlink(missing_ok=True)
+            report = await import_vcard(rapport, actor, text, dry_run=False,
+                                        source=meta["filename"], progress=progress)
+        else:
+            report = await importing.import_csv(
+                rapport, actor, meta["kind"], text, meta["mapping"], dry_run=False,
+                source=meta["filename"], progress=progress)
+    except (importing.ImportFileError, FileNotFoundError) as exc:
+        # Trying again cannot help: say so now (the transaction rolled back).
+        meta.update(state="failed", message=f"The import failed and nothing was written: {exc}")
+        _write_meta(rapport, token, meta)
+        return
+    except Exception as exc:
+        log.exception("import %s failed (attempt %s of %s)", token, job.attempt,
+                      job.max_attempts)
+        if job.attempt >= job.max_attempts:
+            meta.update(state="failed", message=f"The import failed and nothing was "
+                                                f"written: {exc}")
+            _write_meta(rapport, token, meta)
+        raise
+    if report.committed:
+        meta.update(state="done", created=report.created, done=report.rows, total=report.rows)
+    else:
+        meta.update(state="failed", message=f"{len(report.errors)} problems found; "
+                                            "nothing was imported.")
+    _write_meta(rapport, token, meta)
+    if meta["state"] == "done":
+        path.unlink(missing_ok=True)
 
-    task = asyncio.create_task(run())
-    _running.add(task)
-    task.add_done_callback(_running.discard)
-    return _progress_page(request, token, meta)
+
+async def _truthful(rapport: Any, token: str, meta: dict[str, Any]) -> dict[str, Any]:
+    """The state file says "running" until the job writes otherwise; if the job itself ended
+    without writing (it failed for good, was cancelled by an administrator, or its worker
+    stopped for good), say so instead of a progress bar that never moves."""
+    if meta.get("state") != "running" or not meta.get("job_id"):
+        return meta
+    from core.jobs_tables import CANCELLED, DONE, FAILED, JobRow
+
+    row = await JobRow.select(JobRow.status, JobRow.locked_until, JobRow.attempts).where(
+        JobRow.id == meta["job_id"]).first().run()
+    if row is not None and row["status"] == DONE:
+        # The job ended but its last word was lost (a race with the page): ask the database.
+        created = await _committed_before(meta)
+        if created is None:
+            meta.update(state="failed", message="The import stopped; nothing was written.")
+        else:
+            meta.update(state="done", created=created, done=created, total=created)
+        _write_meta(rapport, token, meta)
+    elif row is None or row["status"] in (FAILED, CANCELLED):
+        why = ("it was cancelled" if row is not None and row["status"] == CANCELLED
+               else "it failed")
+        meta.update(state="failed", message=f"The import stopped ({why}); nothing was written.")
+        _write_meta(rapport, token, meta)
+    elif row["status"] == "running" and row["locked_until"] is not None and \
+            row["locked_until"] < datetime.now(UTC):
+        meta = {**meta, "phase": "resuming"}  # its worker stopped; another takes it over
+    elif row["status"] == "queued" and row["attempts"]:
+        meta = {**meta, "phase": "resuming"}
+    return meta
 
 
 @get("/customers/import/{token:str}/progress", opt={"permission": "core.customer.create"},
      include_in_schema=False)
 async def import_progress(request: Request, token: FromPath[str]) -> Template:
     _, meta = _job(request, token)
+    meta = await _truthful(request.app.state.rapport, token, meta)
     return Template("customers/import_status.html", context={"token": token, "meta": meta})
 
 
