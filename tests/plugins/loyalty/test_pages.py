@@ -127,6 +127,9 @@ async def test_widgets_read_the_month_totals(loyalty_client):
     await ledger.spend(member["id"], 400, explanation="y", source="reward")
     widget = await client.get("/loyalty/widgets/liability")
     assert "600 points" in widget.text and "€6.00" in widget.text and "40%" in widget.text
+    members = await client.get("/loyalty/members.csv")
+    assert members.status_code == 200 and "Ada Lovelace" in members.text
+    assert members.text.splitlines()[1].split(",")[5] == "600"
     csv = await client.get("/loyalty/reports/months.csv")
     assert csv.status_code == 200 and "Club" in csv.text and ",1000,400," in csv.text
     assert (await client.get("/loyalty/widgets/activity")).status_code == 200
