@@ -2,7 +2,8 @@
 
 Newest first on ``(occurred_at, id)`` (or oldest first, ``order=oldest``); the cursor is
 ``<epoch microseconds>_<id>`` of the last row shown, so a page costs one indexed range scan
-whatever the depth. No ``COUNT(*)``.
+whatever the depth. No full ``COUNT(*)``: the total shown is counted up to a bound
+(:func:`count_upto`, then "10,000+").
 """
 
 from __future__ import annotations
@@ -137,20 +138,8 @@ async def page(rapport: Rapport, actor: Actor, filters: Filters, *, after: str =
     def select(clause: Any = None):
         # Piccolo's where() adds to the query in place: one fresh query per clause.
         query = Interaction.select(*COLUMNS)
-        if clause is not None:
-            query = query.where(clause)
-        if filters.channel:
-            query = query.where(Interaction.channel == filters.channel)
-        if filters.direction:
-            query = query.where(Interaction.direction == filters.direction)
-        if filters.user is not None:
-            query = query.where(Interaction.user == filters.user)
-        if filters.outcome:
-            query = query.where(Interaction.outcome == filters.outcome)
-        if filters.since is not None:
-            query = query.where(Interaction.occurred_at >= filters.since)
-        if filters.until is not None:
-            query = query.where(Interaction.occurred_at < filters.until)
+        for condition in _conditions(filters, clause):
+            query = query.where(condition)
         if cursor is not None:
             moment, last_id = cursor
             if ascending:
@@ -174,3 +163,46 @@ async def page(rapport: Rapport, actor: Actor, filters: Filters, *, after: str =
     more = len(rows) > limit
     rows = rows[:limit]
     return rows, (encode_cursor(rows[-1]) if more and rows else None)
+
+
+async def count_upto(rapport: Rapport, actor: Actor, filters: Filters, *,
+                     bound: int | None = None, permission: str = "core.interaction.view"
+                     ) -> int:
+    """How many interactions match ``filters`` for ``actor``, counted up to ``bound + 1``
+    (more than ``bound`` means "bound+"): the page's scoped, indexed queries without the
+    cursor, each limited, and for a customer the union of :func:`involving`'s clauses."""
+    from core.customers.listing import COUNT_BOUND
+
+    bound = COUNT_BOUND if bound is None else bound
+    if filters.errors:
+        raise InteractionError(filters.errors)
+    clauses = ((None,) if filters.customer_id is None
+               else involving(filters.customer_id, with_contacts=filters.with_contacts))
+    parts = []
+    for clause in clauses:
+        query = Interaction.select(Interaction.id)
+        for condition in _conditions(filters, clause):
+            query = query.where(condition)
+        query = scoped(query, rapport, actor, permission, Interaction).limit(bound + 1)
+        parts.append(query.querystrings[0])
+    union = " UNION ".join(f"SELECT id FROM ({{}}) AS part_{i}" for i in range(len(parts)))
+    rows = await Interaction.raw(
+        f"SELECT count(*) AS n FROM ({union} LIMIT {int(bound) + 1}) AS bounded", *parts).run()
+    return int(rows[0]["n"])
+
+
+def _conditions(filters: Filters, clause: Any = None) -> list[Any]:
+    conditions = [] if clause is None else [clause]
+    if filters.channel:
+        conditions.append(Interaction.channel == filters.channel)
+    if filters.direction:
+        conditions.append(Interaction.direction == filters.direction)
+    if filters.user is not None:
+        conditions.append(Interaction.user == filters.user)
+    if filters.outcome:
+        conditions.append(Interaction.outcome == filters.outcome)
+    if filters.since is not None:
+        conditions.append(Interaction.occurred_at >= filters.since)
+    if filters.until is not None:
+        conditions.append(Interaction.occurred_at < filters.until)
+    return conditions

@@ -14,6 +14,7 @@ from litestar.response import Redirect, Response, Stream, Template
 
 from core import bulk
 from core.audit import client_ip
+from core.customers import listing as customer_listing
 from core.customers.tables import Customer
 from core.identity.tables import User
 from core.interactions import calendar, listing, policy, service
@@ -232,14 +233,19 @@ async def interactions_list(request: Request) -> Template:
     filters = listing.Filters.from_params(params)
     rows: list[dict[str, Any]] = []
     next_cursor = None
+    total = ""
     if not filters.errors:
         try:
             rows, next_cursor = await listing.page(rapport, current_actor(request), filters,
                                                    after=params.get("after") or "")
+            if not params.get("after"):  # "Load more" appends rows; the total is shown once
+                count = len(rows) if next_cursor is None else await listing.count_upto(
+                    rapport, current_actor(request), filters)
+                total = customer_listing.total_text(count, "interaction", "interactions")
         except InteractionError as exc:
             filters.errors.update(exc.errors)
     kept = {k: v for k, v in params.items() if k not in ("after", "changed") and v}
-    context = {"rows": rows, "next_cursor": next_cursor, "filters": filters,
+    context = {"rows": rows, "next_cursor": next_cursor, "filters": filters, "total": total,
                "raw": dict(params), "query": urlencode(kept), "channels": CHANNELS,
                "directions": DIRECTIONS, "users": await _staff_choices(),
                "orders": listing.ORDERS, "more_url": "/interactions",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from core.identity.users import load_actor
+from core.interactions import listing
 from core.interactions.service import record_interaction
 from core.interactions.tables import Interaction
 from tests.conftest import csrf_headers, make_user, sign_in
@@ -124,3 +126,29 @@ async def test_administrator_changes_the_fatigue_rule_in_the_ui(admin_client):
     from core.interactions.policy import fatigue_rule
 
     assert (await fatigue_rule()).period_days == 14
+
+
+async def test_interactions_list_says_how_many_match_counting_a_customers_timeline_once(
+        admin_client):
+    rapport = admin_client.rapport
+    ada = await add_customer()
+    bob = await add_customer("Bob Smith")
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    for i in range(53):
+        await record_interaction(rapport, None, customer_id=ada,
+                                 channel="email" if i % 2 else "call", subject=f"Touch {i:02d}",
+                                 occurred_at=start + timedelta(hours=i))
+    # Bob takes part in one of Ada's calls: it is on his timeline once, not twice.
+    shared, _ = await record_interaction(rapport, None, customer_id=bob, channel="meeting",
+                                         subject="Together", participants=[ada])
+    page = await admin_client.get("/interactions", headers=HTML)
+    assert "54 interactions" in page.text
+    calls = await admin_client.get("/interactions?channel=call", headers=HTML)
+    assert "27 interactions" in calls.text
+    timeline = await admin_client.get(f"/interactions?customer={ada}", headers=HTML)
+    assert "54 interactions" in timeline.text
+    one = await admin_client.get(f"/interactions?customer={bob}", headers=HTML)
+    assert "1 interaction<" in one.text
+    admin = await load_actor(rapport, admin_client.user_id)
+    capped = await listing.count_upto(rapport, admin, listing.Filters(), bound=10)
+    assert capped == 11  # "10+": counting stops past the bound
