@@ -68,6 +68,12 @@ async def test_api_earning_is_once_per_transaction_and_refusals_name_the_field(l
     overlapping = await client.post(f"/loyalty/programs/{program['id']}/tiers", data={
         "name": "Silver", "threshold": "0"})
     assert overlapping.status_code == 422 and "Gold already starts at 0" in overlapping.text
+    promotion = await client.post(f"/loyalty/programs/{program['id']}/rules", data={
+        "kind": "promotion", "name": "Double points in December", "multiplier": "2",
+        "starts_on": "2026-12-01", "ends_on": "2026-12-31"})
+    assert promotion.status_code == 303
+    page = await client.get(f"/loyalty/programs/{program['id']}")
+    assert page.status_code == 200 and "01 Dec 2026 – 31 Dec 2026" in page.text
     negative = await client.post(f"/loyalty/programs/{program['id']}/rules", data={
         "kind": "first_purchase", "points": "-5"})
     assert negative.status_code == 422 and "must not be negative" in negative.text
