@@ -64,6 +64,10 @@ async def _list(request: Request, kind: str) -> Template:
         "total": listing.total_text(count, kind, PLURAL[kind]),
         "next_url": (f"/{PLURAL[kind]}?" + urlencode(query + [("after", page.next_cursor)]))
         if page.next_cursor else None,
+        "sort_urls": {key: f"/{PLURAL[kind]}?" + urlencode(
+            [(k, v) for k, v in query if k != "sort"] + ([("sort", key)] if key != "name"
+                                                          else []))
+            for key in listing.SORTS},
         "previous_url": (f"/{PLURAL[kind]}?" + urlencode(
             query + [("before", page.previous_cursor)])) if page.previous_cursor else None,
         "can": {p: actor.can(f"core.customer.{p}")

@@ -223,3 +223,23 @@ async def test_previous_page_goes_back_one_page_and_first_page_to_the_start(admi
     start = await admin_client.get(_link(back.text, "prev"), headers=HTML)
     assert "Company 000" in start.text and "Company 049" in start.text
     assert 'rel="prev"' not in start.text  # back on the first page
+
+
+async def test_column_headers_sort_the_list_and_say_which_order_is_used(admin_client):
+    old = await add(admin_client, kind="account", name="Aardvark")
+    await add(admin_client, kind="account", name="Zebra")
+    await service.update_customer(admin_client.rapport, None, old["id"], {"industry": "Zoo"})
+    page = await admin_client.get("/accounts?stage=", headers=HTML)
+    # Name is the default order and says so to screen readers; the other headers are links.
+    assert 'aria-sort="ascending"><a class="sort-link" href="/accounts?"' in page.text
+    assert 'href="/accounts?sort=updated"' in page.text
+    assert page.text.index("Aardvark") < page.text.index("Zebra")
+    updated = await admin_client.get("/accounts?sort=updated", headers=HTML)
+    assert 'aria-sort="descending"><a class="sort-link" href="/accounts?sort=updated"' \
+        in updated.text
+    assert updated.text.index("Aardvark") < updated.text.index("Zebra")
+    newest = await admin_client.get("/accounts?sort=created", headers=HTML)
+    assert newest.text.index("Zebra") < newest.text.index("Aardvark")
+    # Sorting keeps the filters in force.
+    filtered = await admin_client.get("/accounts?q=zeb", headers=HTML)
+    assert 'href="/accounts?q=zeb&amp;sort=created"' in filtered.text
