@@ -258,6 +258,12 @@ async def on_event(rapport, event):
         # A visit report from the field app marks the matching scheduled visit done.
         await visits.on_interaction_created(rapport, event.payload)
         return
+    if event.name == "sales.order.returned" and event.id is not None:
+        from plugins.service import returns
+
+        # A return recorded by a sales plugin (durable event): a product_return case, once.
+        await returns.open_return_case(rapport, event)
+        return
     if not event.name.startswith("service."):
         return
     from plugins.service import cases_web, email_out
