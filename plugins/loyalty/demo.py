@@ -11,7 +11,7 @@ from core.customers.tables import Customer
 from plugins.loyalty import ledger, members, purchases, rewards, tiers, vouchers
 from plugins.loyalty.programs import create_program
 from plugins.loyalty.rules import create_rule
-from plugins.loyalty.tables import Ledger, Lot, MonthlyStat, Program, Voucher
+from plugins.loyalty.tables import Ledger, Lot, Member, MonthlyStat, Program, Voucher
 
 NAME = "Rapport Rewards"
 
@@ -96,8 +96,10 @@ async def seed(rapport, customers: int) -> None:
     by_member: dict[int, list[int]] = {}
     for row in rows:
         by_member.setdefault(row["member"], []).append(row["id"])
-    for ids in by_member.values():
+    for member_id, ids in by_member.items():
         start = rng.randint(200, 330)
+        await Member.update({Member.enrolled_at: now - timedelta(days=start + 3)}).where(
+            Member.id == member_id).run()
         for n, row_id in enumerate(ids):
             days = max(1, int(start * (1 - n / len(ids))) - rng.randint(0, 10))
             await Ledger.update({Ledger.created_at: now - timedelta(days=days)}).where(
