@@ -55,20 +55,24 @@ class Sub:
         self.seen += 1
 
 
-async def measure(url: str, n_jobs: int, n_events: int, concurrency: int) -> None:
+async def measure(url: str, n_jobs: int, n_events: int, concurrency: int,
+                  event_concurrency: int) -> None:
     data = Path(tempfile.mkdtemp())
     settings = Settings(data_dir=data, database_url=url, plugins_toml=data / "none.toml",
                         extra={"worker": "off", "jobs_poll_seconds": "0.05",
                                "jobs_concurrency": str(concurrency),
-                               "jobs_event_concurrency": str(concurrency * 4)})
+                               "jobs_event_concurrency": str(event_concurrency)})
     rapport = Rapport(settings, plugins=[])
     await rapport.migrate()
     plugin, a, b = BenchPlugin(), Sub(), Sub()
     rapport.pm.register(plugin, name="bench")
     rapport.pm.register(a, name="bench_a")
     rapport.pm.register(b, name="bench_b")
-    # pwa's subscriber would also get every durable event: measure two subscribers only.
-    rapport.pm.unregister(name="pwa.plugin")
+    # pwa's and core.webhooks' subscribers would also get every durable event: measure two
+    # subscribers only.
+    for name in ("pwa.plugin", "core.webhooks"):
+        if rapport.pm.get_plugin(name) is not None:
+            rapport.pm.unregister(name=name)
     rapport.activate()
     await db.connect(rapport.engine, pool_size=concurrency * 5 + 4)
     kind = url.split(":")[0]
@@ -122,13 +126,15 @@ async def main() -> None:
     parser.add_argument("--jobs", type=int, default=2000)
     parser.add_argument("--events", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--event-concurrency", type=int, default=64)
     parser.add_argument("--postgres-url", default=os.environ.get(
         "RAPPORT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"))
     args = parser.parse_args()
     for backend in args.backends.split(","):
         if backend == "sqlite":
             path = Path(tempfile.mkdtemp()) / "bench.sqlite3"
-            await measure(f"sqlite:///{path}", args.jobs, args.events, args.concurrency)
+            await measure(f"sqlite:///{path}", args.jobs, args.events, args.concurrency,
+                          args.event_concurrency)
         else:
             import asyncpg
 
@@ -137,7 +143,8 @@ async def main() -> None:
             await admin.execute(f'CREATE DATABASE "{name}"')
             try:
                 url = args.postgres_url.rsplit("/", 1)[0] + f"/{name}"
-                await measure(url, args.jobs, args.events, args.concurrency)
+                await measure(url, args.jobs, args.events, args.concurrency,
+                          args.event_concurrency)
             finally:
                 await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
                 await admin.close()

@@ -46,7 +46,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("rapport.events")
 
-_CLAIM_LOCK = 7_031_502  # PostgreSQL advisory lock id: delivery claims, one worker at a time
 OPEN = (PENDING, "running")
 
 
@@ -133,7 +132,13 @@ async def claim_deliveries(rapport: Rapport, limit: int, config: WorkerConfig, *
                            probe: bool = True) -> list[ClaimedDelivery]:
     """Take up to ``limit`` due deliveries for subscribers this process has (and running
     ones whose lease ran out), never one whose key has an earlier open delivery.
-    ``probe=False`` when the caller just saw that some are due."""
+    ``probe=False`` when the caller just saw that some are due.
+
+    One statement claims the whole batch (PostgreSQL: ``UPDATE ... WHERE id IN (SELECT ...
+    FOR UPDATE SKIP LOCKED) RETURNING`` joined to the events, one round trip; SQLite: the
+    UPDATE is atomic under its single writer, then one read of the events). No lock across
+    workers is needed: SKIP LOCKED keeps two workers off one row, and a later event of a key
+    stays behind an earlier one whether that one is pending or running."""
     names = subscribers(rapport)
     if limit <= 0 or not names:
         return []
@@ -147,37 +152,49 @@ async def claim_deliveries(rapport: Rapport, limit: int, config: WorkerConfig, *
         return []
     postgres = EventDelivery._meta.db.engine_type == "postgres"
     lease = config.event_timeout_seconds + config.lease_grace_seconds
-    async with EventDelivery._meta.db.transaction():
-        if postgres:
-            await EventDelivery.raw("SELECT pg_advisory_xact_lock({})", _CLAIM_LOCK).run()
-        now = utcnow()
-        candidates = await EventDelivery.raw(
-            f"SELECT d.id FROM core_event_delivery d WHERE {due} "
-            "AND (d.key IS NULL OR NOT EXISTS (SELECT 1 FROM core_event_delivery e "
-            "WHERE e.subscriber = d.subscriber AND e.key = d.key AND e.event_id < d.event_id "
-            "AND e.status IN ('pending', 'running'))) ORDER BY d.id LIMIT {}"
-            + (" FOR UPDATE SKIP LOCKED" if postgres else ""),
-            now, now, *names, limit).run()
-        ids = [int(r["id"]) for r in candidates]
-        if not ids:
-            return []
+    now = utcnow()
+    update = (
+        "UPDATE core_event_delivery SET status = 'running', attempts = attempts + 1, "
+        "locked_until = {} WHERE id IN ("
+        f"SELECT d.id FROM core_event_delivery d WHERE {due} "
+        "AND (d.key IS NULL OR NOT EXISTS (SELECT 1 FROM core_event_delivery e "
+        "WHERE e.subscriber = d.subscriber AND e.key = d.key AND e.event_id < d.event_id "
+        "AND e.status IN ('pending', 'running'))) ORDER BY d.id LIMIT {}"
+        + (" FOR UPDATE SKIP LOCKED" if postgres else "")
+        + ") RETURNING id, event_id, subscriber, attempts")
+    params = [now + timedelta(seconds=lease), now, now, *names, limit]
+    if postgres:
         rows = await EventDelivery.raw(
-            "UPDATE core_event_delivery SET status = 'running', attempts = attempts + 1, "
-            f"locked_until = {{}} WHERE id IN ({_placeholders(ids)}) "
-            "RETURNING id, event_id, subscriber, attempts",
-            now + timedelta(seconds=lease), *ids).run()
-    event_ids = sorted({int(r["event_id"]) for r in rows})
-    events = {int(e["id"]): e for e in await OutboxEvent.select(
-        OutboxEvent.id, OutboxEvent.name, OutboxEvent.payload, OutboxEvent.actor_id,
-    ).where(OutboxEvent.id.is_in(event_ids)).run()}
+            f"WITH claimed AS ({update}) SELECT c.id, c.event_id, c.subscriber, c.attempts, "
+            "ev.name, ev.payload, ev.actor_id FROM claimed c "
+            "JOIN core_event ev ON ev.id = c.event_id", *params).run()
+        events = {int(r["event_id"]): r for r in rows}
+    else:
+        rows = await EventDelivery.raw(update, *params).run()
+        if not rows:
+            return []
+        event_ids = sorted({int(r["event_id"]) for r in rows})
+        events = {int(e["id"]): e for e in await OutboxEvent.select(
+            OutboxEvent.id, OutboxEvent.name, OutboxEvent.payload, OutboxEvent.actor_id,
+        ).where(OutboxEvent.id.is_in(event_ids)).run()}
     claimed = []
     for row in sorted(rows, key=lambda r: int(r["id"])):
         stored = events[int(row["event_id"])]
         claimed.append(ClaimedDelivery(
             id=int(row["id"]), subscriber=row["subscriber"], attempts=int(row["attempts"]),
             event=Event(name=stored["name"], payload=json.loads(stored["payload"]),
-                        actor_id=stored["actor_id"], id=int(stored["id"]))))
+                        actor_id=stored["actor_id"], id=int(row["event_id"]))))
     return claimed
+
+
+async def record_handled(ids: list[int]) -> None:
+    """Mark many deliveries handled in one statement (the worker gathers its successes and
+    records them together; a crash before this only means they are delivered again)."""
+    if not ids:
+        return
+    await EventDelivery.raw(
+        "UPDATE core_event_delivery SET status = 'done', locked_until = NULL, handled_at = {} "
+        f"WHERE status = 'running' AND id IN ({_placeholders(ids)})", utcnow(), *ids).run()
 
 
 def _subscriber_impl(rapport: Rapport, subscriber: str):
@@ -187,8 +204,11 @@ def _subscriber_impl(rapport: Rapport, subscriber: str):
     return None
 
 
-async def run_delivery(rapport: Rapport, delivery: ClaimedDelivery, config: WorkerConfig) -> str:
-    """Call one subscriber with one event and record the outcome; returns the new status."""
+async def run_delivery(rapport: Rapport, delivery: ClaimedDelivery, config: WorkerConfig,
+                       handled: list[int] | None = None) -> str:
+    """Call one subscriber with one event and record the outcome; returns the new status.
+    With ``handled``, a success is appended to it for :func:`record_handled` instead of
+    being written at once (failures are always written at once)."""
     mine = (EventDelivery.id == delivery.id) & (EventDelivery.status == "running")
     impl = _subscriber_impl(rapport, delivery.subscriber)
     try:
@@ -226,6 +246,9 @@ async def run_delivery(rapport: Rapport, delivery: ClaimedDelivery, config: Work
             EventDelivery.run_at: now + timedelta(seconds=config.backoff(delivery.attempts)),
         }).where(mine).run()
         return PENDING
+    if handled is not None:
+        handled.append(delivery.id)
+        return HANDLED
     await EventDelivery.update({
         EventDelivery.status: HANDLED, EventDelivery.locked_until: None,
         EventDelivery.handled_at: utcnow()}).where(mine).run()

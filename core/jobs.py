@@ -352,8 +352,10 @@ async def claim_jobs(rapport: Rapport, worker_id: str, limit: int,
 _handlers: dict[int, asyncio.Future] = {}  # running job id -> its handler's task
 
 async def run_claimed_job(rapport: Rapport, worker_id: str, row: _Claimed,
-                          config: WorkerConfig) -> str:
-    """Run one claimed job to its end and record how it ended; returns the new status."""
+                          config: WorkerConfig, done: list[int] | None = None) -> str:
+    """Run one claimed job to its end and record how it ended; returns the new status.
+    With ``done``, a success is appended to it for :func:`record_done` instead of being
+    written at once (the worker records its finished jobs together)."""
     job_type = job_types(rapport)[row.name]
     mine = (JobRow.id == row.id) & (JobRow.worker == worker_id) & (JobRow.status == RUNNING)
     if row.cancel_requested:
@@ -393,9 +395,23 @@ async def run_claimed_job(rapport: Rapport, worker_id: str, row: _Claimed,
         return await _failed(row, mine, _describe(exc), config)
     finally:
         _handlers.pop(row.id, None)
+    if done is not None:
+        done.append(row.id)
+        return DONE
     await JobRow.update({JobRow.status: DONE, JobRow.finished_at: utcnow(),
                          JobRow.locked_until: None, JobRow.last_error: None}).where(mine).run()
     return DONE
+
+
+async def record_done(ids: list[int], worker_id: str) -> None:
+    """Mark many of this worker's jobs finished in one statement (a crash before it only
+    means they run again, as for any job whose worker died)."""
+    if not ids:
+        return
+    await JobRow.raw(
+        "UPDATE core_job SET status = 'done', finished_at = {}, locked_until = NULL, "
+        f"last_error = NULL WHERE worker = {{}} AND status = 'running' AND id IN "
+        f"({_placeholders(ids)})", utcnow(), worker_id, *ids).run()
 
 
 async def _failed(row: _Claimed, mine: Any, error: str, config: WorkerConfig) -> str:
@@ -458,6 +474,9 @@ class Worker:
         self._jobs_idle_at: float | None = None
         self._events_idle_at: float | None = None
         self._cancels_checked_at = 0.0
+        # Successes waiting to be recorded in one statement each at the next round.
+        self._done: list[int] = []
+        self._handled: list[int] = []
 
     async def start(self) -> None:
         job_types(self.rapport)  # declaration errors surface now, not in the loop
@@ -491,14 +510,20 @@ class Worker:
         def worth_looking(idle_at: float | None) -> bool:
             return nudged or idle_at is None or now - idle_at >= self.config.poll_seconds
 
+        await self._record_finished()
         await ensure_schedules(self.rapport, self._scheduled)
         if self._jobs and now - self._cancels_checked_at >= self.config.poll_seconds:
             self._cancels_checked_at = now
             await self._check_cancellations()
         free = self.config.concurrency - len(self._jobs)
         free_deliveries = self.config.event_concurrency - len(self._deliveries)
-        look_jobs = free > 0 and worth_looking(self._jobs_idle_at)
-        look_events = free_deliveries > 0 and worth_looking(self._events_idle_at)
+        # Claim in batches: with work running, wait until half the slots are free, so one
+        # claim (one round trip) serves many jobs or deliveries.
+        look_jobs = (free > 0 and (not self._jobs or free * 2 >= self.config.concurrency)
+                     and worth_looking(self._jobs_idle_at))
+        look_events = (free_deliveries > 0 and (not self._deliveries or free_deliveries * 2
+                                                >= self.config.event_concurrency)
+                       and worth_looking(self._events_idle_at))
         probed = look_jobs and look_events
         if probed:
             look_jobs, look_events = await anything_due(self.rapport)
@@ -518,11 +543,22 @@ class Worker:
                                                        self.config, probe=not probed)
             self._events_idle_at = now if len(deliveries) < free_deliveries else None
         for delivery in deliveries:
-            task = asyncio.create_task(events.run_delivery(self.rapport, delivery, self.config))
+            task = asyncio.create_task(events.run_delivery(self.rapport, delivery, self.config,
+                                                           self._handled))
             self._deliveries.add(task)
             task.add_done_callback(self._delivery_done)
         return (bool(claimed) and len(claimed) == free) or (
             bool(deliveries) and len(deliveries) == free_deliveries)
+
+    async def _record_finished(self) -> None:
+        from core import events
+
+        if self._done:
+            ids, self._done = self._done, []
+            await record_done(ids, self.id)
+        if self._handled:
+            ids, self._handled = self._handled, []
+            await events.record_handled(ids)
 
     def _delivery_done(self, task: asyncio.Task) -> None:
         self._deliveries.discard(task)
@@ -531,7 +567,7 @@ class Worker:
 
     async def _run_job(self, row: _Claimed) -> None:
         try:
-            await run_claimed_job(self.rapport, self.id, row, self.config)
+            await run_claimed_job(self.rapport, self.id, row, self.config, self._done)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -571,6 +607,8 @@ class Worker:
                 task.cancel()
             if pending:
                 await asyncio.wait(pending, timeout=5.0)
+        with contextlib.suppress(Exception):
+            await self._record_finished()
 
 
 async def run_pending(rapport: Rapport, *, rounds: int = 50) -> int:
