@@ -11,6 +11,12 @@
     });
   }
 
+  // The bulk-action box takes room above the rows: show it only while some are selected.
+  function showBulkBox(form) {
+    const box = form.querySelector("[data-needs-selection]");
+    if (box) box.hidden = !form.querySelector('input[name="ids"]:checked');
+  }
+
   function setup(root) {
     const form = root.querySelector ? root.querySelector("#bulk-form") : null;
     if (form && !form.dataset.ready) {
@@ -19,8 +25,11 @@
       if (all) {
         all.addEventListener("change", () => {
           form.querySelectorAll('input[name="ids"]').forEach((box) => { box.checked = all.checked; });
+          showBulkBox(form);
         });
       }
+      form.addEventListener("change", () => showBulkBox(form));
+      showBulkBox(form);
       const action = form.querySelector("#bulk-action");
       if (action) action.addEventListener("change", () => showBulkValue(form));
       showBulkValue(form);
