@@ -46,14 +46,7 @@
     const button = event.target.closest("[data-confirm]");
     if (button && !window.confirm(button.dataset.confirm)) event.preventDefault();
   });
-  // On a phone the filters would fill the first screen: fold them unless some are in use.
-  function foldFilters() {
-    if (!window.matchMedia("(max-width: 720px)").matches) return;
-    document.querySelectorAll("details[data-collapse-narrow]").forEach((box) => {
-      if (!("active" in box.dataset)) box.open = false;
-    });
-  }
-
-  document.addEventListener("DOMContentLoaded", () => { foldFilters(); setup(document); });
+  // The list's extra filters are folded by the template itself (open only when in use).
+  document.addEventListener("DOMContentLoaded", () => setup(document));
   document.addEventListener("htmx:afterSettle", (event) => setup(event.target.parentNode || document));
 })();
