@@ -168,3 +168,22 @@ async def test_a_deleted_webhook_loses_its_log_and_sends_nothing(hooks_client, r
     assert receiver.requests == []
     assert not await WebhookSubscription.exists().where(
         WebhookSubscription.id == sub["id"]).run()
+
+
+async def test_the_log_keeps_a_month_and_a_bounded_number_per_webhook(hooks_client, receiver,
+                                                                      monkeypatch):
+    from datetime import UTC, datetime, timedelta
+
+    monkeypatch.setattr(webhooks, "LOG_KEEP_PER_SUBSCRIPTION", 3)
+    sub = await subscribe(hooks_client, receiver.url)
+    old = datetime.now(UTC) - timedelta(days=40)
+    rows = [WebhookDelivery(subscription=sub["id"], event_id=n, event_name=EVENT, body="{}",
+                            status=status, created_at=old if n < 3 else datetime.now(UTC))
+            for n, status in enumerate(["succeeded", "failed", "retrying", "succeeded",
+                                        "succeeded", "succeeded", "succeeded", "succeeded"])]
+    await WebhookDelivery.insert(*rows).run()
+    await webhooks.purge(hooks_client.rapport)
+    left = await WebhookDelivery.select(WebhookDelivery.event_id).order_by(
+        WebhookDelivery.event_id).run()
+    # Old settled ones go; of the rest the newest three stay, and one still retrying is kept.
+    assert [r["event_id"] for r in left] == [2, 5, 6, 7]
