@@ -405,13 +405,19 @@ async def on_event(rapport: Rapport, event: Event) -> None:
         return  # this event was handled before (a redelivery)
     occurred = await _occurred(event.id)
     actors = await _owners(rapport, {s["owner"] for s in subs})
+    stopped = []
+    for sub in subs:
+        problem = _actor_problem(rapport, actors.get(sub["owner"]), event.name)
+        if problem:
+            stopped.append((sub, problem))
+    subs = [s for s in subs if s not in [p[0] for p in stopped]]
     at = now()
     async with WebhookDelivery._meta.db.transaction():
         for sub in subs:
-            actor = actors.get(sub["owner"])
+            actor = actors[sub["owner"]]
             # The body is fixed now, redacted for the owner: a later "send again" sends the
-            # same message. An owner who can no longer receive it gets nothing written.
-            payload = redact_payload(actor, event.name, event.payload) if actor else {}
+            # same message.
+            payload = redact_payload(actor, event.name, event.payload)
             rows = await WebhookDelivery.insert(WebhookDelivery(
                 subscription=sub["id"], event_id=event.id, event_name=event.name,
                 body=message_body(event.id, event.name, occurred, payload),
@@ -419,6 +425,9 @@ async def on_event(rapport: Rapport, event: Event) -> None:
             )).returning(WebhookDelivery.id).run()
             await jobs.enqueue(rapport, DELIVER_JOB, {"delivery_id": rows[0]["id"]},
                                max_attempts=MAX_ATTEMPTS)
+    # An owner who can no longer receive the event gets nothing written: the webhook stops.
+    for sub, problem in stopped:
+        await disable(rapport, await get(sub["id"]) or sub, problem)
 
 
 async def _owners(rapport: Rapport, user_ids: set[int]) -> dict[int, Any]:
@@ -436,7 +445,10 @@ async def owner_problem(rapport: Rapport, sub: dict[str, Any], event_name: str) 
     """Why the owner may not receive this event now (deactivated, lost the permission), or
     None when they may."""
     actors = await _owners(rapport, {sub["owner"]})
-    actor = actors.get(sub["owner"])
+    return _actor_problem(rapport, actors.get(sub["owner"]), event_name)
+
+
+def _actor_problem(rapport: Rapport, actor: Any, event_name: str) -> str | None:
     if actor is None:
         return "The person who set it up was deactivated."
     if not actor.can(MANAGE):
