@@ -6,7 +6,11 @@ For each backend, in a scratch database: (1) the cost of publishing inside a tra
 also writes a row (an audit entry), durable event with two subscribers against a non-durable one; (2) job
 throughput: N no-op jobs enqueued, then run by ``--processes`` `rapport worker`-like workers
 (in-process Worker objects when 1); (3) event delivery throughput: N durable events with two
-subscribers each, delivered end to end. Prints one line per measurement.
+subscribers each, delivered end to end; (4) an interaction created through core's service, as
+today, against the same create with a durable event published in its transaction for two
+subscribers; (5) with ``--processes N`` (PostgreSQL): N separate worker processes (woken by
+LISTEN/NOTIFY) delivering durable events published meanwhile by this process, end to end.
+Prints one line per measurement.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -43,7 +48,8 @@ class BenchPlugin:
     @hookimpl
     def register_events(self):
         return [EventType("bench.thing.done", "bench", durable=True),
-                EventType("bench.thing.quick", "bench")]
+                EventType("bench.thing.quick", "bench"),
+                EventType("bench.interaction.recorded", "bench", durable=True)]
 
 
 class Sub:
@@ -53,6 +59,93 @@ class Sub:
     @hookimpl
     async def on_event(self, event):
         self.seen += 1
+
+
+def bench_rapport(url: str, concurrency: int, event_concurrency: int
+                  ) -> tuple[Rapport, BenchPlugin, Sub, Sub]:
+    data = Path(tempfile.mkdtemp())
+    settings = Settings(data_dir=data, database_url=url, plugins_toml=data / "none.toml",
+                        extra={"worker": "off", "jobs_poll_seconds": "1",
+                               "jobs_concurrency": str(concurrency),
+                               "jobs_event_concurrency": str(event_concurrency)})
+    rapport = Rapport(settings, plugins=[])
+    plugin, a, b = BenchPlugin(), Sub(), Sub()
+    rapport.pm.register(plugin, name="bench")
+    rapport.pm.register(a, name="bench_a")
+    rapport.pm.register(b, name="bench_b")
+    for name in ("pwa.plugin", "core.webhooks"):
+        if rapport.pm.get_plugin(name) is not None:
+            rapport.pm.unregister(name=name)
+    rapport.activate()
+    return rapport, plugin, a, b
+
+
+async def worker_child(url: str, event_concurrency: int) -> None:
+    """One `rapport worker`-like process for --processes: runs until killed."""
+    rapport, *_ = bench_rapport(url, 4, event_concurrency)
+    await db.connect(rapport.engine, pool_size=event_concurrency + 8)
+    worker = jobs.Worker(rapport)
+    await worker.start()
+    print("ready", flush=True)
+    await asyncio.Event().wait()
+
+
+async def measure_processes(url: str, n_events: int, processes: int,
+                            event_concurrency: int) -> None:
+    rapport, *_ = bench_rapport(url, 4, event_concurrency)
+    await db.connect(rapport.engine, pool_size=8)
+    children = [subprocess.Popen(
+        [sys.executable, __file__, "--worker-child", url, "--event-concurrency",
+         str(event_concurrency)], stdout=subprocess.PIPE, text=True) for _ in range(processes)]
+    try:
+        for child in children:
+            assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+        engine = JobRow._meta.db
+        start = time.perf_counter()
+        for first in range(0, n_events, 50):  # 50 events per transaction, as a busy app would
+            async with engine.transaction():
+                for i in range(first, min(first + 50, n_events)):
+                    await rapport.publish("bench.thing.done", {"i": i}, key=f"customer:{i % 500}")
+        published = time.perf_counter() - start
+        done = EventDelivery.status == "done"
+        while await EventDelivery.count().where(done).run() < 2 * n_events:
+            await asyncio.sleep(0.02)
+        elapsed = time.perf_counter() - start
+        print(f"postgresql: {n_events} events x 2 subscribers, {processes} worker processes, "
+              f"end to end (published in {published:.2f} s meanwhile) in {elapsed:.2f} s = "
+              f"{n_events / elapsed:,.0f} events/s")
+    finally:
+        for child in children:
+            child.kill()
+            child.wait()
+        await db.disconnect(rapport.engine)
+
+
+async def measure_interactions(rapport: Rapport, kind: str, count: int = 300) -> None:
+    from core.customers import service as customers
+    from core.interactions import service as interactions
+
+    customer = await customers.create_customer(rapport, None, {"kind": "account",
+                                                               "name": "Bench account"})
+    engine = JobRow._meta.db
+    results: dict[str, list[float]] = {}
+    for label in ("today", "durable", "today", "durable"):  # interleaved against drift
+        start = time.perf_counter()
+        for i in range(count):
+            if label == "today":
+                await interactions.record_interaction(
+                    rapport, None, customer_id=customer["id"], channel="call", subject=f"c{i}")
+            else:
+                async with engine.transaction():
+                    row, _ = await interactions.record_interaction(
+                        rapport, None, customer_id=customer["id"], channel="call",
+                        subject=f"c{i}")
+                    await rapport.publish("bench.interaction.recorded", {"id": row["id"]},
+                                          key=f"customer:{customer['id']}")
+        results.setdefault(label, []).append((time.perf_counter() - start) / count * 1000)
+    today, durable = min(results["today"]), min(results["durable"])
+    print(f"{kind}: interaction create, today: {today:.2f} ms; with a durable event for two "
+          f"subscribers in its transaction: {durable:.2f} ms ({(durable / today - 1) * 100:+.0f}%)")
 
 
 async def measure(url: str, n_jobs: int, n_events: int, concurrency: int,
@@ -77,6 +170,8 @@ async def measure(url: str, n_jobs: int, n_events: int, concurrency: int,
     await db.connect(rapport.engine, pool_size=concurrency * 5 + 4)
     kind = url.split(":")[0]
     try:
+        await measure_interactions(rapport, kind)
+        await EventDelivery.delete().where(EventDelivery.id > 0).run()
         engine = JobRow._meta.db
         for label, name in (("non-durable", "bench.thing.quick"), ("durable", "bench.thing.done")):
             start = time.perf_counter()
@@ -127,9 +222,15 @@ async def main() -> None:
     parser.add_argument("--events", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--event-concurrency", type=int, default=64)
+    parser.add_argument("--processes", type=int, default=0,
+                        help="PostgreSQL: also deliver end to end with N worker processes")
+    parser.add_argument("--worker-child", default="", help=argparse.SUPPRESS)
     parser.add_argument("--postgres-url", default=os.environ.get(
         "RAPPORT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"))
     args = parser.parse_args()
+    if args.worker_child:
+        await worker_child(args.worker_child, args.event_concurrency)
+        return
     for backend in args.backends.split(","):
         if backend == "sqlite":
             path = Path(tempfile.mkdtemp()) / "bench.sqlite3"
@@ -144,7 +245,14 @@ async def main() -> None:
             try:
                 url = args.postgres_url.rsplit("/", 1)[0] + f"/{name}"
                 await measure(url, args.jobs, args.events, args.concurrency,
-                          args.event_concurrency)
+                              args.event_concurrency)
+                if args.processes:
+                    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                    await admin.execute(f'CREATE DATABASE "{name}"')
+                    rapport, *_ = bench_rapport(url, 4, args.event_concurrency)
+                    await rapport.migrate()
+                    await measure_processes(url, args.events, args.processes,
+                                            args.event_concurrency)
             finally:
                 await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
                 await admin.close()

@@ -169,7 +169,9 @@ class Rapport:
             from core import events
 
             return await events.publish_durable(self, event, key=key)
-        for plugin_name, result in self.call_in_order("on_event", rapport=self, event=event):
+        from core import events as durable_events
+
+        for plugin_name, result in durable_events.call_subscribers(self, event):
             try:
                 if inspect.isawaitable(result):
                     await result

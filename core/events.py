@@ -38,7 +38,7 @@ from core.jobs_tables import (
     EventDelivery,
     OutboxEvent,
 )
-from core.plugin import Event
+from core.plugin import Event, wants_event
 
 if TYPE_CHECKING:
     from core.app import Rapport
@@ -47,6 +47,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("rapport.events")
 
 OPEN = (PENDING, "running")
+# PostgreSQL NOTIFY channel on which committed work wakes the workers of every process.
+WAKE_CHANNEL = "rapport_work"
 
 
 def utcnow() -> datetime:
@@ -55,13 +57,28 @@ def utcnow() -> datetime:
     return now()
 
 
-def subscribers(rapport: Rapport) -> list[str]:
+def subscribers(rapport: Rapport, event_name: str | None = None) -> list[str]:
     """The names of the plugins (and core modules) implementing ``on_event``, in load order:
-    each is one subscriber with its own delivery record per durable event."""
+    each is one subscriber with its own delivery record per durable event. With
+    ``event_name``, only those that want it (``core.plugin.subscribes_to``)."""
     rank = {name: i for i, name in enumerate(rapport.load_order)}
     impls = rapport.pm.hook.on_event.get_hookimpls()
-    names = sorted({impl.plugin_name for impl in impls}, key=lambda n: (rank.get(n, 1 << 30), n))
+    names = sorted({impl.plugin_name for impl in impls
+                    if event_name is None or wants_event(impl.function, event_name)},
+                   key=lambda n: (rank.get(n, 1 << 30), n))
     return names
+
+
+def call_subscribers(rapport: Rapport, event: Event) -> list[tuple[str, Any]]:
+    """Call, in load order, each ``on_event`` that wants ``event`` (a non-durable event's
+    in-process delivery); returns (plugin name, result) like ``Rapport.call_in_order``."""
+    rank = {name: i for i, name in enumerate(rapport.load_order)}
+    impls = sorted(rapport.pm.hook.on_event.get_hookimpls(),
+                   key=lambda i: rank.get(i.plugin_name, 1 << 30))
+    kwargs = {"rapport": rapport, "event": event}
+    return [(impl.plugin_name,
+             impl.function(**{k: v for k, v in kwargs.items() if k in impl.argnames}))
+            for impl in impls if wants_event(impl.function, event.name)]
 
 
 # --- publishing ----------------------------------------------------------------------------
@@ -79,11 +96,27 @@ async def publish_durable(rapport: Rapport, event: Event, *, key: str | None = N
     engine = OutboxEvent._meta.db
 
     async def write() -> int:
+        names = subscribers(rapport, event.name)
+        if engine.engine_type == "postgres":
+            # One round trip: the event, its deliveries and the wake-up of every listening
+            # worker (NOTIFY is sent by PostgreSQL when, and only if, the transaction commits).
+            rows = await OutboxEvent.raw(
+                "WITH ev AS (INSERT INTO core_event (name, payload, actor_id, key, created_at) "
+                "VALUES ({}, {}, {}, {}, {}) RETURNING id)"
+                + (", deliveries AS (INSERT INTO core_event_delivery (event_id, subscriber, key, "
+                   "status, attempts, run_at, created_at) SELECT ev.id, s.name, {}::varchar, "
+                   "'pending', 0, {}::timestamptz, {}::timestamptz FROM ev CROSS JOIN (VALUES "
+                   + ", ".join("({}::varchar)" for _ in names) + ") AS s(name))"
+                   if names else "")
+                + f", wake AS (SELECT pg_notify('{WAKE_CHANNEL}', 'events')) "
+                "SELECT ev.id FROM ev, wake",
+                event.name, payload, event.actor_id, key, now,
+                *([key, now, now, *names] if names else [])).run()
+            return int(rows[0]["id"])
         rows = await OutboxEvent.insert(OutboxEvent(
             name=event.name, payload=payload, actor_id=event.actor_id, key=key, created_at=now,
         )).returning(OutboxEvent.id).run()
         event_id = int(rows[0]["id"])
-        names = subscribers(rapport)
         if names:
             await EventDelivery.insert(*[EventDelivery(
                 event_id=event_id, subscriber=name, key=key, status=PENDING, attempts=0,

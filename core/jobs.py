@@ -164,7 +164,13 @@ async def enqueue(rapport: Rapport, name: str, args: dict[str, Any] | None = Non
             "INSERT INTO core_job (name, args, status, run_at, attempts, max_attempts, "
             "unique_key, exclusive, cancel_requested, created_at) "
             "VALUES ({}, {}, 'queued', {}, 0, {}, {}, {}, {}, {}) "
-            "ON CONFLICT DO NOTHING RETURNING id",
+            "ON CONFLICT DO NOTHING RETURNING id" if not _is_postgres() else
+            # PostgreSQL: the same statement NOTIFYs listening workers (sent on commit).
+            "WITH job AS (INSERT INTO core_job (name, args, status, run_at, attempts, "
+            "max_attempts, unique_key, exclusive, cancel_requested, created_at) "
+            "VALUES ({}, {}, 'queued', {}, 0, {}, {}, {}, {}, {}) "
+            "ON CONFLICT DO NOTHING RETURNING id), "
+            "wake AS (SELECT pg_notify('rapport_work', 'jobs')) SELECT job.id FROM job, wake",
             name, text, when, attempts, unique_key, job_type.unique, False, now).run()
         if rows:
             _nudge_after_commit(rapport)
@@ -477,11 +483,41 @@ class Worker:
         # Successes waiting to be recorded in one statement each at the next round.
         self._done: list[int] = []
         self._handled: list[int] = []
+        self._listener: Any = None  # PostgreSQL connection LISTENing for new work
 
     async def start(self) -> None:
         job_types(self.rapport)  # declaration errors surface now, not in the loop
         _workers[self.rapport] = self
+        await self._listen()
         self._loop_task = asyncio.create_task(self.run(), name="rapport-worker")
+
+    async def _listen(self) -> None:
+        """On PostgreSQL, LISTEN for work committed by other processes (publishing a durable
+        event or queueing a job NOTIFYs in its transaction), so it starts at once instead of
+        at the next poll. Without the connection, polling still finds everything."""
+        from core.events import WAKE_CHANNEL
+
+        if not _is_postgres():
+            return
+        import asyncpg
+
+        def woken(*_: Any) -> None:
+            self.nudged = True
+            self.wake.set()
+
+        try:
+            self._listener = await asyncpg.connect(**JobRow._meta.db.config)
+            await self._listener.add_listener(WAKE_CHANNEL, woken)
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("not listening for new work (polling every %g s instead): %s",
+                        self.config.poll_seconds, exc)
+            await self._close_listener()
+
+    async def _close_listener(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(listener.close(), 5.0)
 
     async def run(self) -> None:
         while not self._stopping:
@@ -609,6 +645,7 @@ class Worker:
                 await asyncio.wait(pending, timeout=5.0)
         with contextlib.suppress(Exception):
             await self._record_finished()
+        await self._close_listener()
 
 
 async def run_pending(rapport: Rapport, *, rounds: int = 50) -> int:

@@ -160,6 +160,35 @@ class EventType:
     topic_label: str = ""
 
 
+def subscribes_to(*names: str) -> Callable[[Any], Any]:
+    """Declare which events an ``on_event`` implementation wants (docs/events.md):
+
+        @hookimpl
+        @subscribes_to("sales.order.created", "core.customer.*")
+        async def on_event(rapport, event): ...
+
+    Exact names, or a prefix ending in ``.*``. Core then writes durable deliveries for this
+    subscriber only for those events and calls it only for those. Without it an ``on_event``
+    gets every event, as before."""
+    for name in names:
+        if not isinstance(name, str) or not name or "*" in name.removesuffix(".*"):
+            raise ValueError(f"subscribes_to takes event names or 'prefix.*', got {name!r}")
+
+    def mark(function: Any) -> Any:
+        function.rapport_subscribes_to = tuple(names)
+        return function
+
+    return mark
+
+
+def wants_event(function: Any, name: str) -> bool:
+    """Whether an ``on_event`` implementation wants event ``name`` (see :func:`subscribes_to`)."""
+    wanted = getattr(function, "rapport_subscribes_to", None)
+    if wanted is None:
+        return True
+    return any(name == w or (w.endswith(".*") and name.startswith(w[:-1])) for w in wanted)
+
+
 @dataclass(frozen=True)
 class Event:
     name: str

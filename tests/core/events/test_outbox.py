@@ -7,6 +7,7 @@ import pytest
 
 from core import db, events, jobs
 from core.jobs_tables import EventDelivery, OutboxEvent
+from core.plugin import hookimpl, subscribes_to
 from tests.conftest import connected
 from tests.core.events.helpers import EVENT, QUICK, Subscriber, with_subscribers
 
@@ -193,3 +194,74 @@ async def test_handled_events_are_purged_and_open_ones_kept(instance):
     removed = await events.purge_handled(jobs.utcnow() - timedelta(days=7))
     assert removed == 1
     assert [r["id"] for r in await OutboxEvent.select(OutboxEvent.id).run()] == [1]
+
+
+class _Picky(Subscriber):
+    """Says it wants only sales orders' events."""
+
+    @hookimpl
+    @subscribes_to("sales.order.*", "core.customer.merged")
+    async def on_event(self, rapport, event):
+        await Subscriber.on_event(self, rapport, event)
+
+
+class _Wants(Subscriber):
+    @hookimpl
+    @subscribes_to("testing.thing.*")
+    async def on_event(self, rapport, event):
+        await Subscriber.on_event(self, rapport, event)
+
+
+async def test_a_subscriber_naming_its_events_hears_only_those_and_one_naming_none_hears_all(
+        instance):
+    picky, wants, everything = _Picky(), _Wants(), Subscriber()
+    with_subscribers(instance, picky=picky, wants=wants, everything=everything)
+
+    durable = await instance.publish(EVENT, {"n": 1})
+    await instance.publish(QUICK, {"n": 2})
+    await jobs.run_pending(instance)
+
+    # No delivery is even written for a subscriber that did not ask for the event.
+    assert await _statuses("picky") == []
+    assert picky.calls == []
+    assert await _statuses("wants") == ["done"]
+    # The non-durable event is heard at once, the durable one from the worker.
+    assert wants.calls == [(None, QUICK, {"n": 2}), (durable.id, EVENT, {"n": 1})]
+    assert await _statuses("everything") == ["done"]
+    assert len(everything.calls) == 2
+
+
+def test_subscribes_to_refuses_a_wildcard_in_the_middle():
+    with pytest.raises(ValueError, match="subscribes_to"):
+        subscribes_to("sales.*.created")
+
+
+async def test_on_postgresql_an_event_from_another_process_wakes_an_idle_worker_at_once(
+        make_rapport):
+    import asyncio
+
+    rapport = await make_rapport(extra={"jobs_poll_seconds": "60"})
+    async with connected(rapport):
+        if OutboxEvent._meta.db.engine_type != "postgres":
+            pytest.skip("LISTEN/NOTIFY is PostgreSQL's; SQLite workers poll")
+        subscriber = Subscriber()
+        with_subscribers(rapport, subscriber=subscriber)
+        worker = jobs.Worker(rapport)
+        await worker.start()
+        # As for a publisher in another process: this process's worker is not nudged.
+        jobs._workers.pop(rapport, None)
+        try:
+            for _ in range(100):  # the first look, made at start, has found nothing
+                if worker._events_idle_at is not None:
+                    break
+                await asyncio.sleep(0.02)
+            async with OutboxEvent._meta.db.transaction():
+                event = await rapport.publish(EVENT, {"n": 1})
+            for _ in range(250):
+                if subscriber.handled:
+                    break
+                await asyncio.sleep(0.02)
+        finally:
+            await worker.stop()
+        # Well within the minute-long poll: the NOTIFY sent on commit woke it.
+        assert subscriber.handled == [event.id]
