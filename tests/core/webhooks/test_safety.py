@@ -170,3 +170,30 @@ async def test_webhooks_are_for_administrators_only(hooks_client):
     await sign_in(hooks_client, "rep@example.test")
     assert (await hooks_client.get("/admin/webhooks")).status_code in (403, 404)
     assert (await hooks_client.get("/api/v1/webhooks")).status_code in (403, 404)
+
+
+async def test_the_api_switches_a_webhook_off_and_on_and_refuses_send_again_while_off(
+        hooks_client, receiver):
+    rapport = hooks_client.rapport
+    headers = await csrf_headers(hooks_client)
+    sub = await subscribe(hooks_client, receiver.url)
+    await rapport.publish(EVENT, {"widget_id": 1})
+    await jobs.run_pending(rapport)
+    off = await hooks_client.patch(f"/api/v1/webhooks/{sub['id']}", json={"enabled": False},
+                                   headers=headers)
+    assert off.status_code == 200 and off.json()["enabled"] is False
+    log = (await hooks_client.get(f"/api/v1/webhooks/{sub['id']}/deliveries")).json()["data"]
+    refused = await hooks_client.post(
+        f"/api/v1/webhooks/{sub['id']}/deliveries/{log[0]['id']}/send-again", headers=headers)
+    assert refused.status_code == 422 and refused.json()["field"] == "enabled"
+    bad = await hooks_client.patch(f"/api/v1/webhooks/{sub['id']}",
+                                   json={"url": "gopher://example.com"}, headers=headers)
+    assert bad.status_code == 422 and bad.json()["field"] == "url"
+    on = await hooks_client.patch(f"/api/v1/webhooks/{sub['id']}", json={"enabled": True},
+                                  headers=headers)
+    assert on.json()["enabled"] is True and on.json()["url"] == receiver.url
+    again = await hooks_client.post(
+        f"/api/v1/webhooks/{sub['id']}/deliveries/{log[0]['id']}/send-again", headers=headers)
+    assert again.status_code == 202
+    await jobs.run_pending(rapport)
+    assert len(receiver.requests) == 2
