@@ -160,6 +160,7 @@ def dashboard_widgets():
     return [
         Widget("sales-my-leads", "New leads for you", url="/sales/widgets/my-leads",
                permission="sales.lead.view", order=20),
+        # Two columns wide: four figures per row do not fit a third of a laptop screen.
         Widget("sales-pipeline", "Pipeline by stage", url="/sales/widgets/pipeline",
                permission="sales.opportunity.view", order=21, width=2),
         Widget("sales-win-rate", "Win rate (90 days)", url="/sales/widgets/win-rate",
