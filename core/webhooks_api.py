@@ -15,9 +15,9 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 
 from core import audit, webhooks
 from core.audit import client_ip
-from core.customers.api import bad_request, problem
 from core.permissions import current_actor
 from core.plugin import hookimpl
+from core.problems import bad_request, problem
 from core.webhooks import WebhookError
 
 MANAGE = {"permission": webhooks.MANAGE}

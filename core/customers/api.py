@@ -19,21 +19,7 @@ from core.customers.export import redact
 from core.customers.service import CustomerError, CustomerNotFound
 from core.customers.tables import LIFECYCLE_STAGES
 from core.permissions import current_actor
-
-PROBLEM = "application/problem+json"
-
-
-def problem(status: int, title: str, detail: str, *, field: str | None = None,
-            errors: dict[str, str] | None = None) -> Response:
-    """An RFC 9457 problem document; ``field`` names what to fix, ``errors`` lists every
-    field found wrong."""
-    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status,
-                            "detail": detail}
-    if field:
-        body["field"] = field
-        body["errors"] = [{"field": f, "message": m}
-                          for f, m in (errors or {field: detail}).items()]
-    return Response(body, status_code=status, media_type=PROBLEM)
+from core.problems import bad_request, problem
 
 
 def customer_error(request: Request, exc: CustomerError) -> Response:
@@ -43,17 +29,6 @@ def customer_error(request: Request, exc: CustomerError) -> Response:
 
 def not_found(request: Request, exc: CustomerNotFound) -> Response:
     return problem(404, "Not found", "No such customer")
-
-
-def bad_request(request: Request, exc: ClientException) -> Response:
-    """Litestar's own parameter and body checks (bad query values, malformed JSON), as a
-    problem naming the parameter (``body`` for the request body)."""
-    extra = exc.extra if isinstance(exc.extra, list) else []
-    errors = {str(e.get("key") or "body"): str(e.get("message", "is invalid"))
-              for e in extra if isinstance(e, dict)}
-    field = next(iter(errors), "body")
-    return problem(exc.status_code, "Bad request", f"{field}: {errors.get(field, exc.detail)}",
-                   field=field, errors=errors or {field: str(exc.detail)})
 
 
 # Every API handler answers errors as problem documents naming the field.

@@ -15,10 +15,10 @@ from litestar.exceptions import ClientException
 from litestar.params import FromPath, JSONBody, Parameter, QueryParameter
 
 from core.audit import client_ip
-from core.customers.api import bad_request, problem
 from core.interactions import listing, service
 from core.interactions.service import InteractionError, InteractionNotFound
 from core.permissions import current_actor
+from core.problems import bad_request, problem
 
 CREATE_FIELDS = ("customer_id", "channel", "direction", "subject", "notes", "purpose",
                  "outcome", "occurred_at", "duration_seconds", "participants", "followup_due",

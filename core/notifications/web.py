@@ -14,10 +14,10 @@ from litestar.exceptions import ClientException, NotFoundException
 from litestar.params import FromPath, FromQuery, Parameter
 from litestar.response import Redirect, ServerSentEvent, Template
 
-from core.customers.api import bad_request, problem
 from core.live import Channels, sse
 from core.notifications import inbox
 from core.permissions import current_actor
+from core.problems import bad_request, problem
 
 OWN = {"permission": "authenticated"}
 

@@ -15,22 +15,14 @@ from litestar.response import Response
 
 from core.audit import client_ip
 from core.permissions import current_actor
+from core.problems import problem
 from plugins.configurator import configurations, configure, models
 from plugins.configurator.configurations_web import visible_customer
 from plugins.configurator.configure import ConfigurationError
 
-PROBLEM = "application/problem+json"
 VIEW = {"permission": "configurator.configuration.view"}
 CREATE = {"permission": "configurator.configuration.create"}
 
-
-def problem(status: int, title: str, detail: str, *, field: str | None = None) -> Response:
-    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status,
-                            "detail": detail}
-    if field:
-        body["field"] = field
-        body["errors"] = [{"field": field, "message": detail}]
-    return Response(body, status_code=status, media_type=PROBLEM)
 
 
 def _invalid(request: Request, exc: ConfigurationError) -> Response:

@@ -16,23 +16,15 @@ from litestar.params import FromPath, JSONBody, Parameter
 
 from core.audit import client_ip
 from core.permissions import current_actor
+from core.problems import bad_request, forbidden, problem
 from plugins.loyalty import ledger, members, purchases, tiers
 from plugins.loyalty.programs import LoyaltyError, get_program, programs
 
-PROBLEM = "application/problem+json"
 VIEW = {"permission": "loyalty.member.view"}
 ENROL = {"permission": "loyalty.member.enrol"}
 EARN = {"permission": "loyalty.points.earn"}
 ADJUST = {"permission": "loyalty.points.adjust"}
 
-
-def problem(status: int, title: str, detail: str, *, field: str | None = None) -> Response:
-    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status,
-                            "detail": detail}
-    if field:
-        body["field"] = field
-        body["errors"] = [{"field": field, "message": detail}]
-    return Response(body, status_code=status, media_type=PROBLEM)
 
 
 def loyalty_error(request: Request, exc: LoyaltyError) -> Response:
@@ -45,17 +37,6 @@ def not_found(request: Request, exc: Exception) -> Response:
     return problem(404, "Not found", "No such record")
 
 
-def forbidden(request: Request, exc: PermissionDeniedException) -> Response:
-    return problem(403, "Forbidden", str(exc.detail))
-
-
-def bad_request(request: Request, exc: ClientException) -> Response:
-    extra = exc.extra if isinstance(exc.extra, list) else []
-    errors = {str(e.get("key") or "body"): str(e.get("message", "is invalid"))
-              for e in extra if isinstance(e, dict)}
-    field = next(iter(errors), "body")
-    return problem(exc.status_code, "Bad request", f"{field}: {errors.get(field, exc.detail)}",
-                   field=field)
 
 
 API: dict[str, Any] = {

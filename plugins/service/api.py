@@ -21,6 +21,7 @@ from litestar.response import File
 from core.audit import client_ip
 from core.customers import finding
 from core.permissions import current_actor, redact
+from core.problems import bad_request, forbidden, problem
 from plugins.service import attachments as files
 from plugins.service import cases as service
 from plugins.service.attachments import NewAttachment
@@ -32,7 +33,6 @@ from plugins.service.cases_web import (
 from plugins.service.tables import CASE_TYPES, PRIORITIES, STATUSES, Case, CaseAttachment
 from plugins.service.uploads import too_large_message
 
-PROBLEM = "application/problem+json"
 MAX_LIMIT = 200
 MAX_ATTACHMENTS = 10
 MESSAGE_PAGE = service.CONVERSATION_PAGE  # messages a case carries; more through /messages
@@ -41,15 +41,6 @@ MESSAGE_PAGE = service.CONVERSATION_PAGE  # messages a case carries; more throug
 class CaseNotFound(LookupError):
     pass
 
-
-def problem(status: int, title: str, detail: str, *, field: str | None = None) -> Response:
-    """An RFC 9457 problem document; ``field`` names what to fix."""
-    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status,
-                            "detail": detail}
-    if field:
-        body["field"] = field
-        body["errors"] = [{"field": field, "message": detail}]
-    return Response(body, status_code=status, media_type=PROBLEM)
 
 
 def too_large(request: Request, exc: Exception) -> Response:
@@ -66,18 +57,6 @@ def not_found(request: Request, exc: Exception) -> Response:
     return problem(404, "Not found", str(exc) or "No such case")
 
 
-def forbidden(request: Request, exc: PermissionDeniedException) -> Response:
-    return problem(403, "Forbidden", str(exc.detail))
-
-
-def bad_request(request: Request, exc: ClientException) -> Response:
-    """Litestar's own parameter and body checks, as a problem naming the parameter."""
-    extra = exc.extra if isinstance(exc.extra, list) else []
-    errors = {str(e.get("key") or "body"): str(e.get("message", "is invalid"))
-              for e in extra if isinstance(e, dict)}
-    field = next(iter(errors), "body")
-    return problem(exc.status_code, "Bad request", f"{field}: {errors.get(field, exc.detail)}",
-                   field=field)
 
 
 API: dict[str, Any] = {
