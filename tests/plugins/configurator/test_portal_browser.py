@@ -41,7 +41,7 @@ async def _customer(rapport) -> dict:
 
 
 def test_portal_customer_sees_why_and_makes_an_option_possible(server, tmp_path):
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     folder = Path(os.environ.get("RAPPORT_SCREENSHOTS") or tmp_path)
     found = server.run(_customer)
@@ -68,7 +68,9 @@ def test_portal_customer_sees_why_and_makes_an_option_possible(server, tmp_path)
             assert page.get_by_label("Mini").is_checked()
             page.get_by_role("button", name="Make it possible: Case: Tower").first.click()
             page.get_by_label("Pro 16 GB").wait_for()
-            page.wait_for_function("document.querySelector('input[value=tower]').checked")
+            # A locator assertion, not wait_for_function: the page's CSP forbids the eval
+            # that a polled string predicate needs.
+            expect(page.locator("input[value=tower]")).to_be_checked()
             page.get_by_label("Pro 16 GB").check()
             page.get_by_text("Configuration code").wait_for()
             page.fill("#cfg-name", "Home office")

@@ -45,7 +45,8 @@ def test_queue_updates_live_and_a_new_case_is_answered(cases_server, tmp_path):
             page.wait_for_url(f"{base}/service/cases")
             page.wait_for_selector("text=No cases in this view")
             # The queue page listens; a colleague opens a case in another tab.
-            page.wait_for_function("document.querySelector('[data-live-connected]') !== null")
+            # Not wait_for_function: the page's CSP forbids the eval a polled string needs.
+            page.wait_for_selector("[data-live-connected]", state="attached")
             page.wait_for_timeout(500)
             other = context.new_page()
             other.goto(f"{base}/service/cases/new")
