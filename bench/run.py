@@ -94,7 +94,7 @@ def base_env(workdir: Path, database_url: str, enabled: list[str] = ()) -> dict[
     env = dict(os.environ)
     env.update(RAPPORT_DATA_DIR=str(workdir / "data"), RAPPORT_DATABASE_URL=database_url,
                RAPPORT_PLUGINS_TOML=str(plugins_toml), RAPPORT_BENCH="1",
-               RAPPORT_INSECURE_COOKIES="1", RAPPORT_PUSH_WORKER="off")
+               RAPPORT_INSECURE_COOKIES="1")
     env.pop("RAPPORT_SQLITE_STOCK_ENGINE", None)
     return env
 

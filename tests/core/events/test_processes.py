@@ -42,7 +42,7 @@ def _env(tmp_path: Path, database_url: str) -> dict[str, str]:
         RAPPORT_TEST_EFFECTS=str(effects), PYTHONPATH=str(ROOT),
         RAPPORT_JOBS_POLL_SECONDS="0.1", RAPPORT_JOBS_LEASE_GRACE_SECONDS="0.5",
         RAPPORT_JOBS_EVENT_TIMEOUT_SECONDS="2", RAPPORT_JOBS_BACKOFF_SECONDS="0.2",
-        RAPPORT_JOBS_SHUTDOWN_SECONDS="1", RAPPORT_PUSH_WORKER="off")
+        RAPPORT_JOBS_SHUTDOWN_SECONDS="1")
     return env
 
 
