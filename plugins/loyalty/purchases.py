@@ -81,9 +81,7 @@ async def earn_purchase(rapport: Any, member: dict[str, Any], *, key: str, sourc
         rules=program_rules, tier=tier, lines=lines, currency=program["currency"],
         reference=reference, day=today, total=total,
         categories=await _categories(rapport, lines, program_rules))
-    first = not await Ledger.exists().where(
-        (Ledger.earned_by == member["id"]) & (Ledger.kind == "earn")
-        & Ledger.source.is_in(["order", "api"])).run()
+    first = await _is_first_purchase(member["id"])
     wallet = member["pool"] or member["id"]
     posted = await ledger.earn(
         wallet, earning.points, explanation=earning.explanation, source=source,
@@ -94,7 +92,8 @@ async def earn_purchase(rapport: Any, member: dict[str, Any], *, key: str, sourc
         actor=actor, orders=1)
     if not posted.replayed:
         if first:
-            await first_purchase_bonuses(member, program, program_rules, reference, today)
+            await first_purchase_bonuses(member, program, program_rules, reference, today,
+                                         order_key=key)
         # Qualifying points and an upgrade follow at once ("Gold" applies to the next
         # order); the daily job re-evaluates everyone over the rolling window.
         await tiers.evaluate(rapport, program, [await _fresh(member["id"])])
@@ -105,10 +104,40 @@ async def _fresh(member_id: int) -> dict[str, Any]:
     return await Member.select().where(Member.id == member_id).first().run()
 
 
+BONUS_SOURCES = ("bonus", "referral")
+
+
+async def _is_first_purchase(member_id: int) -> bool:
+    """No purchase earned yet, or every purchase since the last one whose bonuses were
+    taken back (a cancelled or wholly returned first order) is gone too: the next
+    purchase is the first again."""
+    taken_back = await Ledger.select(Ledger.detail).where(
+        (Ledger.earned_by == member_id) & (Ledger.kind == "reverse")
+        & Ledger.source.is_in(list(BONUS_SOURCES))).order_by(
+        Ledger.id, ascending=False).limit(3).run()
+    # A referrer's bonus taken back names the friend's order, not one of theirs.
+    after = next((int(d["order_row"]) for d in map(_detail, (r["detail"] for r in taken_back))
+                  if d.get("buyer") == member_id and d.get("order_row")), 0)
+    return not await Ledger.exists().where(
+        (Ledger.earned_by == member_id) & (Ledger.kind == "earn")
+        & Ledger.source.is_in(["order", "api"]) & (Ledger.id > after)).run()
+
+
+def _detail(raw: Any) -> dict[str, Any]:
+    return (json.loads(raw) if isinstance(raw, str) else raw) or {}
+
+
+async def _bonus_key(base: str, order_key: str) -> str:
+    """The first bonus of its kind keeps its historical key; one given again after the first
+    was taken back is keyed by its order."""
+    return base if await ledger.by_key(base) is None else f"{base}:{order_key}"
+
+
 async def first_purchase_bonuses(member: dict[str, Any], program: dict[str, Any],
                                  program_rules: list[dict[str, Any]], reference: str,
-                                 today) -> None:
+                                 today, order_key: str = "") -> None:
     wallet = member["pool"] or member["id"]
+    why = {"order": order_key}
     for rule in program_rules:
         if not rules.in_force(rule, today):
             continue
@@ -116,8 +145,9 @@ async def first_purchase_bonuses(member: dict[str, Any], program: dict[str, Any]
             points = rules.floor(Decimal(rule["points"]))
             await ledger.earn(wallet, points, explanation=f"{points:,} points: {rule['name']} "
                               f"({reference})", source="bonus", source_ref=reference,
-                              key=f"p{program['id']}:first:{member['id']}",
-                              earned_by=member["id"])
+                              key=await _bonus_key(
+                                  f"p{program['id']}:first:{member['id']}", order_key),
+                              earned_by=member["id"], detail=why)
         elif rule["kind"] == "referral" and member["referred_by"]:
             referrer = await Member.select().where(Member.id == member["referred_by"]).first(
             ).run()
@@ -129,16 +159,20 @@ async def first_purchase_bonuses(member: dict[str, Any], program: dict[str, Any]
                                   explanation=f"{points:,} points: {rule['name']}: a friend "
                                   f"you referred made their first purchase",
                                   source="referral", source_ref=f"member:{member['id']}",
-                                  key=f"p{program['id']}:referral:{member['id']}:referrer",
-                                  earned_by=referrer["id"])
+                                  key=await _bonus_key(
+                                      f"p{program['id']}:referral:{member['id']}:referrer",
+                                      order_key),
+                                  earned_by=referrer["id"], detail=why)
             if rule["extra_points"] > 0:
                 points = rules.floor(Decimal(rule["extra_points"]))
                 await ledger.earn(wallet, points, explanation=f"{points:,} points: "
                                   f"{rule['name']}: welcome bonus for joining through a "
                                   f"friend", source="referral",
                                   source_ref=f"member:{referrer['id']}",
-                                  key=f"p{program['id']}:referral:{member['id']}:referred",
-                                  earned_by=member["id"])
+                                  key=await _bonus_key(
+                                      f"p{program['id']}:referral:{member['id']}:referred",
+                                      order_key),
+                                  earned_by=member["id"], detail=why)
 
 
 def _returned(lines: list[dict[str, Any]]) -> dict[str, Decimal]:
@@ -187,11 +221,48 @@ async def reverse_purchase(member_id: int, *, earn_key: str, reverse_key: str,
         earned_by=earned["earned_by"],
         explanation=f"{points:,} points taken back: {why} on {reference}",
         detail={"returned": {k: str(v) for k, v in now_back.items()}}, actor=actor)
+    everything = {k: before.get(k, Decimal(0)) + now_back.get(k, Decimal(0))
+                  for k in earned_lines}
+    if not posted.replayed and all(everything[k] >= Decimal(v["quantity"])
+                                   for k, v in earned_lines.items()):
+        await reverse_bonuses(earned, reference=reference, why=why, actor=actor)
     if rapport is not None and not posted.replayed:
         member = await _fresh(member_id)
         program = await Program.select().where(Program.id == member["program"]).first().run()
         await tiers.evaluate(rapport, program, [member])
     return posted
+
+
+async def reverse_bonuses(earned: dict[str, Any], *, reference: str, why: str,
+                          actor: Actor | None = None) -> list[ledger.Posted]:
+    """Take back the first-purchase and referral bonuses a purchase brought, once it is
+    wholly cancelled or returned: they were given for a purchase that no longer stands."""
+    member_id = earned["earned_by"] or earned["member"]
+    member = await _fresh(member_id)
+    if member is None:
+        return []
+    base = f"p{member['program']}:"
+    keys = [f"{base}first:{member_id}", f"{base}referral:{member_id}:referrer",
+            f"{base}referral:{member_id}:referred"]
+    keys += [f"{k}:{earned['idempotency_key']}" for k in keys]
+    rows = await Ledger.select().where(Ledger.idempotency_key.is_in(keys)).run()
+    out = []
+    for row in rows:
+        given_for = _detail(row["detail"]).get("order")
+        # Bonuses from before the order was recorded with them: the first bonus names the
+        # order's reference.
+        if given_for != earned["idempotency_key"] and not (
+                given_for is None and row["source"] == "bonus"
+                and row["source_ref"] == reference):
+            continue
+        name = row["explanation"].split(": ", 1)[-1].removesuffix(f" ({reference})")
+        out.append(await ledger.reverse(
+            row["member"], row["points"], source_ref=row["source_ref"],
+            key=f"{row['idempotency_key']}:taken-back", source=row["source"],
+            earned_by=row["earned_by"], actor=actor,
+            explanation=f"{row['points']:,} points taken back: {name} ({why} on {reference})",
+            detail={"order_row": earned["id"], "bonus_row": row["id"], "buyer": member_id}))
+    return out
 
 
 # --- the sales plugin's events -----------------------------------------------------------------

@@ -74,6 +74,45 @@ async def test_first_purchase_and_referral_bonuses_both_sides_after_the_first_or
     assert await balance(ada["id"]) == (250, 0)
 
 
+async def test_a_cancelled_first_order_takes_its_bonuses_back_and_the_next_order_earns_them(
+        loyalty_rapport):
+    program = await new_program()
+    await rules.create_rule(None, program["id"], {"kind": "first_purchase", "points": "200",
+                                                  "name": "Welcome bonus"})
+    await rules.create_rule(None, program["id"], {"kind": "referral", "points": "250",
+                                                  "extra_points": "100", "name": "Referral"})
+    ada = await enrolled(loyalty_rapport, program)
+    bob = await enrolled(loyalty_rapport, program, name="Bob Babbage",
+                         referral_code=ada["referral_code"])
+    await purchases.on_order_event(loyalty_rapport, order_event(1, bob["customer"],
+                                                                [("10.00", 1)]))
+    assert await balance(bob["id"]) == (310, 0) and await balance(ada["id"]) == (250, 0)
+    cancelled = order_event(1, bob["customer"], [], name="sales.order.cancelled",
+                            whole_order=True, event_id=41)
+    await purchases.on_order_event(loyalty_rapport, cancelled)
+    await purchases.on_order_event(loyalty_rapport, cancelled)  # redelivered: once
+    assert await balance(bob["id"]) == (0, 0) and await balance(ada["id"]) == (0, 0)
+    back = await Ledger.select(Ledger.explanation).where(
+        (Ledger.kind == "reverse") & (Ledger.earned_by == bob["id"])).order_by(Ledger.id).run()
+    assert [r["explanation"] for r in back] == [
+        "10 points taken back: order cancelled on SO-1001",
+        "200 points taken back: Welcome bonus (order cancelled on SO-1001)",
+        "100 points taken back: Referral: welcome bonus for joining through a friend "
+        "(order cancelled on SO-1001)"]
+    # The next order is the first purchase that stands: the bonuses are given again, once.
+    for n in (2, 3):
+        await purchases.on_order_event(loyalty_rapport, order_event(
+            n, bob["customer"], [("20.00", 1)]))
+    assert await balance(bob["id"]) == (20 + 200 + 100 + 20, 0)
+    assert await balance(ada["id"]) == (250, 0)
+    # A partial return of an order keeps the bonuses; returning all of it takes them back.
+    returned = order_event(2, bob["customer"], [], name="sales.order.returned", event_id=42,
+                           return_id=7, return_number="R-7")
+    returned.payload["lines"] = [{"line_id": 201, "quantity": "1"}]
+    await purchases.on_order_event(loyalty_rapport, returned)
+    assert await balance(bob["id"]) == (20, 0) and await balance(ada["id"]) == (0, 0)
+
+
 async def test_tiers_upgrade_at_once_and_downgrade_after_the_grace(loyalty_rapport):
     program = await new_program(tier_grace_days=30)
     silver = await tiers.save_tier(None, program["id"], {"name": "Silver", "threshold": 100})
