@@ -192,3 +192,13 @@ def is_integer_overflow(exc: BaseException) -> bool:
     return any(marker in text for marker in (
         "out of int32 range", "out of int64 range", "out of int16 range",
         "integer out of range", "bigint out of range", "value out of range"))
+
+
+# --- customer import (core.customers.importing) ----------------------------------------------
+# The largest file the import page accepts, streamed to disk, never held in memory whole.
+IMPORT_MAX_UPLOAD_BYTES = 100 * 1024 * 1024
+# The longest value one CSV cell may hold; a longer one makes its row bad (named by line),
+# it is not read into memory whole. No importable field is longer than notes (20,000).
+IMPORT_MAX_CELL_CHARS = 65_536
+# Uploads not imported are deleted this many hours after their last step (a recurring job).
+IMPORT_KEEP_HOURS = 24

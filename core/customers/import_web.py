@@ -212,7 +212,11 @@ async def import_upload(request: Request) -> Redirect | Template:
         return Template("customers/import.html", status_code=400,
                         context={"error": "Choose a CSV or vCard (.vcf) file to import."})
     filename = Path(getattr(upload, "filename", "") or "upload.csv").name
-    text = importing.decode(data)
+    try:
+        text = importing.decode(data)
+    except importing.ImportFileError as exc:
+        return Template("customers/import.html", status_code=400,
+                        context={"error": f"This file cannot be imported: {exc}."})
     is_vcard = filename.lower().endswith((".vcf", ".vcard")) or \
         text.lstrip().upper().startswith("BEGIN:VCARD")
     token = secrets.token_urlsafe(24)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from phonenumbers import re_util
@@ -41,6 +41,7 @@ from core.customers.tables import (
     Customer,
 )
 from core.identity.tables import Team, User
+from core.input_limits import IMPORT_MAX_CELL_CHARS
 from core.permissions import Actor, scoped
 
 if TYPE_CHECKING:
@@ -177,34 +178,121 @@ class PreparedRow:
 # --- reading CSV -----------------------------------------------------------------------------
 
 
+def check_encoding(lines: Iterable[bytes]) -> str:
+    """The file's text encoding from its lines (streamed): ``utf-8-sig`` when every line is
+    UTF-8, else ``cp1252`` (what spreadsheets still write). A file mixing the two, where some
+    lines are UTF-8 with accents and others are not UTF-8, is refused naming both lines:
+    decoding it either way would store some names garbled."""
+    utf8_line = bad_line = 0
+    for number, line in enumerate(lines, 1):
+        if line.isascii():
+            continue
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError:
+            bad_line = bad_line or number
+        else:
+            utf8_line = utf8_line or number
+        if utf8_line and bad_line:
+            raise ImportFileError(
+                f"line {bad_line} is not UTF-8 but line {utf8_line} is: the file mixes text "
+                "encodings, so some values would be stored garbled. Save the file as UTF-8 "
+                "(\"CSV UTF-8\" in Excel) and import it again")
+    return "cp1252" if bad_line else "utf-8-sig"
+
+
 def decode(data: bytes) -> str:
-    """UTF-8 (with or without BOM), else Windows-1252, which spreadsheets still write."""
+    """UTF-8 (with or without BOM), else Windows-1252; mixed files and bytes that are neither
+    are refused naming the line (see :func:`check_encoding`)."""
+    encoding = check_encoding(data.splitlines())
     try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return data.decode("cp1252", errors="replace")
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ImportFileError(f"line {line} holds bytes that are neither UTF-8 nor "
+                              "Windows-1252: save the file as UTF-8 and import it again"
+                              ) from None
 
 
-def read_csv(text: str) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
+class BrokenRow(list):
+    """A record the CSV reader could not read faithfully; ``message`` says why."""
+
+    def __init__(self, message: str, cells: Iterable[str] = ()) -> None:
+        super().__init__(cells)
+        self.message = message
+
+
+PROBLEM = "_problem"  # the key rows_as_dicts gives a broken row's reason under
+
+
+def _swallowed_rows(cells: list[str], width: int, delimiter: str) -> bool:
+    """Whether a record spanning several lines looks like an unclosed quote took in the rows
+    after it: its cell count is off, or a value holds a line that looks like a whole row."""
+    if len(cells) != width:
+        return True
+    return width > 2 and any(line.count(delimiter) >= width - 1
+                             for cell in cells if "\n" in cell for line in cell.split("\n"))
+
+
+def read_csv(source: str | IO[str]) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
     """(header, iterator of (line number, cells)); line numbers count the header as line 1
-    and point at the line where a record starts (quoted fields may span lines)."""
-    sample = text[:8192]
+    and point at the line where a record starts (quoted fields may span lines).
+
+    A header naming a column twice is refused (the mapping would drop one column's values).
+    A record the reader cannot take faithfully comes as a :class:`BrokenRow` naming the
+    problem: a value longer than ``IMPORT_MAX_CELL_CHARS``, or a quote left open that runs
+    over the rows after it."""
+    if isinstance(source, str):
+        sample, stream = source[:8192], io.StringIO(source, newline="")
+    else:
+        sample, stream = source.read(8192), source
+        stream.seek(0)
     try:
         dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t|")
     except csv.Error:
         dialect = csv.excel
-    reader = csv.reader(io.StringIO(text, newline=""), dialect)
+    reader = csv.reader(stream, dialect)
     try:
         header = [h.strip() for h in next(reader)]
     except StopIteration:
         raise ImportFileError("the file is empty") from None
+    except csv.Error:
+        raise ImportFileError("line 1: the header is not readable CSV") from None
     if not any(header):
         raise ImportFileError("the first line must name the columns")
+    seen: dict[str, int] = {}
+    for index, name in enumerate(header):
+        key = name.casefold()
+        if key and key in seen:
+            raise ImportFileError(
+                f"line 1: columns {seen[key] + 1} and {index + 1} are both named {name!r}, so "
+                "one column's values would be dropped: rename one of them")
+        seen.setdefault(key, index)
+    width, delimiter = len(header), dialect.delimiter
 
     def rows() -> Iterator[tuple[int, list[str]]]:
         start = reader.line_num + 1
-        for cells in reader:
-            if any(c.strip() for c in cells):
+        while True:
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error:
+                yield start, BrokenRow(
+                    f"a value is longer than {IMPORT_MAX_CELL_CHARS:,} characters (or a "
+                    "quote is left open): shorten it or close the quote")
+                start = reader.line_num + 1
+                continue
+            end = reader.line_num
+            if any(len(c) > IMPORT_MAX_CELL_CHARS for c in cells):
+                yield start, BrokenRow(f"a value is longer than {IMPORT_MAX_CELL_CHARS:,} "
+                                       "characters: shorten it",
+                                       [c[:IMPORT_MAX_CELL_CHARS] for c in cells])
+            elif end > start and _swallowed_rows(cells, width, delimiter):
+                yield start, BrokenRow(
+                    f"a quote opened on this line is not closed before line {end}, so lines "
+                    f"{start + 1}-{end} were read as part of this row: close the quote", cells)
+            elif any(c.strip() for c in cells):
                 yield start, cells
             start = reader.line_num + 1
 
@@ -293,6 +381,8 @@ def _text(value: str, limit: int, name: str, problems: list[tuple[str, str]]) ->
 def validate_row(kind: str, cells: dict[str, str], lookups: Lookups, actor: Actor | None
                  ) -> tuple[PreparedRow | None, list[tuple[str, str]]]:
     """One row's values checked and normalised, or the (field, reason) problems found."""
+    if PROBLEM in cells:
+        return None, [("", cells[PROBLEM])]
     problems: list[tuple[str, str]] = []
     get = cells.get
     values: dict[str, Any] = {"kind": kind}
@@ -489,6 +579,9 @@ def rows_as_dicts(rows: Iterable[tuple[int, list[str]]], pairs: list[tuple[int, 
                   ) -> Iterator[tuple[int, dict[str, str]]]:
     multi = {"tags", "emails", "phones", "notes"}
     for line, cells in rows:
+        if isinstance(cells, BrokenRow):
+            yield line, {PROBLEM: cells.message}
+            continue
         record: dict[str, str] = {}
         for index, target in pairs:
             value = cells[index] if index < len(cells) else ""
@@ -776,11 +869,14 @@ def run_from_command_line(ctx: Any, kind: str, path: str, maps: tuple[str, ...],
 
     rapport = get_rapport(ctx)
     console = Console()
-    text = decode(Path(path).read_bytes())
     try:
         mapping = parse_map_options(maps) if maps else None
     except ImportFileError as exc:
         raise click.UsageError(str(exc)) from None
+    try:
+        text = decode(Path(path).read_bytes())
+    except ImportFileError as exc:
+        raise click.ClickException(str(exc)) from None
 
     async def check_and_import() -> ImportReport:
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
