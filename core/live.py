@@ -25,6 +25,7 @@ import logging
 import os
 import uuid
 from collections.abc import AsyncGenerator
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from litestar import Request, get
@@ -80,13 +81,36 @@ def _backend(rapport: Rapport):
     return MemoryChannelsBackend()
 
 
+INSTANCE_ID_KEY = "core.live.instance_id"
+
+
+async def instance_channel_prefix() -> str:
+    """The channel prefix of the database the tables are bound to: a random id stored in the
+    database by the first server to ask (every later one reads it). Every server and CLI on one
+    database gets the same prefix however its URL spells the host, port, path or options;
+    two databases sharing one Redis (or test runs sharing one) never hear each other."""
+    from core.instance import InstanceSetting
+
+    await InstanceSetting.raw(
+        "INSERT INTO core_instance_setting (key, value, updated_at) VALUES ({}, {}, {}) "
+        "ON CONFLICT (key) DO NOTHING", INSTANCE_ID_KEY, uuid.uuid4().hex,
+        datetime.now(UTC)).run()
+    row = await InstanceSetting.select(InstanceSetting.value).where(
+        InstanceSetting.key == INSTANCE_ID_KEY).first().run()
+    return f"rapport_{row['value'][:12]}"
+
+
 class Channels:
-    """Channel names for one instance. A prefix derived from the database keeps two instances
-    sharing one Redis (or test runs sharing one) from hearing each other."""
+    """Channel names for one instance, under the prefix its database holds
+    (:func:`instance_channel_prefix`, read when live updates start)."""
 
     def __init__(self, rapport: Rapport) -> None:
-        digest = hashlib.sha256(rapport.settings.database_url.encode()).hexdigest()[:10]
-        self.prefix = f"rapport_{digest}"
+        prefix = getattr(rapport, "live_prefix", None)
+        if prefix is None:
+            # Live updates not started in this process: nobody here publishes on these names.
+            digest = hashlib.sha256(rapport.settings.database_url.encode()).hexdigest()[:10]
+            prefix = f"rapport_{digest}"
+        self.prefix = prefix
 
     def customer(self, customer_id: FromPath[int]) -> str:
         return f"{self.prefix}_customer_{int(customer_id)}"
@@ -212,6 +236,7 @@ def split_message(message: dict[str, Any], size: int = 100) -> list[dict[str, An
 
 @hookimpl
 async def startup(rapport):
+    rapport.live_prefix = await instance_channel_prefix()
     plugin = channels_plugin(rapport)
     await plugin.__aenter__()
     listener = fan_out(rapport, plugin)
