@@ -13,10 +13,13 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from core import records
-from core.permissions import Actor
+from core.permissions import Actor, row_filter
 from plugins.configurator import configure, models
 from plugins.configurator.configure import ConfigurationError
 from plugins.configurator.tables import Configuration, ProductModel
+
+VIEW = "configurator.configuration.view"
+CREATE = "configurator.configuration.create"
 
 MAX_QUANTITY = Decimal(100000)
 COMPARE_MAX = 3
@@ -146,12 +149,35 @@ async def save(rapport: Any, actor: Actor | None, data: Mapping[str, Any], *,
         "updated_at": datetime.now(UTC)}
     async with Configuration._meta.db.transaction():
         if configuration_id is None:
-            values.update(created_via=via,
-                          created_by=actor.id if actor and actor.kind == "staff" else None)
+            staff_id = actor.id if actor and actor.kind == "staff" else None
+            owner, team = await _customer_scope(customer_id)
+            values.update(created_via=via, created_by=staff_id, owner=staff_id or owner,
+                          team=team)
             return await records.create(actor, Configuration, values, ip=ip,
                                         summary=f"configuration {checked.code} saved")
         return await records.update(actor, Configuration, configuration_id, values, ip=ip,
                                     summary=f"configuration {checked.code} changed")
+
+
+async def _customer_scope(customer_id: int | None) -> tuple[int | None, int | None]:
+    """The customer's owner and team (a configuration is scoped like its customer's
+    records: the team sees it, and a portal save belongs to the customer's owner)."""
+    if customer_id is None:
+        return None, None
+    from core.customers.tables import Customer
+
+    row = await Customer.select(Customer.owner, Customer.team).where(
+        Customer.id == customer_id).first().run()
+    return (row["owner"], row["team"]) if row else (None, None)
+
+
+def visible_to(rapport: Any, actor: Actor | None, permission: str = VIEW) -> Any | None:
+    """The where-clause limiting configurations to what a staff ``actor`` may reach with
+    ``permission`` (own, team or all, by the owner and team columns); None: no limit.
+    Raises PermissionDeniedException when the permission is not granted."""
+    if actor is None or actor.kind != "staff":
+        return None
+    return row_filter(rapport, actor, permission, Configuration)
 
 
 def _int(value: Any) -> int | None:
@@ -171,11 +197,15 @@ COLUMNS = (Configuration.id, Configuration.model, Configuration.version, Configu
            Configuration.customer.name.as_alias("customer_name"))
 
 
-async def get(configuration_id: int, *, customer_id: int | None = None) -> dict[str, Any] | None:
-    """One configuration; with ``customer_id`` only that customer's (portal isolation)."""
+async def get(configuration_id: int, *, customer_id: int | None = None,
+              where: Any = None) -> dict[str, Any] | None:
+    """One configuration; with ``customer_id`` only that customer's (portal isolation), with
+    ``where`` only one the user may reach (:func:`visible_to`)."""
     query = Configuration.select(*COLUMNS).where(Configuration.id == configuration_id)
     if customer_id is not None:
         query = query.where(Configuration.customer == customer_id)
+    if where is not None:
+        query = query.where(where)
     row = await query.first().run()
     if row is not None:
         row["choices"] = models.loads(row["choices"])
@@ -183,9 +213,12 @@ async def get(configuration_id: int, *, customer_id: int | None = None) -> dict[
 
 
 async def list_for(*, customer_id: int | None = None, model_id: int | None = None,
-                   after: int | None = None, limit: int = 50) -> list[dict[str, Any]]:
-    """Newest first, keyset by id (``after`` = the last id shown)."""
+                   after: int | None = None, limit: int = 50, where: Any = None
+                   ) -> list[dict[str, Any]]:
+    """Newest first, keyset by id (``after`` = the last id shown); ``where`` as for get."""
     query = Configuration.select(*COLUMNS)
+    if where is not None:
+        query = query.where(where)
     if customer_id is not None:
         query = query.where(Configuration.customer == customer_id)
     if model_id is not None:
@@ -197,6 +230,40 @@ async def list_for(*, customer_id: int | None = None, model_id: int | None = Non
     for row in rows:
         row["choices"] = models.loads(row["choices"])
     return rows
+
+
+async def erase(customer_id: int) -> int:
+    """Privacy erasure: the customer's configurations keep their choices of options,
+    quantities, prices, codes and dates (a quote or order may name them) but lose what the
+    customer typed: the name they gave and every free-text answer. Returns how many."""
+    count = 0
+    after = None
+    while True:
+        query = Configuration.select(Configuration.id, Configuration.version,
+                                     Configuration.choices, Configuration.code,
+                                     Configuration.model.name.as_alias("model_name")).where(
+            Configuration.customer == customer_id)
+        if after is not None:
+            query = query.where(Configuration.id > after)
+        rows = await query.order_by(Configuration.id).limit(200).run()
+        if not rows:
+            return count
+        versions: dict[int, dict[str, Any] | None] = {}
+        for row in rows:
+            if row["version"] not in versions:
+                versions[row["version"]] = await models.get_version(row["version"])
+            version = versions[row["version"]]
+            texts = {a["code"] for a in (version or {}).get("definition", {}).get(
+                "attributes", []) if a.get("kind") == "text"}
+            choices = models.loads(row["choices"])
+            choices = {k: ("" if k in texts else v) for k, v in choices.items()}
+            await Configuration.update({
+                Configuration.name: f"{row['model_name']} {row['code']}".strip()[:200],
+                Configuration.choices: json.dumps(choices, sort_keys=True),
+                Configuration.updated_at: datetime.now(UTC)}).where(
+                Configuration.id == row["id"]).run()
+            count += 1
+        after = rows[-1]["id"]
 
 
 async def delete(actor: Actor | None, configuration_id: int, *, ip: str = "") -> None:

@@ -123,7 +123,8 @@ async def api_save(request: Request, data: JSONBody[dict[str, Any]]) -> Response
 @get("/api/v1/configurator/configurations/{configuration_id:int}", opt=VIEW, **API)
 async def api_configuration(request: Request, configuration_id: FromPath[int]
                             ) -> dict[str, Any]:
-    row = await configurations.get(configuration_id)
+    row = await configurations.get(configuration_id, where=configurations.visible_to(
+        request.app.state.rapport, current_actor(request)))
     if row is None:
         raise NotFoundException("not found")
     version = await models.get_version(row["version"])
@@ -137,7 +138,9 @@ async def api_configurations(request: Request, customer: FromQuery[int | None] =
                              after: FromQuery[int | None] = None,
                              limit: FromQuery[int] = 50) -> dict[str, Any]:
     rows = await configurations.list_for(customer_id=customer, after=after,
-                                         limit=max(1, min(limit, 200)))
+                                         limit=max(1, min(limit, 200)),
+                                         where=configurations.visible_to(
+                                             request.app.state.rapport, current_actor(request)))
     return {"items": [_configuration(r) for r in rows],
             "next_after": rows[-1]["id"] if rows and len(rows) == limit else None}
 

@@ -229,6 +229,13 @@ async def visible_customer(request: Request, customer_id: int | None) -> dict[st
         Customer).first().run()
 
 
+def _visible(request: Request, permission: str = configurations.VIEW) -> Any:
+    """Configurations the user may reach with ``permission`` (their own, their teams' or
+    all: core's row filter on the owner and team columns)."""
+    return configurations.visible_to(request.app.state.rapport, current_actor(request),
+                                     permission)
+
+
 def sales_enabled(request: Request) -> bool:
     return configurations.sales_api(request.app.state.rapport) is not None
 
@@ -238,7 +245,7 @@ async def home(request: Request, customer: FromQuery[str] = "", after: FromQuery
                ) -> Template:
     customer_id = _int(customer)
     rows = await configurations.list_for(customer_id=customer_id, after=_int(after),
-                                         limit=PAGE + 1)
+                                         limit=PAGE + 1, where=_visible(request))
     more = len(rows) > PAGE
     rows = rows[:PAGE]
     return Template("configurator/home.html", context={
@@ -257,7 +264,8 @@ async def configure_page(request: Request, model_id: FromPath[int], customer: Fr
     name = ""
     saved = None
     if _int(configuration) is not None:
-        saved = await configurations.get(_int(configuration))  # type: ignore[arg-type]
+        saved = await configurations.get(  # type: ignore[arg-type]
+            _int(configuration), where=_visible(request, configurations.CREATE))
         if saved is None or saved["model"] != model_id:
             raise NotFoundException("not found")
         values, quantity, name = saved["choices"], saved["quantity"], saved["name"]
@@ -311,6 +319,9 @@ async def save_configuration(request: Request) -> Response:
     if customer_id is not None and await visible_customer(request, customer_id) is None:
         raise NotFoundException("not found")
     existing = _int(form.get("configuration"))
+    if existing is not None and await configurations.get(
+            existing, where=_visible(request, configurations.CREATE)) is None:
+        raise NotFoundException("not found")
     try:
         row = await configurations.save(request.app.state.rapport, actor, {
             "model": model_id, "version": form.get("version"), "values": values,
@@ -345,7 +356,7 @@ async def summary_context(rapport: Any, row: dict[str, Any]) -> dict[str, Any]:
 @get("/configurator/configurations/{configuration_id:int}", opt=VIEW)
 async def configuration_page(request: Request, configuration_id: FromPath[int],
                              print_view: FromQuery[str] = "") -> Template:
-    row = await configurations.get(configuration_id)
+    row = await configurations.get(configuration_id, where=_visible(request))
     if row is None:
         raise NotFoundException("not found")
     context = await summary_context(request.app.state.rapport, row)
@@ -353,14 +364,15 @@ async def configuration_page(request: Request, configuration_id: FromPath[int],
         **context, "portal": False, "base": "/configurator", "print_view": print_view == "1",
         "sales": sales_enabled(request) and current_actor(request).can("sales.quote.create"),
         "others": [r for r in await configurations.list_for(customer_id=row["customer"],
-                                                            limit=20)
+                                                            limit=20, where=_visible(request))
                    if r["id"] != row["id"]] if row["customer"] else []})
 
 
 @get("/configurator/compare", opt=VIEW)
 async def compare_page(request: Request) -> Template:
     wanted = [_int(x) for x in request.query_params.getall("ids", [])][:3]
-    rows = [await configurations.get(i) for i in wanted if i is not None]
+    rows = [await configurations.get(i, where=_visible(request)) for i in wanted
+            if i is not None]
     rows = [r for r in rows if r is not None]
     error = None
     table = None

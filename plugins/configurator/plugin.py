@@ -55,9 +55,9 @@ def register_permissions():
         Permission("configurator.model.edit", "Model configurable products: attributes, "
                    "options, rules; publish and retire versions", scoped=False),
         Permission("configurator.configuration.view", "See saved configurations and compare "
-                   "them", scoped=False),
+                   "them"),
         Permission("configurator.configuration.create", "Configure products and save "
-                   "configurations for customers", scoped=False),
+                   "configurations for customers"),
         Permission("configurator.portal.view", "Portal customers: configure products, save and "
                    "compare their configurations, ask for a quote"),
     ]
@@ -125,3 +125,10 @@ async def privacy_export(customer_id):
                                 "choices": r["choices"], "quantity": str(r["quantity"]),
                                 "total": str(r["total"]), "currency": r["currency"],
                                 "saved": r["created_at"].isoformat()} for r in rows]}
+
+
+@hookimpl
+async def privacy_erase(rapport, customer_id):
+    from plugins.configurator import configurations
+
+    await configurations.erase(customer_id)

@@ -13,6 +13,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from litestar.exceptions import PermissionDeniedException
+
 from plugins.configurator import configurations, models
 from plugins.configurator.configure import ConfigurationError
 
@@ -33,11 +35,16 @@ async def resolve(rapport: Any, ref: str, currency: str, context: Any = None) ->
     validated again against its version, so a quote never carries an invalid one; a
     configuration of another customer is unknown here (portal isolation)."""
     customer_id = getattr(context, "customer_id", None)
-    row = await configurations.get(ref_id(ref))
+    user = getattr(context, "user", None)
+    try:
+        # Staff quote only configurations they may see (own, team or all).
+        where = configurations.visible_to(rapport, user)
+    except PermissionDeniedException:
+        raise LookupError(ref) from None
+    row = await configurations.get(ref_id(ref), where=where)
     if row is None or (row["customer"] is not None and customer_id is not None and
                        row["customer"] != customer_id):
         raise LookupError(ref)
-    user = getattr(context, "user", None)
     if getattr(user, "kind", "") == "portal" and row["customer"] != getattr(user, "customer_id",
                                                                             None):
         raise LookupError(ref)

@@ -16,6 +16,7 @@ from piccolo.columns import (
     ForeignKey,
     Integer,
     Numeric,
+    OnDelete,
     Serial,
     Text,
     Timestamptz,
@@ -25,7 +26,7 @@ from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
 from core.customers.tables import Customer
-from core.identity.tables import User
+from core.identity.tables import Team, User
 
 MODEL_STATUSES = ("draft", "published", "retired")
 
@@ -74,6 +75,10 @@ class Configuration(Table, tablename="configurator_configuration"):
     total = Numeric(digits=(14, 2), default=Decimal(0))
     created_via = Varchar(length=20, default="staff")  # staff or portal
     created_by = ForeignKey(User, null=True)
+    # Row-level scopes, as for quotes: who saved it (a portal save: the customer's owner)
+    # and the customer's team.
+    owner = ForeignKey(User, null=True, default=None, on_delete=OnDelete.set_null)
+    team = ForeignKey(Team, null=True, default=None, on_delete=OnDelete.set_null)
     created_at = Timestamptz(default=TimestamptzNow())
     updated_at = Timestamptz(default=TimestamptzNow())
 

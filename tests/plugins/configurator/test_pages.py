@@ -245,3 +245,67 @@ async def test_a_representative_cannot_save_for_a_customer_outside_their_scope(s
         "values": {"form": "tower", "cpu": "i5", "ram": "16", "psu": "w650"}})
     assert api.status_code == 422 and api.json()["field"] == "customer"
     assert await Configuration.count() == 0
+
+
+async def test_saved_configurations_are_scoped_to_their_owner_and_team(staff):
+    from core.customers.tables import Customer
+    from core.identity.tables import Team
+    from tests.conftest import make_user, sign_in
+
+    version = staff.versions["PC"]
+    await make_user("north@example.test", roles=("sales_representative",),
+                    teams=("North",))
+    await make_user("south@example.test", roles=("sales_representative",),
+                    teams=("South",))
+    teams = {t["name"]: t["id"] for t in await Team.select().run()}
+    customers = {}
+    for name in ("North", "South"):
+        customers[name] = await new_customer(f"{name} Ltd")
+        await Customer.update({Customer.team: teams[name]}).where(
+            Customer.id == customers[name]).run()
+    saved = {}
+    for name in ("North", "South"):  # the administrator saves one for each customer
+        response = await staff.post("/api/v1/configurator/configurations", json={
+            "model": version["model"], "version": version["id"], "name": f"For {name}",
+            "customer": customers[name],
+            "values": {"form": "tower", "cpu": "i5", "ram": "16", "psu": "w650"}})
+        assert response.status_code == 201, response.text
+        saved[name] = response.json()["id"]
+    await sign_in(staff, "north@example.test")
+    staff.headers["x-csrftoken"] = staff.cookies["csrftoken"]
+    listed = await staff.get("/api/v1/configurator/configurations")
+    assert [c["id"] for c in listed.json()["items"]] == [saved["North"]]
+    assert (await staff.get(f"/configurator/configurations/{saved['South']}")).status_code \
+        == 404
+    assert (await staff.get(
+        f"/api/v1/configurator/configurations/{saved['South']}")).status_code == 404
+    assert "For South" not in text((await staff.get("/configurator")).text)
+    page = await staff.get(f"/configurator/compare?ids={saved['North']}&ids={saved['South']}")
+    assert "For South" not in text(page.text)
+    # Overwriting another team's configuration is refused too.
+    overwrite = await post_form(staff, "/configurator/configurations", {
+        **TOWER, "model": version["model"], "version": version["id"],
+        "configuration": saved["South"]})
+    assert overwrite.status_code == 404
+    row = await Configuration.select(Configuration.owner, Configuration.team).where(
+        Configuration.id == saved["North"]).first().run()
+    assert row == {"owner": staff.user_id, "team": teams["North"]}
+
+
+async def test_erasing_a_customer_blanks_what_they_typed_and_keeps_the_figures(staff):
+    from core.privacy.service import erase_customer
+
+    version = staff.versions["PC"]
+    customer = await new_customer("Grace Hopper")
+    response = await staff.post("/api/v1/configurator/configurations", json={
+        "model": version["model"], "version": version["id"], "customer": customer,
+        "name": "Grace's home office",
+        "values": {"form": "tower", "cpu": "i5", "ram": "16", "psu": "w650",
+                   "label": "Property of Grace Hopper"}})
+    assert response.status_code == 201, response.text
+    before = response.json()
+    await erase_customer(staff.rapport, None, customer)
+    row = await Configuration.select().where(Configuration.id == before["id"]).first().run()
+    assert "Grace" not in row["name"] and "Grace" not in row["choices"]
+    assert row["name"].endswith(before["code"])
+    assert str(row["total"]) == before["total"] and row["code"] == before["code"]
