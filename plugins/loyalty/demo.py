@@ -16,7 +16,34 @@ from plugins.loyalty.tables import Ledger, Lot, Member, MonthlyStat, Program, Vo
 NAME = "Rapport Rewards"
 
 
+# No built-in role pattern grants the verbs enrol, adjust, earn or redeem (a self-hoster
+# decides who does): the demo's roles get what their people would do at a counter or desk.
+DEMO_GRANTS = {
+    "manager": ("loyalty.member.enrol", "loyalty.points.adjust", "loyalty.voucher.redeem"),
+    "sales_representative": ("loyalty.member.enrol", "loyalty.voucher.redeem"),
+    "field_representative": ("loyalty.member.enrol", "loyalty.voucher.redeem"),
+    "service_agent": ("loyalty.member.view", "loyalty.member.enrol", "loyalty.points.adjust",
+                      "loyalty.voucher.redeem"),
+}
+
+
+async def demo_roles() -> None:
+    from core.identity.tables import Role, RolePermission
+
+    roles = {r["key"]: r["id"] for r in await Role.select(Role.id, Role.key).where(
+        Role.key.is_in(list(DEMO_GRANTS))).run()}
+    held = {(g["role"], g["permission"]) for g in await RolePermission.select(
+        RolePermission.role, RolePermission.permission).where(
+        RolePermission.role.is_in(list(roles.values()) or [0])).run()}
+    missing = [RolePermission(role=roles[key], permission=name, scope="all")
+                  for key, names in DEMO_GRANTS.items() if key in roles
+                  for name in names if (roles[key], name) not in held]
+    if missing:
+        await RolePermission.insert(*missing).run()
+
+
 async def seed(rapport, customers: int) -> None:
+    await demo_roles()
     if await Program.exists().where(Program.name == NAME).run():
         return  # seeded already
     rng = random.Random(18)

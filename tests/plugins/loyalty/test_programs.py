@@ -208,6 +208,18 @@ async def test_demo_data_seeds_once(loyalty_rapport):
     assert await Program.count().run() == 1
     assert await Member.count().run() >= 12
     assert await MonthlyStat.count().run() >= 2
+    # The demo's people can work with members: a help desk agent sees them and awards
+    # goodwill points, a representative enrols customers and redeems rewards.
+    from core.identity.users import load_actor
+    from tests.conftest import make_user
+
+    agent = await load_actor(loyalty_rapport, await make_user(
+        "agent@example.test", roles=("service_agent",)))
+    rep = await load_actor(loyalty_rapport, await make_user(
+        "rep@example.test", roles=("sales_representative",)))
+    assert agent.can("loyalty.member.view") and agent.can("loyalty.points.adjust")
+    assert rep.can("loyalty.member.enrol") and rep.can("loyalty.voucher.redeem")
+    assert not rep.can("loyalty.points.adjust") and not rep.can("loyalty.program.manage")
 
 
 async def test_a_return_lowers_qualifying_points_and_spend(loyalty_rapport):
