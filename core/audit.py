@@ -22,8 +22,9 @@ if TYPE_CHECKING:
 
 
 def client_ip(request: Request) -> str:
-    """The address a request came from, as audit entries record it (behind a proxy, run
-    uvicorn with --proxy-headers and --forwarded-allow-ips so this is the client's)."""
+    """The address a request came from, as audit entries and rate limits see it (behind a
+    reverse proxy, set ``RAPPORT_TRUSTED_PROXIES`` so this is the client's, see
+    docs/self-hosting.md)."""
     return request.client.host if request.client else ""
 
 

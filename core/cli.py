@@ -76,7 +76,9 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, reload: bool) 
         port=port,
         workers=None if reload else workers,
         reload=reload,
-        proxy_headers=True,
+        # The app reads forwarded headers itself, from RAPPORT_TRUSTED_PROXIES only (uvicorn's
+        # default would believe any X-Forwarded-For arriving from 127.0.0.1).
+        proxy_headers=False,
         log_level="info",
     )
 

@@ -22,9 +22,10 @@ class InstanceSetting(Table, tablename="core_instance_setting"):
 def _tables() -> list[type[Table]]:
     from core.audit import AuditEntry
     from core.jobs_tables import TABLES as JOB_TABLES
+    from core.rate_limits import RateCount
     from core.webhooks_tables import TABLES as WEBHOOK_TABLES
 
-    return [InstanceSetting, AuditEntry, *JOB_TABLES, *WEBHOOK_TABLES]
+    return [InstanceSetting, AuditEntry, *JOB_TABLES, *WEBHOOK_TABLES, RateCount]
 
 
 APP_CONFIG = AppConfig(

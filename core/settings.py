@@ -25,6 +25,10 @@ class Settings:
     secure_cookies: bool = True
     theme: str = "default"
     instance_name: str = "Rapport"
+    # Addresses or networks (CIDR) of the reverse proxies whose X-Forwarded-For and
+    # X-Forwarded-Proto are believed (RAPPORT_TRUSTED_PROXIES, comma-separated). Empty: none
+    # is, so a client cannot choose its own address for the audit log and rate limits.
+    trusted_proxies: tuple[str, ...] = ()
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -42,6 +46,8 @@ class Settings:
             secure_cookies=env.get("RAPPORT_INSECURE_COOKIES", "") not in {"1", "true", "yes"},
             theme=env.get("RAPPORT_THEME", "default"),
             instance_name=env.get("RAPPORT_INSTANCE_NAME", "Rapport"),
+            trusted_proxies=tuple(p.strip() for p in env.get("RAPPORT_TRUSTED_PROXIES", "")
+                                  .split(",") if p.strip()),
         )
         values.update(overrides)
         return cls(**values)

@@ -322,4 +322,11 @@ def build_litestar(rapport: Rapport) -> Litestar:
     # Around the whole application, not per route: Litestar answers an unknown path (404) or
     # method (405) before any route's middleware runs, and those answers need the headers too.
     app.asgi_handler = security_headers_middleware(app.asgi_handler)
+    if rapport.settings.trusted_proxies:
+        # Outermost, so every part of the app (audit, rate limits, Secure cookies) sees the
+        # client's address and scheme; forwarded headers from anyone else are ignored.
+        from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+        app.asgi_handler = ProxyHeadersMiddleware(
+            app.asgi_handler, trusted_hosts=list(rapport.settings.trusted_proxies))
     return app

@@ -16,7 +16,7 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath
 from litestar.response import Redirect, Response, Template
 
-from core import audit
+from core import audit, rate_limits
 from core.audit import client_ip
 from core.identity.tables import PasswordReset, User
 from core.identity.users import UserError, normalise_email, set_password
@@ -43,10 +43,10 @@ async def request_reset(rapport, email: str, ip: str = "") -> None:
     if user is None:
         return
     now = datetime.now(UTC)
-    # A few links an hour is plenty; more would let anyone flood a colleague's inbox.
-    recent = await PasswordReset.count().where(
-        (PasswordReset.user == user["id"]) & (PasswordReset.created_at > now - LIFETIME)).run()
-    if recent >= MAX_LINKS_PER_HOUR:
+    # A few links an hour is plenty; more would let anyone flood a colleague's inbox. Counted
+    # atomically before sending, so parallel requests cannot all pass.
+    if not await rate_limits.allow(rapport, "password-reset", str(user["id"]),
+                                   MAX_LINKS_PER_HOUR, LIFETIME):
         return
     token = secrets.token_urlsafe(32)
     await PasswordReset.insert(PasswordReset(user=user["id"], token_hash=_hash(token),

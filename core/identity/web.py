@@ -83,25 +83,26 @@ async def login(request: Request, data: Form) -> Response:
     password = data.get("password", "")
     target = safe_next(data.get("next"))
     ip = client_ip(request)
-    if await lockout.ip_is_throttled(ip):
+    rapport = request.app.state.rapport
+    if not await lockout.reserve_ip(rapport, ip):
         return _login_page(target, email, "Too many sign-in attempts from your network. "
                            "Wait a few minutes, then try again.", status=429)
     user = await User.select(User.id, User.password_hash, User.is_active, User.locked_until,
                              User.totp_enabled).where(User.email == email).first().run()
-    ok = verify_password(user["password_hash"] if user else DUMMY_HASH, password)
-    locked = await lockout.locked_for(email, user)
+    locked, number = await lockout.reserve_account(rapport, email, user)
     if locked is not None:
         # Even the right password waits: otherwise the lockout would not stop guessing.
         await lockout.note_attempt(email, ip, succeeded=False)
         return _login_page(target, email, _locked_message(locked), status=429)
+    ok = verify_password(user["password_hash"] if user else DUMMY_HASH, password)
     if not user or not ok or not user["is_active"]:
         reason = "unknown email" if not user else (
             "wrong password" if not ok else "inactive account")
-        just_locked = await lockout.note_failure(email, ip, user["id"] if user else None, reason)
-        if just_locked or (user is None and await lockout.locked_for(email, None)):
+        if await lockout.note_failure(email, ip, user["id"] if user else None, reason,
+                                      number=number):
             return _login_page(target, email, _locked_message(lockout.LOCKOUT), status=429)
         return _login_page(target, email, WRONG, status=400)
-    await lockout.note_success(email, ip, user["id"])
+    await lockout.note_success(rapport, email, ip, user["id"])
     await _browser_defaults(user["id"], data)
     if user["totp_enabled"]:
         key = await start_session(user["id"], ip=ip, pending_second_factor=True,
@@ -136,12 +137,15 @@ async def verify(request: Request, data: Form) -> Response:
     user = await User.select(User.email, User.totp_secret, User.locked_until).where(
         User.id == user_id).first().run()
     ip = client_ip(request)
-    if await lockout.locked_for(user["email"], user) is not None:
+    locked, number = await lockout.reserve_account(request.app.state.rapport, user["email"],
+                                                   {"id": user_id})
+    if locked is not None:
         await end_session(key)
-        return _login_page(target, user["email"], _locked_message(lockout.LOCKOUT), status=429)
+        return _login_page(target, user["email"], _locked_message(locked), status=429)
     if not await two_factor.use_code(user_id, data.get("code", "")):
         # Wrong codes count towards the lockout like wrong passwords: 6 digits are guessable.
-        if await lockout.note_failure(user["email"], ip, user_id, "wrong two-factor code"):
+        if await lockout.note_failure(user["email"], ip, user_id, "wrong two-factor code",
+                                      number=number):
             await end_session(key)
             return _login_page(target, user["email"], _locked_message(lockout.LOCKOUT),
                                status=429)

@@ -59,7 +59,7 @@ async def portal_login(request: Request, data: FormData) -> Response:
     target = safe_portal_next(data.get("next"))
     try:
         identity_id = await check_password(data.get("email", ""), data.get("password", ""),
-                                           client_ip(request))
+                                           client_ip(request), rapport=request.app.state.rapport)
     except PortalError as exc:
         return await render(request, "portal/login.html", _login_context(
             errors={exc.field: exc.message}, email=data.get("email", ""), next=target),
@@ -72,7 +72,7 @@ async def portal_login_link_request(request: Request, data: FormData) -> Templat
     rapport = request.app.state.rapport
     email = data.get("email", "")
     try:
-        found = await create_login_link(email, client_ip(request))
+        found = await create_login_link(email, client_ip(request), rapport=rapport)
     except PortalError as exc:
         return await render(request, "portal/login.html", _login_context(
             errors={"link_email": exc.message}, email=email), status_code=429)

@@ -13,7 +13,7 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from core import audit
+from core import audit, rate_limits
 from core.customers.tables import Customer
 from core.identity.passwords import DUMMY_HASH, hash_password, password_problem, verify_password
 from core.permissions import Actor
@@ -161,22 +161,16 @@ async def accept_invitation(token: str, password: str, confirm: str) -> int:
 # --- signing in ------------------------------------------------------------------------------
 
 
-async def throttled(email: str, ip: str, kind: str) -> bool:
-    """Too many recent failures (passwords) or requests (links) for this address or IP."""
-    since = now() - RATE_WINDOW
+async def reserve(rapport: Any, email: str, ip: str, kind: str) -> bool:
+    """Reserve this attempt against the address's and the IP's limits before checking
+    anything (atomic counters, :mod:`core.rate_limits`: parallel attempts cannot all pass);
+    ``False`` when either is used up. Successes give the IP's reservation back."""
     per_email = MAX_FAILURES_PER_EMAIL if kind == "password" else MAX_LINKS_PER_EMAIL
-    counted = PortalLoginAttempt.count().where(
-        (PortalLoginAttempt.attempted_at > since) & (PortalLoginAttempt.kind == kind))
-    if kind == "password":
-        counted = counted.where(PortalLoginAttempt.succeeded == False)  # noqa: E712
-    if await counted.where(PortalLoginAttempt.email == email[:254]).run() >= per_email:
-        return True
-    if ip and await PortalLoginAttempt.count().where(
-        (PortalLoginAttempt.attempted_at > since) & (PortalLoginAttempt.ip == ip[:64])
-        & (PortalLoginAttempt.succeeded == False)  # noqa: E712
-    ).run() >= MAX_ATTEMPTS_PER_IP:
-        return True
-    return False
+    if not await rate_limits.allow(rapport, f"portal-{kind}", email[:254], per_email,
+                                   RATE_WINDOW):
+        return False
+    return await rate_limits.allow(rapport, "portal-ip", ip[:64], MAX_ATTEMPTS_PER_IP,
+                                   RATE_WINDOW)
 
 
 async def note_attempt(email: str, ip: str, kind: str, succeeded: bool) -> None:
@@ -198,16 +192,20 @@ def _usable(identity: dict[str, Any] | None) -> bool:
     return bool(identity and identity["is_active"] and identity["customer.erased_at"] is None)
 
 
-async def check_password(email: str, password: str, ip: str = "") -> int:
+async def check_password(email: str, password: str, ip: str = "", *,
+                         rapport: Any = None) -> int:
     """The identity id for a correct email and password; raises :class:`PortalError`."""
     email = normalise_email(email)
-    if await throttled(email, ip, "password"):
+    if not await reserve(rapport, email, ip, "password"):
         raise PortalError("email", "Too many attempts. Wait 15 minutes or ask for a sign-in link.")
     identity = await _active_identity(email)
     stored = identity["password_hash"] if identity and identity["password_hash"] else DUMMY_HASH
     ok = verify_password(stored, password) and _usable(identity) and stored != DUMMY_HASH
     await note_attempt(email, ip, "password", ok)
-    if not ok:
+    if ok:  # only failures count
+        await rate_limits.give_back(rapport, "portal-password", email[:254], RATE_WINDOW)
+        await rate_limits.give_back(rapport, "portal-ip", ip[:64], RATE_WINDOW)
+    else:
         who = Actor(kind="anonymous", name="portal sign-in")
         await audit.record(who, "portal_login_failed", PortalIdentity._meta.tablename,
                            identity["id"] if identity else "", ip=ip)
@@ -215,16 +213,18 @@ async def check_password(email: str, password: str, ip: str = "") -> int:
     return identity["id"]
 
 
-async def create_login_link(email: str, ip: str = "") -> tuple[dict[str, Any], str] | None:
+async def create_login_link(email: str, ip: str = "", *,
+                            rapport: Any = None) -> tuple[dict[str, Any], str] | None:
     """A single-use sign-in link token for a known, active address; ``None`` otherwise (the
     caller answers the same either way, so the form reveals no customers)."""
     email = normalise_email(email)
-    if await throttled(email, ip, "link"):
+    if not await reserve(rapport, email, ip, "link"):
         raise PortalError("email", "Too many sign-in links asked for. Wait 15 minutes.")
     identity = await _active_identity(email)
     await note_attempt(email, ip, "link", _usable(identity))
     if not _usable(identity):
         return None
+    await rate_limits.give_back(rapport, "portal-ip", ip[:64], RATE_WINDOW)
     token, hashed = new_token()
     await PortalLoginLink.insert(PortalLoginLink(
         token_hash=hashed, identity=identity["id"], created_at=now(),

@@ -326,7 +326,7 @@ async def web_to_lead_submit(request: Request) -> Response:
     settings = settings_of(request)
     ip = client_ip(request)
     rapport = request.app.state.rapport
-    if await webform.too_many_from(ip, settings.webform_max_per_hour):
+    if await webform.too_many_from(rapport, ip, settings.webform_max_per_hour):
         return _webform_page(request, data, "Too many forms from your network; try again later.",
                              status=429)
     if data.get(webform.HONEYPOT):

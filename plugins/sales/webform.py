@@ -5,7 +5,8 @@ Three cheap checks, none of which needs a third-party service:
 - a honeypot field hidden from people (bots fill every field);
 - a signed token carrying the time the form was served: a form sent back faster than a
   person can type, or one older than a day, is refused;
-- a per-IP limit counted in the audit log, so it holds across every worker.
+- a per-IP limit on an atomic counter (core.rate_limits), so it holds across every worker
+  and under parallel requests (each form is counted before it is looked at).
 """
 
 from __future__ import annotations
@@ -13,10 +14,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
-from core import audit
-from core.audit import AuditEntry
+from core import audit, rate_limits
 
 HONEYPOT = "website_url"  # a plausible name, so bots fill it in
 MAX_AGE_SECONDS = 24 * 3600
@@ -49,13 +49,10 @@ def token_problem(secret: str, token: str, min_seconds: int, now: float | None =
     return None
 
 
-async def too_many_from(ip: str, per_hour: int) -> bool:
-    since = datetime.now(UTC) - timedelta(hours=1)
-    count = await AuditEntry.count().where(
-        (AuditEntry.occurred_at >= since) & (AuditEntry.record_type == "sales_lead")
-        & (AuditEntry.ip == ip[:64])
-        & AuditEntry.action.is_in(["create", "webform_rejected"])).run()
-    return count >= per_hour
+async def too_many_from(rapport, ip: str, per_hour: int) -> bool:
+    """Count this form against the address's hourly limit; whether it is over the limit."""
+    return not await rate_limits.allow(rapport, "sales-webform", ip[:64], per_hour,
+                                       timedelta(hours=1))
 
 
 async def record_rejection(ip: str, reason: str) -> None:
