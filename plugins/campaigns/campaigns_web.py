@@ -1,0 +1,116 @@
+"""Staff pages for e-mail campaigns: the list, a new campaign, the editor with its safe
+preview and what stands between it and sending, Send, and the report once sent.
+
+Permissions: ``campaigns.campaign.view`` to look, ``campaigns.campaign.manage`` to write,
+``campaigns.campaign.send`` to send. Refusals are shown beside the field they name.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, get, post
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
+from litestar.response import Redirect, Template
+
+from core.audit import client_ip
+from core.mail import sends_mail
+from core.permissions import current_actor
+from plugins.campaigns import campaigns, segments, sending
+from plugins.campaigns.campaigns import FIELDS, STATE_LABELS, CampaignError
+from plugins.campaigns.segments_web import form_data
+
+VIEW = {"permission": "campaigns.campaign.view"}
+MANAGE = {"permission": "campaigns.campaign.manage"}
+SEND = {"permission": "campaigns.campaign.send"}
+STARTER = """<p>Hello {{ first_name }},</p>
+<p>Write your message here.</p>
+<p><a href="https://example.com/">Read more</a></p>
+<p><small>You receive this e-mail as a customer of ours. <a href="{{ unsubscribe_url }}">Unsubscribe</a>.</small></p>"""
+
+
+async def _campaign_or_404(campaign_id: int) -> dict[str, Any]:
+    campaign = await campaigns.get_campaign(campaign_id)
+    if campaign is None:
+        raise NotFoundException("not found")
+    return campaign
+
+
+@get("/campaigns", opt=VIEW, name="campaigns-list")
+async def campaign_list(request: Request) -> Template:
+    actor = current_actor(request)
+    return Template("campaigns/campaigns.html", context={
+        "campaigns": await campaigns.list_campaigns(), "state_labels": STATE_LABELS,
+        "segments": await segments.list_segments(), "values": {"body_html": STARTER},
+        "errors": {}, "can_manage": actor.can("campaigns.campaign.manage")})
+
+
+@post("/campaigns", opt=MANAGE, name="campaigns-create")
+async def campaign_create(request: Request) -> Template | Redirect:
+    data = await form_data(request)
+    data.setdefault("body_html", STARTER)
+    try:
+        campaign = await campaigns.create_campaign(current_actor(request), data,
+                                                   ip=client_ip(request))
+    except CampaignError as exc:
+        return Template("campaigns/campaigns.html", status_code=422, context={
+            "campaigns": await campaigns.list_campaigns(), "state_labels": STATE_LABELS,
+            "segments": await segments.list_segments(), "values": data,
+            "errors": {exc.field: exc.message}, "can_manage": True})
+    return Redirect(f"/campaigns/{campaign['id']}", status_code=303)
+
+
+async def campaign_page(request: Request, campaign: dict[str, Any], *,
+                        values: dict[str, Any] | None = None,
+                        errors: dict[str, str] | None = None, status: int = 200) -> Template:
+    rapport = request.app.state.rapport
+    actor = current_actor(request)
+    draft = campaign["state"] == "draft"
+    members, problems = (await sending.readiness(rapport, actor, campaign) if draft
+                         else (0, []))
+    shown = {**campaign, **(values or {})}
+    context = {
+        "campaign": campaign, "values": shown, "errors": errors or {}, "draft": draft,
+        "segments": await segments.list_segments(), "fields": FIELDS,
+        "members": members, "problems": problems, "state_labels": STATE_LABELS,
+        "preview": campaigns.preview(campaign), "sends_mail": sends_mail(),
+        "can_manage": actor.can("campaigns.campaign.manage"),
+        "can_send": actor.can("campaigns.campaign.send"),
+        "notice": request.query_params.get("done", ""),
+        "report": None if draft else await sending.report(campaign["id"]),
+        "reason_labels": sending.REASON_LABELS,
+    }
+    return Template("campaigns/campaign.html", status_code=status, context=context)
+
+
+@get("/campaigns/{campaign_id:int}", opt=VIEW, name="campaigns-show")
+async def campaign_show(request: Request, campaign_id: FromPath[int]) -> Template:
+    return await campaign_page(request, await _campaign_or_404(campaign_id))
+
+
+@post("/campaigns/{campaign_id:int}", opt=MANAGE, name="campaigns-update")
+async def campaign_update(request: Request, campaign_id: FromPath[int]) -> Template | Redirect:
+    campaign = await _campaign_or_404(campaign_id)
+    data = await form_data(request)
+    try:
+        await campaigns.update_campaign(current_actor(request), campaign, data,
+                                        ip=client_ip(request))
+    except CampaignError as exc:
+        return await campaign_page(request, campaign, values=data,
+                                   errors={exc.field: exc.message}, status=422)
+    return Redirect(f"/campaigns/{campaign_id}?done=saved", status_code=303)
+
+
+@post("/campaigns/{campaign_id:int}/send", opt=SEND, name="campaigns-send")
+async def campaign_send(request: Request, campaign_id: FromPath[int]) -> Template | Redirect:
+    campaign = await _campaign_or_404(campaign_id)
+    try:
+        await sending.start_sending(request.app.state.rapport, current_actor(request),
+                                    campaign_id, ip=client_ip(request))
+    except CampaignError as exc:
+        return await campaign_page(request, campaign, errors={"send": exc.message}, status=422)
+    return Redirect(f"/campaigns/{campaign_id}?done=sending", status_code=303)
+
+
+ROUTES = [campaign_list, campaign_create, campaign_show, campaign_update, campaign_send]

@@ -1,0 +1,265 @@
+"""Sending a campaign: the audience is written down as message rows when someone presses
+Send, then a durable job mails them.
+
+- :func:`start_sending` refuses a campaign without a subject, without the unsubscribe link or
+  whose segment has no member the sender may see; otherwise, in one transaction, it writes
+  one ``queued`` message per member (unique per campaign and customer, so nobody is queued
+  twice), freezes the tracked links, marks the campaign ``sending`` and queues the job.
+- :func:`run_send_job` takes queued messages in batches. Each recipient passes the
+  contact-policy check (``core.interactions.policy.check_contact``, channel ``email``, purpose
+  ``marketing``) at that moment; a refusal marks the message ``suppressed`` with the policy's
+  rule word and sentence. A message is claimed (``sending``) before it is handed to the mail
+  server and marked ``sent`` or ``failed`` after, so a worker that dies mid-send never mails
+  anyone twice: on the next attempt a message still ``sending`` is marked failed ("stopped
+  while sending; not sent again") rather than sent again. Each sent e-mail is recorded as an
+  outbound touch point, which the fatigue rule counts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from core import audit, jobs, mail
+from core.customers.tables import Customer
+from core.interactions.policy import check_contact
+from core.interactions.service import record_interaction
+from core.permissions import Actor
+from plugins.campaigns import segments, tracking
+from plugins.campaigns.campaigns import (
+    UNSUBSCRIBE,
+    CampaignError,
+    fields_used,
+    personal_fields,
+    render,
+    tracked_links,
+)
+from plugins.campaigns.tables import Campaign, Message, Segment
+
+if TYPE_CHECKING:
+    from core.app import Rapport
+    from core.plugin import Job
+
+log = logging.getLogger("rapport.campaigns")
+BATCH = 200
+REASON_LABELS = {
+    "no_email": "No e-mail address",
+    "erased": "Personal data erased",
+    "unknown_customer": "Customer no longer exists",
+    "do_not_contact": "Do not contact",
+    "opted_out": "Opted out of e-mail",
+    "no_consent": "Withdrew consent to marketing",
+    "preferred_channel": "Prefers another channel",
+    "fatigue": "Contacted too often recently (fatigue rule)",
+    "unknown_channel": "Channel not allowed",
+}
+
+
+async def readiness(rapport: Rapport, actor: Actor, campaign: dict[str, Any]
+                    ) -> tuple[int, list[tuple[str, str]]]:
+    """How many members the sender may reach, and every reason the campaign cannot be sent
+    yet as ``(field, sentence)``."""
+    problems: list[tuple[str, str]] = []
+    if campaign["state"] != "draft":
+        problems.append(("state", "This campaign was already sent."))
+    if not (campaign["subject"] or "").strip():
+        problems.append(("subject", "The e-mail has no subject."))
+    if not (campaign["body_html"] or "").strip():
+        problems.append(("body_html", "The e-mail has no content."))
+    uses = set()
+    for field in ("body_html", "body_text"):
+        try:
+            uses |= {(field, name) for name in fields_used(campaign[field] or "", field)}
+        except CampaignError as exc:
+            problems.append((exc.field, exc.message))
+    if (campaign["body_html"] or "").strip() and ("body_html", UNSUBSCRIBE) not in uses:
+        problems.append(("body_html", "The e-mail has no unsubscribe link: add a link to "
+                         "{{ unsubscribe_url }} so recipients can opt out in one click."))
+    if (campaign["body_text"] or "").strip() and ("body_text", UNSUBSCRIBE) not in uses:
+        problems.append(("body_text", "The text version has no unsubscribe link: add "
+                         "{{ unsubscribe_url }}."))
+    members = 0
+    if campaign["segment"] is None:
+        problems.append(("segment", "Choose the segment to send to."))
+    else:
+        segment = await Segment.select().where(Segment.id == campaign["segment"]).first().run()
+        try:
+            compiled = segments.compile_rules(segments.parse_rules(segment["rules"]),
+                                              await segments.criteria(rapport))
+        except segments.SegmentError as exc:
+            problems.append(("segment", f"The segment's rules no longer work: {exc.message}"))
+        else:
+            members = await segments.count(rapport, actor, compiled)
+            if members == 0:
+                problems.append(("segment", "The segment has no member you may reach: "
+                                 "nothing would be sent."))
+    return members, problems
+
+
+async def start_sending(rapport: Rapport, actor: Actor, campaign_id: int, *, ip: str = ""
+                        ) -> int:
+    """Queue the campaign for every segment member the sender may see; return how many.
+    Raises :class:`CampaignError` naming what is missing."""
+    campaign = await Campaign.select().where(Campaign.id == campaign_id).first().run()
+    if campaign is None:
+        raise CampaignError("campaign", "no such campaign")
+    _, problems = await readiness(rapport, actor, campaign)
+    if problems:
+        raise CampaignError(*problems[0])
+    segment = await Segment.select().where(Segment.id == campaign["segment"]).first().run()
+    compiled = segments.compile_rules(segments.parse_rules(segment["rules"]),
+                                      await segments.criteria(rapport))
+    now = datetime.now(UTC)
+    queued = 0
+    async with Campaign._meta.db.transaction():
+        # Only one Send wins: the state moves from draft once.
+        claimed = await Campaign.update({
+            Campaign.state: "sending", Campaign.sent_by: actor.id if actor.kind == "staff"
+            else None, Campaign.send_started_at: now, Campaign.updated_at: now,
+            Campaign.links: json.dumps(tracked_links(campaign["body_html"])),
+        }).where((Campaign.id == campaign_id) & (Campaign.state == "draft")).returning(
+            Campaign.id).run()
+        if not claimed:
+            raise CampaignError("state", "This campaign was already sent.")
+        after = 0
+        while True:
+            page = await segments.member_ids(rapport, actor, compiled, after=after)
+            if not page:
+                break
+            after = page[-1]["id"]
+            rows = [Message(campaign=campaign_id, customer=row["id"],
+                            email=row["primary_email"] or "", state="queued")
+                    for row in page]
+            inserted = await Message.insert(*rows).on_conflict(action="DO NOTHING").returning(
+                Message.id).run()
+            queued += len(inserted)
+        await audit.record(actor, "update", Campaign._meta.tablename, campaign_id,
+                           {"state": ["draft", "sending"], "recipients": [None, queued]},
+                           summary=f"campaign {campaign['name']} sent to {queued} recipients",
+                           ip=ip)
+        await jobs.enqueue(rapport, "campaigns.send", {"campaign_id": campaign_id},
+                           unique_key=str(campaign_id))
+    return queued
+
+
+async def _recipients(customer_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """Names for personalisation, in one query per batch."""
+    rows = await Customer.select(
+        Customer.id, Customer.name, Customer.first_name, Customer.last_name,
+        Customer.job_title, Customer.account.name.as_alias("company"),
+        Customer.owner.name.as_alias("owner_name"),
+    ).where(Customer.id.is_in(customer_ids)).run()
+    return {row["id"]: row for row in rows}
+
+
+def _sender() -> str:
+    return os.environ.get("RAPPORT_MAIL_FROM", "rapport@localhost")
+
+
+async def send_one(rapport: Rapport, campaign: dict[str, Any], message: dict[str, Any],
+                   customer: dict[str, Any]) -> None:
+    """Check the policy, then mail one recipient (or record why not)."""
+    now = datetime.now(UTC)
+    if not message["email"]:
+        await Message.update({Message.state: "suppressed", Message.reason: "no_email",
+                              Message.detail: "This customer has no e-mail address."}).where(
+            (Message.id == message["id"]) & (Message.state == "queued")).run()
+        return
+    decision = await check_contact(rapport, message["customer"], "email", purpose="marketing")
+    if not decision.allowed:
+        await Message.update({Message.state: "suppressed", Message.reason: decision.rule,
+                              Message.detail: decision.reason}).where(
+            (Message.id == message["id"]) & (Message.state == "queued")).run()
+        return
+    claimed = await Message.update({Message.state: "sending"}).where(
+        (Message.id == message["id"]) & (Message.state == "queued")).returning(Message.id).run()
+    if not claimed:
+        return  # another worker has it
+    unsubscribe = tracking.unsubscribe_url(rapport, message["id"])
+    try:
+        subject, body_html, text = render(
+            campaign, personal_fields(customer, message["email"], unsubscribe),
+            lambda index: tracking.click_url(rapport, message["id"], index))
+        body_html += (f'<img src="{tracking.open_url(rapport, message["id"])}" width="1" '
+                      'height="1" alt="">')
+        email = mail.build_message(_sender(), message["email"], subject, text, body_html, {
+            # RFC 8058: one click unsubscribes, by a POST the mail client sends itself.
+            "List-Unsubscribe": f"<{unsubscribe}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            "X-Rapport-Campaign": str(campaign["id"]),
+        })
+        await mail.deliver(rapport, email)
+    except Exception as exc:
+        log.warning("campaign %s: message %s failed: %s", campaign["id"], message["id"], exc)
+        await Message.update({Message.state: "failed",
+                              Message.detail: str(exc)[:500] or exc.__class__.__name__}).where(
+            Message.id == message["id"]).run()
+        return
+    await Message.update({Message.state: "sent", Message.sent_at: now}).where(
+        Message.id == message["id"]).run()
+    try:
+        await record_interaction(
+            rapport, None, customer_id=message["customer"], channel="email",
+            direction="outbound", subject=subject, purpose="marketing", occurred_at=now,
+            plugin="campaigns", plugin_record=str(message["id"]),
+            client_id=f"campaigns:sent:{message['id']}")
+    except Exception:
+        log.exception("recording the touch point of campaign message %s failed", message["id"])
+
+
+async def run_send_job(rapport: Rapport, job: Job) -> None:
+    campaign_id = int(job.args["campaign_id"])
+    campaign = await Campaign.select().where(Campaign.id == campaign_id).first().run()
+    if campaign is None or campaign["state"] == "draft":
+        return
+    # A previous attempt died between claiming and recording these: never mail them again.
+    await Message.update({Message.state: "failed",
+                          Message.detail: "Sending stopped while this e-mail was being handed "
+                                          "to the mail server; it is not sent again, so "
+                                          "nobody gets it twice."}).where(
+        (Message.campaign == campaign_id) & (Message.state == "sending")).run()
+    after = 0
+    while True:
+        batch = await Message.select(Message.id, Message.customer, Message.email).where(
+            (Message.campaign == campaign_id) & (Message.state == "queued")
+            & (Message.id > after)).order_by(Message.id).limit(BATCH).run()
+        if not batch:
+            break
+        after = batch[-1]["id"]
+        people = await _recipients([m["customer"] for m in batch])
+        for message in batch:
+            await send_one(rapport, campaign, message, people.get(message["customer"], {}))
+    await Campaign.update({Campaign.state: "sent",
+                           Campaign.send_finished_at: datetime.now(UTC)}).where(
+        (Campaign.id == campaign_id) & (Campaign.state == "sending")).run()
+
+
+async def report(campaign_id: int) -> dict[str, Any]:
+    """Counts per state, exclusions per reason, opens, clicks and unsubscribes."""
+    by_state = {row["state"]: int(row["n"]) for row in await Message.raw(
+        "SELECT state, COUNT(*) AS n FROM campaigns_message WHERE campaign = {} "
+        "GROUP BY state", campaign_id).run()}
+    reasons = [{"reason": row["reason"], "label": REASON_LABELS.get(row["reason"], row["reason"]),
+                "count": int(row["n"])} for row in await Message.raw(
+        "SELECT reason, COUNT(*) AS n FROM campaigns_message WHERE campaign = {} "
+        "AND state = 'suppressed' GROUP BY reason ORDER BY COUNT(*) DESC", campaign_id).run()]
+    totals = (await Message.raw(
+        "SELECT COUNT(opened_at) AS opened, COUNT(clicked_at) AS clicked, "
+        "COUNT(unsubscribed_at) AS unsubscribed, COALESCE(SUM(clicks), 0) AS clicks "
+        "FROM campaigns_message WHERE campaign = {}", campaign_id).run())[0]
+    failures = await Message.select(
+        Message.id, Message.customer, Message.customer.name.as_alias("customer_name"),
+        Message.email, Message.detail).where(
+        (Message.campaign == campaign_id) & (Message.state == "failed")).order_by(
+        Message.id).limit(20).run()
+    sent = by_state.get("sent", 0)
+    return {"by_state": by_state, "total": sum(by_state.values()), "reasons": reasons,
+            "sent": sent, "opened": int(totals["opened"]), "clicked": int(totals["clicked"]),
+            "clicks": int(totals["clicks"]), "unsubscribed": int(totals["unsubscribed"]),
+            "failures": failures,
+            "open_rate": (int(totals["opened"]) / sent) if sent else None,
+            "click_rate": (int(totals["clicked"]) / sent) if sent else None}
+
