@@ -24,6 +24,7 @@ from typing import Any
 
 from litestar.exceptions import PermissionDeniedException
 
+from core import records
 from core.customers.tables import CHANNELS, Customer
 from core.interactions.service import (
     InteractionError,
@@ -245,10 +246,6 @@ async def _edit_follow_up(rapport, actor: Actor, client_id: str, item: dict[str,
         interaction_id = int(item.get("interaction_id"))
     except (TypeError, ValueError):
         raise SyncError("interaction_id", "must be an interaction id") from None
-    current = await Interaction.select().where(Interaction.id == interaction_id).first().run()
-    if current is None:
-        raise SyncError("interaction_id", "no such follow-up", status=404)
-    await _visible_customer(rapport, actor, current["customer"])
     base = _when(item.get("base_updated_at"), "base_updated_at")
     changes: dict[str, Any] = {}
     if "due" in item:
@@ -258,39 +255,54 @@ async def _edit_follow_up(rapport, actor: Actor, client_id: str, item: dict[str,
     if "done" in item:
         changes["followup_done"] = bool(item.get("done"))
     device_version = {k: item.get(k) for k in ("due", "note", "done") if k in item}
-    server_updated = current["updated_at"]
-    if base is None or (server_updated and server_updated > base):
-        # Server wins: keep the device's version beside the record and tell the user.
-        server_version = {"due": current["followup_due"], "note": current["followup_note"],
-                          "done": current["followup_done"]}
-        message = ("Changed on the server meanwhile: the server's version was kept; yours is "
-                   "saved as a note on the interaction.")
-        if not await SyncConflict.exists().where(SyncConflict.client_id == client_id).run():
-            await SyncConflict.insert(SyncConflict(
-                client_id=client_id, user=actor.id, record_type="core_interaction",
-                record_id=str(interaction_id), device_version=json.dumps(device_version),
-                server_version=json.dumps(server_version, default=str),
-                created_at=datetime.now(UTC))).run()
-        kept = (f"\n\n[Field app, not applied: follow-up change from {actor.name} made "
-                f"offline: {json.dumps(device_version)}]")
+    # The version check and the change (or the conflict note) happen under the row's lock:
+    # two devices that saw the same version cannot both apply theirs, and every conflict note
+    # is added to the notes as they are then, so none is lost (core.records.lock, Append).
+    async with Interaction._meta.db.transaction():
+        current = await records.lock(Interaction, interaction_id)
+        if current is None:
+            raise SyncError("interaction_id", "no such follow-up", status=404)
+        await _visible_customer(rapport, actor, current["customer"])
+        server_updated = current["updated_at"]
+        if base is None or (server_updated and server_updated > base):
+            return await _keep_as_conflict(rapport, actor, client_id, current, device_version,
+                                           ip)
         try:
-            await update_interaction(rapport, actor, interaction_id,
-                                     {"notes": (current["notes"] or "") + kept}, ip=ip)
-        except (InteractionError, LookupError, PermissionDeniedException):
-            pass  # no right to add the note: the conflict record still keeps the version
-        receipt = await _write_receipt(actor, client_id, "follow_up", "conflict",
-                                       interaction_id, message)
-        return _answer(receipt, replayed=False)
+            if set(changes) == {"followup_done"}:
+                await complete_followup(rapport, actor, interaction_id,
+                                        done=changes["followup_done"], ip=ip)
+            else:
+                await update_interaction(rapport, actor, interaction_id, changes, ip=ip)
+        except InteractionError as exc:
+            raise SyncError(exc.field, exc.message) from None
+        except (LookupError, PermissionDeniedException):
+            raise SyncError("interaction_id", "no such follow-up", status=404) from None
+        receipt = await _write_receipt(actor, client_id, "follow_up", "updated",
+                                       interaction_id, "Follow-up updated")
+    return _answer(receipt, replayed=False)
+
+
+async def _keep_as_conflict(rapport, actor: Actor, client_id: str, current: dict[str, Any],
+                            device_version: dict[str, Any], ip: str) -> dict[str, Any]:
+    """Server wins: keep the device's version beside the record and tell the user."""
+    interaction_id = current["id"]
+    server_version = {"due": current["followup_due"], "note": current["followup_note"],
+                      "done": current["followup_done"]}
+    message = ("Changed on the server meanwhile: the server's version was kept; yours is "
+               "saved as a note on the interaction.")
+    if not await SyncConflict.exists().where(SyncConflict.client_id == client_id).run():
+        await SyncConflict.insert(SyncConflict(
+            client_id=client_id, user=actor.id, record_type="core_interaction",
+            record_id=str(interaction_id), device_version=json.dumps(device_version),
+            server_version=json.dumps(server_version, default=str),
+            created_at=datetime.now(UTC))).run()
+    kept = (f"\n\n[Field app, not applied: follow-up change from {actor.name} made "
+            f"offline: {json.dumps(device_version)}]")
     try:
-        if set(changes) == {"followup_done"}:
-            await complete_followup(rapport, actor, interaction_id,
-                                    done=changes["followup_done"], ip=ip)
-        else:
-            await update_interaction(rapport, actor, interaction_id, changes, ip=ip)
-    except InteractionError as exc:
-        raise SyncError(exc.field, exc.message) from None
-    except (LookupError, PermissionDeniedException):
-        raise SyncError("interaction_id", "no such follow-up", status=404) from None
-    receipt = await _write_receipt(actor, client_id, "follow_up", "updated", interaction_id,
-                                   "Follow-up updated")
+        await update_interaction(rapport, actor, interaction_id,
+                                 {"notes": records.Append(kept)}, ip=ip)
+    except (InteractionError, LookupError, PermissionDeniedException):
+        pass  # no right to add the note: the conflict record still keeps the version
+    receipt = await _write_receipt(actor, client_id, "follow_up", "conflict",
+                                   interaction_id, message)
     return _answer(receipt, replayed=False)

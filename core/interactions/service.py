@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from piccolo.columns.combination import WhereRaw
 
-from core import records
+from core import db, records
 from core.customers.tables import Customer
 from core.identity.tables import User
 from core.interactions.tables import CHANNELS, DIRECTIONS, Interaction, InteractionParticipant
@@ -87,6 +87,11 @@ def as_utc(value: Any, field: str, errors: dict[str, str], *, end_of_day: bool =
 
 
 def _text(values: dict[str, Any], name: str, raw: Any, errors: dict[str, str]) -> None:
+    if isinstance(raw, records.Append):  # added to the stored text under the row's lock
+        if len(raw.text) > TEXT_LIMITS[name]:
+            errors[name] = f"is too long (at most {TEXT_LIMITS[name]} characters)"
+        values[name] = raw
+        return
     text = "" if raw is None else str(raw).strip()
     if len(text) > TEXT_LIMITS[name]:
         errors[name] = f"is too long (at most {TEXT_LIMITS[name]} characters)"
@@ -277,10 +282,17 @@ async def record_interaction(
 
 async def _publish(rapport: Rapport, name: str, payload: dict[str, Any],
                    actor: Actor | None) -> None:
-    try:
-        await rapport.publish(name, payload, actor_id=actor.id if actor else None)
-    except Exception:  # the interaction is committed; a failing announcement must not undo it
-        log.exception("publishing %s failed", name)
+    """Announce a change once it is committed: now, or when a caller's open transaction (a
+    change made under :func:`core.records.lock`) commits; never if it rolls back."""
+
+    async def announce() -> None:
+        try:
+            await rapport.publish(name, payload, actor_id=actor.id if actor else None)
+        except Exception:  # the interaction is committed; a failing announcement must not undo it
+            log.exception("publishing %s failed", name)
+
+    if not db.after_commit(Interaction._meta.db, announce):
+        await announce()
 
 
 # --- reading ---------------------------------------------------------------------------------

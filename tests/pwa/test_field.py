@@ -227,3 +227,44 @@ def json_dumps(value) -> str:
     import json
 
     return json.dumps(value, default=str)
+
+
+async def test_simultaneous_conflicting_uploads_keep_every_devices_version(rep):
+    import asyncio
+
+    customer = await add_customer("Acme", rep.user_id)
+    seen = datetime.now(UTC) - timedelta(hours=2)
+    rows = await Interaction.insert(Interaction(
+        customer=customer, channel="call", notes="Met the buyer", followup_due=seen,
+        followup_assignee=rep.user_id, followup_note="Call at 10",
+        updated_at=datetime.now(UTC))).returning(Interaction.id).run()
+    await csrf_headers(rep)
+    answers = await asyncio.gather(*(
+        upload(rep, kind="follow_up", interaction_id=rows[0]["id"], note=f"Device {n} says",
+               base_updated_at=seen.isoformat()) for n in range(20)))
+    assert [a.json()["status"] for a in answers] == ["conflict"] * 20
+    notes = (await Interaction.select().first().run())["notes"]
+    assert notes.startswith("Met the buyer")
+    assert sorted(n for n in range(20) if f"Device {n} says" in notes) == list(range(20))
+    assert await SyncConflict.count().run() == 20
+
+
+async def test_two_devices_editing_the_same_version_at_once_cannot_both_win(rep):
+    import asyncio
+
+    customer = await add_customer("Acme", rep.user_id)
+    seen = datetime.now(UTC) - timedelta(hours=1)
+    rows = await Interaction.insert(Interaction(
+        customer=customer, channel="call", followup_due=seen, followup_assignee=rep.user_id,
+        followup_note="Call at 10", updated_at=seen)).returning(Interaction.id).run()
+    await csrf_headers(rep)
+    answers = await asyncio.gather(*(
+        upload(rep, kind="follow_up", interaction_id=rows[0]["id"], note=note,
+               base_updated_at=seen.isoformat()) for note in ("Call at 3", "Call at 4")))
+    statuses = sorted(a.json()["status"] for a in answers)
+    assert statuses == ["conflict", "updated"]
+    winner = next(a for a in answers if a.json()["status"] == "updated")
+    row = await Interaction.select().first().run()
+    loser_note = "Call at 4" if row["followup_note"] == "Call at 3" else "Call at 3"
+    assert winner.request.content.decode().count(row["followup_note"]) == 1
+    assert loser_note in row["notes"]
