@@ -73,6 +73,11 @@ async def save_reward(actor: Actor | None, program_id: int, data: dict[str, Any]
         raise LoyaltyError("min_tier", "no such tier in this program")
     if reward_id is None:
         return await records.create(actor, Reward, {**values, "program": program_id}, ip=ip)
+    issued = await Reward.select(Reward.issued_count).where(Reward.id == reward_id).first(
+    ).run()
+    if issued and values["stock"] is not None and values["stock"] < issued["issued_count"]:
+        raise LoyaltyError("stock", f"must be at least the {issued['issued_count']:,} "
+                                    f"already redeemed")
     return await records.update(actor, Reward, reward_id, values, ip=ip)
 
 

@@ -188,3 +188,58 @@ async def test_staff_pool_a_contact_with_their_account_only_where_the_program_al
             assert "does not let members pool points" in response.text
     pooled = await Member.select().where(Member.pool.is_not_null()).run()
     assert len(pooled) == 1
+
+
+async def test_rules_tiers_and_rewards_are_edited_in_place_with_refusals_beside_the_field(
+        loyalty_client):
+    from plugins.loyalty import rewards, rules, tiers
+    from plugins.loyalty.tables import Reward, Rule, Tier
+
+    client = loyalty_client
+    program = await new_program()
+    pid = program["id"]
+    [rule] = await rules.rules_of(pid)
+    gold = await tiers.save_tier(None, pid, {"name": "Gold", "threshold": 500})
+    await tiers.save_tier(None, pid, {"name": "Silver", "threshold": 100})
+    mug = await rewards.save_reward(None, pid, {"name": "Mug", "kind": "gift", "cost": 300,
+                                                "stock": 5})
+    await Reward.update({Reward.issued_count: 3}).where(Reward.id == mug["id"]).run()
+    page = await client.get(f"/loyalty/programs/{pid}")
+    for path in (f"rules/{rule['id']}", f"tiers/{gold['id']}", f"rewards/{mug['id']}"):
+        assert f'href="/loyalty/programs/{pid}/{path}"' in page.text
+    form = await client.get(f"/loyalty/programs/{pid}/rules/{rule['id']}")
+    assert form.status_code == 200 and 'value="1"' in form.text  # 1 per euro, not 1.0000
+    changed = await client.post(f"/loyalty/programs/{pid}/rules/{rule['id']}", data={
+        "kind": "per_currency_unit", "name": "2 points per euro", "points": "2"})
+    assert changed.status_code == 303
+    row = await Rule.select().where(Rule.id == rule["id"]).first().run()
+    assert row["points"] == 2 and row["name"] == "2 points per euro" and row["active"]
+    refused = await client.post(f"/loyalty/programs/{pid}/rules/{rule['id']}", data={
+        "kind": "per_currency_unit", "name": "Nothing", "points": "-1"})
+    assert refused.status_code == 422 and 'id="rule-points-error"' in refused.text
+    assert 'value="Nothing"' in refused.text  # what was typed is kept
+    overlap = await client.post(f"/loyalty/programs/{pid}/tiers/{gold['id']}", data={
+        "name": "Gold", "threshold": "100"})
+    assert overlap.status_code == 422 and "Silver already starts at 100" in overlap.text
+    moved = await client.post(f"/loyalty/programs/{pid}/tiers/{gold['id']}", data={
+        "name": "Gold", "threshold": "800", "multiplier": "1.5", "free_shipping": "on"})
+    assert moved.status_code == 303
+    tier = await Tier.select().where(Tier.id == gold["id"]).first().run()
+    assert tier["threshold"] == 800 and tier["free_shipping"]
+    form = await client.get(f"/loyalty/programs/{pid}/rewards/{mug['id']}")
+    assert "3 vouchers were issued for this reward" in form.text
+    too_few = await client.post(f"/loyalty/programs/{pid}/rewards/{mug['id']}", data={
+        "name": "Mug", "kind": "gift", "cost": "250", "stock": "2"})
+    assert too_few.status_code == 422 and "at least the 3 already redeemed" in too_few.text
+    cheaper = await client.post(f"/loyalty/programs/{pid}/rewards/{mug['id']}", data={
+        "name": "Mug", "kind": "gift", "cost": "250", "stock": "10",
+        "min_tier": str(gold["id"])})
+    assert cheaper.status_code == 303
+    reward = await Reward.select().where(Reward.id == mug["id"]).first().run()
+    assert reward["cost"] == 250 and reward["min_tier"] == gold["id"] and reward["active"]
+    # Another program's item, or something that is not an item, is not found.
+    other = await new_program(name="Other")
+    assert (await client.get(f"/loyalty/programs/{other['id']}/rules/{rule['id']}")
+            ).status_code == 404
+    assert (await client.get(f"/loyalty/programs/{pid}/members/{rule['id']}")
+            ).status_code == 404
