@@ -130,7 +130,8 @@ async def page_context(rapport: Any, version: dict[str, Any], values: dict[str, 
             if attr["kind"] in ("single", "multiple"):
                 found = next(o for o in attr["options"] if o["code"] == opt.code)
                 item.update(price=Decimal(found.get("price") or 0), sku=found.get("sku"),
-                            description=found.get("description", ""))
+                            description=found.get("description", ""),
+                            image=found.get("image") or "")
             if opt.explanation is not None:
                 item["why"] = opt.explanation.words()
                 if opt.explanation.suggestion:

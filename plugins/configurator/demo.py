@@ -20,6 +20,8 @@ def _options(*rows: tuple) -> list[dict[str, Any]]:
             option["properties"] = rest[1]
         if len(rest) > 2:
             option["description"] = rest[2]
+        if len(rest) > 3:
+            option["image"] = f"/static/plugins/configurator/options/{rest[3]}.svg"
         out.append(option)
     return out
 
@@ -32,11 +34,11 @@ COMPUTER: dict[str, Any] = {
          "default": "tower", "help": "Where the computer will stand.",
          "options": _options(
              ("tower", "Tower", "CASE-TOWER", "89.00", None, {"watts": 10},
-              "Room for every card and four drives."),
+              "Room for every card and four drives.", "case-tower"),
              ("mini", "Mini", "CASE-MINI", "119.00", None, {"watts": 5},
-              "Fits on a desk; short graphics cards only."),
+              "Fits on a desk; short graphics cards only.", "case-mini"),
              ("rack", "Rack 2U", "CASE-RACK", "189.00", None, {"watts": 15},
-              "For a server cabinet."))},
+              "For a server cabinet.", "case-rack"))},
         {"code": "rails", "label": "Rack rails", "kind": "yesno", "step": "Case",
          "sku": "RAIL-KIT", "price": "39.00"},
         {"code": "cpu", "label": "Processor", "kind": "single", "step": "Core", "required": True,
@@ -117,8 +119,9 @@ BICYCLE: dict[str, Any] = {
              ("b400", "400 Wh", "BAT-400", "0.00"), ("b625", "625 Wh", "BAT-625", "180.00"))},
         {"code": "colour", "label": "Colour", "kind": "single", "step": "Finish",
          "required": True, "default": "black", "options": _options(
-             ("black", "Black", "", "0.00"), ("red", "Signal red", "", "49.00"),
-             ("green", "Forest green", "", "49.00"))},
+             ("black", "Black", "", "0.00", None, {}, "", "colour-black"),
+             ("red", "Signal red", "", "49.00", None, {}, "", "colour-red"),
+             ("green", "Forest green", "", "49.00", None, {}, "", "colour-green"))},
         {"code": "extras", "label": "Extras", "kind": "multiple", "step": "Finish",
          "options": _options(
              ("basket", "Front basket", "ACC-BASKET", "35.00"),

@@ -85,6 +85,18 @@ def _text(value: Any, limit: int) -> str:
     return " ".join(str(value or "").split())[:limit]
 
 
+def _image(value: Any, field: str, where: str) -> str:
+    """An option's picture: an address on this server (the pages' content security policy
+    shows images from this server only), e.g. /static/... or a file's own address."""
+    text = _text(value, 300)
+    if text and (not text.startswith("/") or text.startswith("//") or "\\" in text
+                 or any(c in text for c in "\"'<> ")):
+        raise ModelError(field, "must be an address on this server starting with / (such as "
+                         "/static/plugins/configurator/options/case-tower.svg): the pages "
+                         "show no images from other sites", where)
+    return text
+
+
 def _plain(number: Decimal | None) -> str | None:
     return None if number is None else f"{number.normalize():f}"
 
@@ -231,7 +243,7 @@ def _check_attribute(attr: Any, where: str, steps: list[str]) -> dict[str, Any]:
                 "value": _plain(_number(option.get("value"), f"{ow}.value",
                                         f"{here} › value")),
                 "quantity": _plain(quantity), "properties": props,
-                "image": _text(option.get("image"), 300)})
+                "image": _image(option.get("image"), f"{ow}.image", here)})
         default = attr.get("default")
         if kind == "single" and default not in (None, "") and default not in codes:
             raise ModelError(f"{where}.default", f"{default!r} is not one of its options", label)

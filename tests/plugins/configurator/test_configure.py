@@ -159,6 +159,15 @@ def test_definition_errors_name_the_field():
         models.check_definition(definition, name="Computer", code="PC")
     assert caught.value.field == "rules[2].then[0]"
     assert "'titan' is not an option of Graphics card" in caught.value.message
+    # An option's picture comes from this server (the pages show no images from elsewhere).
+    for address in ("https://cdn.example.com/tower.png", "//cdn.example.com/tower.png",
+                    'javascript:alert(1)', '/x" onerror="alert(1)'):
+        definition = copy.deepcopy(COMPUTER)
+        definition["attributes"][0]["options"][0]["image"] = address
+        with pytest.raises(models.ModelError) as caught:
+            models.check_definition(definition, name="Computer", code="PC")
+        assert caught.value.field == "attributes[0].options[0].image"
+        assert "an address on this server" in caught.value.message
 
 
 def test_values_from_another_model_or_outside_the_range_are_refused(computer):

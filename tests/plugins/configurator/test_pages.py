@@ -28,6 +28,11 @@ async def test_staff_see_why_an_option_is_unavailable_and_what_would_make_it_pos
     page = await staff.get(f"/configurator/models/{pc}/configure")
     assert page.status_code == 200
     assert "Configure Build-your-own computer" in text(page.text)
+    # Options show their pictures (the demo's cases), from this server.
+    assert '<img class="cfg-option-image" src="/static/plugins/configurator/options/' \
+        'case-tower.svg"' in page.text
+    picture = await staff.get("/static/plugins/configurator/options/case-tower.svg")
+    assert picture.status_code == 200
     live = await post_form(staff, f"/configurator/models/{pc}/assess", {
         **TOWER, "v.form": "mini", "v.psu": "w450", "version": staff.versions["PC"]["id"]},
         headers={"HX-Request": "true"})
