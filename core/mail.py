@@ -8,6 +8,8 @@ from __future__ import annotations
 import logging
 import os
 import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
@@ -60,31 +62,86 @@ async def send_mail(rapport, to: str, subject: str, text: str, html: str | None 
     return message
 
 
+def _outbox(rapport, message: EmailMessage) -> str:
+    outbox = Path(rapport.settings.data_dir) / "outbox"
+    outbox.mkdir(parents=True, exist_ok=True)
+    path = outbox / f"{uuid.uuid4().hex}.eml"
+    path.write_bytes(bytes(message))
+    log.info("RAPPORT_SMTP_URL is not set: wrote mail to %s into %s", message["To"], path)
+    # The note is shown to staff, so it names the outbox, not the server's file path.
+    return OUTBOX_NOTE
+
+
+def _server(url: str) -> dict:
+    """aiosmtplib's connection arguments for ``RAPPORT_SMTP_URL``."""
+    parsed = urlparse(url)
+    options = parse_qs(parsed.query)
+    return {
+        "hostname": parsed.hostname or "127.0.0.1",
+        "port": parsed.port or (465 if parsed.scheme == "smtps" else 25),
+        "username": unquote(parsed.username) if parsed.username else None,
+        "password": unquote(parsed.password) if parsed.password else None,
+        "use_tls": parsed.scheme == "smtps",
+        "start_tls": options.get("starttls", ["0"])[0] in {"1", "true"},
+        "timeout": 20,
+    }
+
+
 async def deliver(rapport, message: EmailMessage) -> str:
     """Hand a fully built ``message`` (its own From, Message-ID, threading headers) to the
     SMTP server named by ``RAPPORT_SMTP_URL``; without it, write it to the outbox. Returns
     where it went, for the record; raises when the server refuses or cannot be reached."""
     url = os.environ.get("RAPPORT_SMTP_URL")
     if not url:
-        outbox = Path(rapport.settings.data_dir) / "outbox"
-        outbox.mkdir(parents=True, exist_ok=True)
-        path = outbox / f"{uuid.uuid4().hex}.eml"
-        path.write_bytes(bytes(message))
-        log.info("RAPPORT_SMTP_URL is not set: wrote mail to %s into %s", message["To"], path)
-        # The note is shown to staff, so it names the outbox, not the server's file path.
-        return OUTBOX_NOTE
-    parsed = urlparse(url)
-    options = parse_qs(parsed.query)
-    host = parsed.hostname or "127.0.0.1"
-    port = parsed.port or (465 if parsed.scheme == "smtps" else 25)
-    await aiosmtplib.send(
-        message,
-        hostname=host,
-        port=port,
-        username=unquote(parsed.username) if parsed.username else None,
-        password=unquote(parsed.password) if parsed.password else None,
-        use_tls=parsed.scheme == "smtps",
-        start_tls=options.get("starttls", ["0"])[0] in {"1", "true"},
-        timeout=20,
-    )
-    return f"accepted by {host}:{port}"
+        return _outbox(rapport, message)
+    server = _server(url)
+    await aiosmtplib.send(message, **server)
+    return f"accepted by {server['hostname']}:{server['port']}"
+
+
+@asynccontextmanager
+async def session(rapport) -> AsyncIterator[Callable[[EmailMessage], Awaitable[str]]]:
+    """Deliver many messages over one SMTP connection (a campaign's batch)::
+
+        async with mail.session(rapport) as deliver_one:
+            note = await deliver_one(message)   # like deliver(); raises per message
+
+    The connection is opened at the first message and opened again once if the server
+    dropped it; without ``RAPPORT_SMTP_URL`` each message goes to the outbox."""
+    url = os.environ.get("RAPPORT_SMTP_URL")
+    if not url:
+        async def to_outbox(message: EmailMessage) -> str:
+            return _outbox(rapport, message)
+
+        yield to_outbox
+        return
+    server = _server(url)
+    login = (server.pop("username"), server.pop("password"))
+    client: aiosmtplib.SMTP | None = None
+
+    async def connect() -> aiosmtplib.SMTP:
+        smtp = aiosmtplib.SMTP(**server)
+        await smtp.connect()
+        if login[0]:
+            await smtp.login(login[0], login[1] or "")
+        return smtp
+
+    async def deliver_one(message: EmailMessage) -> str:
+        nonlocal client
+        if client is None or not client.is_connected:
+            client = await connect()
+        try:
+            await client.send_message(message)
+        except aiosmtplib.SMTPServerDisconnected:
+            client = await connect()
+            await client.send_message(message)
+        return f"accepted by {server['hostname']}:{server['port']}"
+
+    try:
+        yield deliver_one
+    finally:
+        if client is not None and client.is_connected:
+            try:
+                await client.quit()
+            except aiosmtplib.SMTPException:
+                client.close()

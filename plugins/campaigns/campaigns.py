@@ -59,7 +59,7 @@ _html_env = SandboxedEnvironment(autoescape=True, undefined=StrictUndefined)
 
 def sanitise(body: str) -> str:
     """The HTML without anything that runs or hides (scripts, handlers, styles, forms)."""
-    return nh3.clean(body or "", link_rel="noopener noreferrer")
+    return nh3.clean(body or "", link_rel=None)
 
 
 class _Text(HTMLParser):

@@ -160,7 +160,7 @@ def _sender() -> str:
 
 
 async def send_one(rapport: Rapport, campaign: dict[str, Any], message: dict[str, Any],
-                   customer: dict[str, Any]) -> None:
+                   customer: dict[str, Any], deliver: Any = None) -> None:
     """Check the policy, then mail one recipient (or record why not)."""
     now = datetime.now(UTC)
     if not message["email"]:
@@ -191,7 +191,7 @@ async def send_one(rapport: Rapport, campaign: dict[str, Any], message: dict[str
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
             "X-Rapport-Campaign": str(campaign["id"]),
         })
-        await mail.deliver(rapport, email)
+        await (deliver(email) if deliver is not None else mail.deliver(rapport, email))
     except Exception as exc:
         log.warning("campaign %s: message %s failed: %s", campaign["id"], message["id"], exc)
         await Message.update({Message.state: "failed",
@@ -230,8 +230,10 @@ async def run_send_job(rapport: Rapport, job: Job) -> None:
             break
         after = batch[-1]["id"]
         people = await _recipients([m["customer"] for m in batch])
-        for message in batch:
-            await send_one(rapport, campaign, message, people.get(message["customer"], {}))
+        async with mail.session(rapport) as deliver:  # one SMTP connection per batch
+            for message in batch:
+                await send_one(rapport, campaign, message, people.get(message["customer"], {}),
+                               deliver)
     await Campaign.update({Campaign.state: "sent",
                            Campaign.send_finished_at: datetime.now(UTC)}).where(
         (Campaign.id == campaign_id) & (Campaign.state == "sending")).run()
@@ -260,6 +262,7 @@ async def report(campaign_id: int) -> dict[str, Any]:
             "sent": sent, "opened": int(totals["opened"]), "clicked": int(totals["clicked"]),
             "clicks": int(totals["clicks"]), "unsubscribed": int(totals["unsubscribed"]),
             "failures": failures,
-            "open_rate": (int(totals["opened"]) / sent) if sent else None,
-            "click_rate": (int(totals["clicked"]) / sent) if sent else None}
+            # In percent, as the percent filter takes them.
+            "open_rate": round(100 * int(totals["opened"]) / sent, 1) if sent else None,
+            "click_rate": round(100 * int(totals["clicked"]) / sent, 1) if sent else None}
 
