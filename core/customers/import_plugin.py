@@ -15,13 +15,17 @@ def register_routes():
 
 @hookimpl
 def register_jobs(rapport):
-    from core.customers.import_web import IMPORT_JOB, run_import
+    from core.customers.import_web import CLEANUP_JOB, IMPORT_JOB, cleanup_imports, run_import
     from core.plugin import JobType
 
     # Three attempts: a database that was briefly away is worth another try; the file is
     # imported in one transaction, so a failed attempt wrote nothing.
     return [JobType(IMPORT_JOB, run_import, max_attempts=3, timeout_seconds=3600,
-                    description="Import customers from a file uploaded on the import page")]
+                    description="Check or import a file of customers uploaded on the import "
+                                "page"),
+            JobType(CLEANUP_JOB, cleanup_imports, schedule="41 * * * *", unique=True,
+                    description="Delete uploaded import files nobody has touched for a day "
+                                "(abandoned or already imported)")]
 
 
 @hookimpl
@@ -41,21 +45,32 @@ def register_commands(cli):
         pass
 
     def run(ctx: click.Context, kind: str, path: str, maps: tuple[str, ...], dry_run: bool,
-            file_format: str) -> None:
+            file_format: str, **options) -> None:
         from core.customers.importing import run_from_command_line
 
-        run_from_command_line(ctx, kind, path, maps, dry_run, file_format)
+        run_from_command_line(ctx, kind, path, maps, dry_run, file_format, **options)
 
     for kind in ("contacts", "accounts"):
         @import_group.command(name=kind, help=f"Import {kind} from a CSV file: every row is "
-                              "checked first; nothing is written if any row is bad.")
+                              "checked; nothing is written if any row is bad, unless "
+                              "--skip-bad-rows.")
         @click.argument("path", type=click.Path(exists=True, dir_okay=False))
         @click.option("--map", "maps", multiple=True, metavar="COLUMN=FIELD",
                       help="Map a CSV column to a field (repeatable); others are guessed.")
         @click.option("--dry-run", is_flag=True, help="Check every row, write nothing.")
+        @click.option("--skip-bad-rows", is_flag=True,
+                      help="Import the good rows even if some rows are bad.")
+        @click.option("--bad-rows", "bad_rows_path", type=click.Path(dir_okay=False),
+                      help="Write the bad rows to this CSV file, with a column saying why.")
+        @click.option("--duplicates", "on_duplicate", default="new", show_default=True,
+                      type=click.Choice(["new", "skip", "update"]),
+                      help="Rows that match a stored customer (same email or phone, or a "
+                           "close name): import as new, skip, or update the stored one.")
         @click.pass_context
-        def csv_command(ctx, path, maps, dry_run, _kind=kind[:-1]):
-            run(ctx, _kind, path, maps, dry_run, "csv")
+        def csv_command(ctx, path, maps, dry_run, skip_bad_rows, bad_rows_path, on_duplicate,
+                        _kind=kind[:-1]):
+            run(ctx, _kind, path, maps, dry_run, "csv", skip_bad_rows=skip_bad_rows,
+                bad_rows_path=bad_rows_path, on_duplicate=on_duplicate)
 
     @import_group.command(name="vcard", help="Import contacts from a .vcf file (vCard 3.0/4.0).")
     @click.argument("path", type=click.Path(exists=True, dir_okay=False))

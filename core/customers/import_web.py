@@ -3,6 +3,7 @@ likely duplicates, merging, CSV and vCard import, vCard export."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import logging
@@ -17,15 +18,15 @@ from typing import Annotated, Any
 from litestar import Request, Response, get, post
 from litestar.exceptions import NotFoundException, ValidationException
 from litestar.params import FromPath, JSONBody, QueryParameter
-from litestar.response import Redirect, Stream, Template
+from litestar.response import File, Redirect, Stream, Template
 
 from core.audit import client_ip
 from core.customers import custom_fields, duplicates, importing, merge
 from core.customers.service import CustomerNotFound
+from core.input_limits import IMPORT_KEEP_HOURS, IMPORT_MAX_UPLOAD_BYTES
 from core.permissions import current_actor
 
 log = logging.getLogger("rapport.import")
-
 
 
 # --- likely duplicates -----------------------------------------------------------------------
@@ -150,10 +151,19 @@ async def merge_api(request: Request, survivor_id: FromPath[int],
 
 
 # --- import ----------------------------------------------------------------------------------
+# An upload is a set of files in the data directory's imports/ folder, named by a random token:
+# <token>.data (the file as uploaded), <token>.json (its state: what the pages show),
+# <token>.report.json (the last check's or import's report), <token>.bad.csv (its bad rows).
+# Checking and importing run as jobs (core.customers.import), never in a request: a worker
+# reads the file a chunk at a time, off the event loop. Uploads left unimported are deleted by
+# core.customers.import_cleanup after IMPORT_KEEP_HOURS.
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 IMPORT_JOB = "core.customers.import"
-MAX_UPLOAD = 100 * 1024 * 1024
+CLEANUP_JOB = "core.customers.import_cleanup"
+MAX_UPLOAD = IMPORT_MAX_UPLOAD_BYTES
+HEAD_BYTES = 64 * 1024  # what the mapping page reads: the header and a few example rows
+BUSY = ("checking", "running")
 
 
 def _imports_dir(request: Request) -> Path:
@@ -195,6 +205,46 @@ def _write_meta(rapport: Any, token: str, meta: dict[str, Any]) -> None:
     temporary.replace(path)  # atomic: a progress poll never reads half a file
 
 
+def _write_report(rapport: Any, token: str, report: dict[str, Any]) -> None:
+    path = _imports_dir_of(rapport) / f"{token}.report.json"
+    temporary = path.with_suffix(".rtmp")
+    temporary.write_text(json.dumps(report))
+    temporary.replace(path)
+
+
+def _read_report(rapport: Any, token: str) -> dict[str, Any] | None:
+    path = _imports_dir_of(rapport) / f"{token}.report.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _head_text(path: Path) -> str:
+    """The first lines of an uploaded CSV file as text (for the mapping page): UTF-8, else
+    Windows-1252; the whole file's encoding is checked by the check job."""
+    with path.open("rb") as stream:
+        head = stream.read(HEAD_BYTES)
+        if stream.read(1):
+            head = head[:head.rfind(b"\n") + 1] or head
+    try:
+        return head.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return head.decode("cp1252", errors="replace")
+
+
+def _save_upload(upload: Any, target: Path) -> tuple[int, bytes]:
+    """Copy the uploaded file to ``target`` a megabyte at a time (run in a thread); returns
+    its size and first bytes."""
+    source = upload.file
+    source.seek(0)
+    size, head = 0, b""
+    with target.open("wb") as out:
+        while chunk := source.read(1024 * 1024):
+            if not head:
+                head = chunk[:4096]
+            out.write(chunk)
+            size += len(chunk)
+    return size, head
+
+
 @get("/customers/import", name="customer-import", opt={"permission": "core.customer.create"})
 async def import_page(request: Request) -> Template:
     return Template("customers/import.html", context={"error": None})
@@ -207,22 +257,19 @@ async def import_upload(request: Request) -> Redirect | Template:
     form = await request.form()
     upload = form.get("file")
     kind = form.get("kind") if form.get("kind") in ("contact", "account") else "contact"
-    data = await upload.read() if hasattr(upload, "read") else b""
-    if not data.strip():
+    token = secrets.token_urlsafe(24)
+    target = _imports_dir(request) / f"{token}.data"
+    size, head = (await asyncio.to_thread(_save_upload, upload, target)
+                  if hasattr(upload, "file") else (0, b""))
+    if not head.strip():
+        target.unlink(missing_ok=True)
         return Template("customers/import.html", status_code=400,
                         context={"error": "Choose a CSV or vCard (.vcf) file to import."})
     filename = Path(getattr(upload, "filename", "") or "upload.csv").name
-    try:
-        text = importing.decode(data)
-    except importing.ImportFileError as exc:
-        return Template("customers/import.html", status_code=400,
-                        context={"error": f"This file cannot be imported: {exc}."})
     is_vcard = filename.lower().endswith((".vcf", ".vcard")) or \
-        text.lstrip().upper().startswith("BEGIN:VCARD")
-    token = secrets.token_urlsafe(24)
-    (_imports_dir(request) / f"{token}.data").write_text(text)
+        head.lstrip(b"\xef\xbb\xbf \r\n\t").upper().startswith(b"BEGIN:VCARD")
     _save_meta(request, token, {
-        "user_id": current_actor(request).id, "filename": filename,
+        "user_id": current_actor(request).id, "filename": filename, "size": size,
         "format": "vcard" if is_vcard else "csv", "kind": "contact" if is_vcard else kind,
         "mapping": None, "state": "uploaded"})
     if is_vcard:
@@ -236,88 +283,107 @@ async def import_mapping_page(request: Request, token: FromPath[str]) -> Templat
     path, meta = _job(request, token)
     kind = meta["kind"]
     try:
-        header, rows = importing.read_csv(path.read_text())
+        header, rows = importing.read_csv(await asyncio.to_thread(_head_text, path))
     except importing.ImportFileError as exc:
-        return Template("customers/import.html", status_code=400, context={"error": str(exc)})
-    samples = [cells for _, cells in itertools.islice(rows, 3)]
+        return Template("customers/import.html", status_code=400,
+                        context={"error": f"This file cannot be imported: {exc}."})
+    samples = [cells for _, cells in itertools.islice(rows, 3)
+               if not isinstance(cells, importing.BrokenRow)]
     defs = await custom_fields.field_definitions(kind)
     guessed = meta.get("mapping") or importing.guess_mapping(header, kind, defs)
     fields = {k: v for k, v in importing.FIELDS.items()
               if kind == "contact" or k not in importing.CONTACT_ONLY}
     fields.update({d.form_name: f"{d.label} (custom)" for d in defs})
     columns = [{"index": i, "header": h, "field": guessed.get(h, ""),
-                "samples": [s[i] for s in samples if i < len(s)]} for i, h in enumerate(header)]
+                "samples": [s[i][:80] for s in samples if i < len(s)]}
+               for i, h in enumerate(header)]
     return Template("customers/import_mapping.html", context={
         "token": token, "meta": meta, "columns": columns, "fields": fields, "error": None})
 
 
-async def _dry_run(request: Request, path: Path, meta: dict[str, Any]) -> importing.ImportReport:
+async def _start(request: Request, token: str, meta: dict[str, Any], step: str) -> None:
+    """Queue the check or the import of an upload as a job; the pages follow its state."""
+    from core import jobs
+
     rapport = request.app.state.rapport
-    actor = current_actor(request)
-    text = path.read_text()
-    if meta["format"] == "vcard":
-        from core.customers.vcard import import_vcard
-
-        return await import_vcard(rapport, actor, text, dry_run=True, source=meta["filename"])
-    return await importing.import_csv(rapport, actor, meta["kind"], text, meta["mapping"],
-                                      dry_run=True, source=meta["filename"])
-
-
-def _report_page(token: str, meta: dict[str, Any], report: Any, error: str | None = None,
-                 status_code: int = 200) -> Template:
-    return Template("customers/import_report.html", status_code=status_code, context={
-        "token": token, "meta": meta, "report": report, "error": error})
+    state = "checking" if step == "check" else "running"
+    meta.update(state=state, done=0, total=0, phase="waiting", message="",
+                started_at=datetime.now(UTC).isoformat())
+    _save_meta(request, token, meta)  # before the job exists: a worker elsewhere may start it
+    job_id = await jobs.enqueue(rapport, IMPORT_JOB, {"token": token, "step": step})
+    _, meta = _job(request, token)  # as the job may have left it by now
+    meta["check_job_id" if step == "check" else "job_id"] = job_id
+    _save_meta(request, token, meta)
 
 
 @post("/customers/import/{token:str}/check", opt={"permission": "core.customer.create"},
-      status_code=200)
-async def import_check(request: Request, token: FromPath[str]) -> Template:
-    """Step 3 (CSV): save the mapping and dry-run every row."""
+      status_code=303)
+async def import_check(request: Request, token: FromPath[str]) -> Redirect:
+    """Step 3 (CSV): save the mapping and check every row (a job); the check page follows."""
     path, meta = _job(request, token)
-    form = await request.form()
-    header, _ = importing.read_csv(path.read_text())
-    meta["mapping"] = {h: str(form.get(f"map_{i}") or "") for i, h in enumerate(header)}
-    _save_meta(request, token, meta)
-    try:
-        report = await _dry_run(request, path, meta)
-    except importing.ImportFileError as exc:
-        return _report_page(token, meta, None, str(exc), status_code=400)
-    return _report_page(token, meta, report)
+    if meta["state"] not in BUSY + ("done",):
+        form = await request.form()
+        header, _ = importing.read_csv(await asyncio.to_thread(_head_text, path))
+        meta["mapping"] = {h: str(form.get(f"map_{i}") or "") for i, h in enumerate(header)}
+        await _start(request, token, meta, "check")
+    return Redirect(f"/customers/import/{token}/check", status_code=303)
 
 
 @get("/customers/import/{token:str}/check", opt={"permission": "core.customer.create"})
-async def import_check_again(request: Request, token: FromPath[str]) -> Template:
-    """Step 3 (vCard, or checking again): dry-run every row."""
-    path, meta = _job(request, token)
-    try:
-        report = await _dry_run(request, path, meta)
-    except importing.ImportFileError as exc:
-        return _report_page(token, meta, None, str(exc), status_code=400)
-    return _report_page(token, meta, report)
+async def import_check_page(request: Request, token: FromPath[str]) -> Template:
+    """Step 3: the check's progress, then its report: how many rows are good, bad and
+    duplicates, with the choice of what duplicates do, before anything is written."""
+    _, meta = _job(request, token)
+    rapport = request.app.state.rapport
+    if meta["state"] == "uploaded":
+        await _start(request, token, meta, "check")  # a vCard file goes straight to the check
+        _, meta = _job(request, token)
+    meta = await _truthful(rapport, token, meta)
+    if meta["state"] != "checked":
+        return _progress_page(request, token, meta)
+    report = _read_report(rapport, token) or {}
+    return Template("customers/import_report.html", status_code=400 if report.get("error")
+                    else 200, context={"token": token, "meta": meta, "report": report,
+                                       "error": report.get("error")})
 
 
 @post("/customers/import/{token:str}/commit", opt={"permission": "core.customer.create"},
       status_code=202)
 async def import_commit(request: Request, token: FromPath[str]) -> Template:
-    """Step 4: queue the import as a job (one transaction) and show its progress."""
-    from core import jobs
-
-    path, meta = _job(request, token)
-    if meta["state"] in ("running", "done"):
+    """Step 4: queue the import of the good rows as a job (one transaction) and show its
+    progress. ``on_duplicate``: skip, update or new (what rows matching a customer do)."""
+    _, meta = _job(request, token)
+    if meta["state"] in BUSY + ("done",):
         return _progress_page(request, token, meta)
-    rapport = request.app.state.rapport
-    meta.update(state="running", done=0, total=0, phase="waiting", created=0, message="",
-                started_at=datetime.now(UTC).isoformat())
-    _save_meta(request, token, meta)  # before the job exists: a worker elsewhere may start it
-    job_id = await jobs.enqueue(rapport, IMPORT_JOB, {"token": token})
-    _, meta = _job(request, token)  # as the job may have left it by now
-    meta["job_id"] = job_id
-    _save_meta(request, token, meta)
+    if meta["state"] != "checked":
+        raise ValidationException("check the file before importing it")
+    form = await request.form()
+    choice = str(form.get("on_duplicate") or "skip")
+    if choice not in importing.DUPLICATE_CHOICES:
+        raise ValidationException("on_duplicate: choose skip, update or new",
+                                  extra=[{"key": "on_duplicate", "message": "unknown choice"}])
+    meta["on_duplicate"] = choice
+    await _start(request, token, meta, "import")
+    _, meta = _job(request, token)
     return _progress_page(request, token, meta)
 
 
-async def _committed_before(meta: dict[str, Any]) -> int | None:
-    """How many customers an earlier attempt of this import wrote, None if it wrote nothing.
+@get("/customers/import/{token:str}/bad-rows.csv", opt={"permission": "core.customer.create"},
+     include_in_schema=False)
+async def import_bad_rows(request: Request, token: FromPath[str]) -> File:
+    """The bad rows of the last check or import, as the file had them plus a column saying
+    what is wrong: fix them there and import that file."""
+    _, meta = _job(request, token)
+    path = _imports_dir(request) / f"{token}.bad.csv"
+    if not path.exists():
+        raise NotFoundException("no bad rows")
+    name = Path(meta["filename"]).stem + "-bad-rows.csv"
+    return File(path=path, filename=name, media_type="text/csv; charset=utf-8")
+
+
+async def _committed_before(meta: dict[str, Any]) -> dict[str, int] | None:
+    """What an earlier attempt of this import wrote ({created, updated, skipped, bad}), None
+    if it wrote nothing.
 
     The import's audit entry is written in the import's own transaction, so it exists if and
     only if that attempt committed: a worker that died after the commit but before saving the
@@ -331,103 +397,158 @@ async def _committed_before(meta: dict[str, Any]) -> int | None:
         & AuditEntry.summary.like(f"%from {meta['filename']}")).first().run()
     if row is None:
         return None
-    rows = json.loads(row["changes"] or "{}").get("rows") or [None, 0]
-    return int(rows[1] or 0)
+    changes = json.loads(row["changes"] or "{}")
+
+    def count(key: str) -> int:
+        return int((changes.get(key) or [None, 0])[1] or 0)
+
+    return {"created": count("rows"), "updated": count("updated"),
+            "skipped": count("skipped"), "bad": count("bad")}
+
+
+def _outcome(report: importing.ImportReport) -> dict[str, Any]:
+    return {"created": report.created, "updated": report.updated, "skipped": report.skipped,
+            "bad": report.bad}
 
 
 async def run_import(rapport: Any, job: Any) -> None:
-    """The ``core.customers.import`` job: import an uploaded file in one transaction and keep
-    its state file (what the progress page shows) true. Run again after a crash, it imports
-    only if the earlier attempt did not commit."""
-    from core.identity.users import load_actor
-
+    """The ``core.customers.import`` job: check an uploaded file (``step: check``) or import
+    its good rows in one transaction (``step: import``), keeping its state file (what the
+    pages show) true. Run again after a crash, it imports only if the earlier attempt did not
+    commit."""
     token = str(job.args.get("token", ""))
+    step = str(job.args.get("step", "import"))
     if not _TOKEN.match(token):
         return
     directory = _imports_dir_of(rapport)
-    meta_path, path = directory / f"{token}.json", directory / f"{token}.data"
+    meta_path = directory / f"{token}.json"
     if not meta_path.exists():
         return  # deleted meanwhile: nothing to do
     meta = json.loads(meta_path.read_text())
-    if meta.get("state") != "running":
+    if meta.get("state") != ("checking" if step == "check" else "running"):
         return  # finished before (this is a repeat)
-    created = await _committed_before(meta)
-    if created is not None:
-        meta.update(state="done", created=created, done=created, total=created)
+    if job.attempt > job.max_attempts:
+        # Its worker died on every attempt (killed, or out of memory): stop trying.
+        meta.update(state="failed", message=f"The {'check' if step == 'check' else 'import'} "
+                    f"was interrupted {job.attempt - 1} times before it could finish; nothing "
+                    "was written.")
         _write_meta(rapport, token, meta)
-        path.unlink(missing_ok=True)
         return
+    if step == "import":
+        before = await _committed_before(meta)
+        if before is not None:
+            meta.update(state="done", **before)
+            _write_meta(rapport, token, meta)
+            (directory / f"{token}.data").unlink(missing_ok=True)
+            return
+    from core.identity.users import load_actor
+
     actor = await load_actor(rapport, int(meta["user_id"]))
     if actor is None:
         meta.update(state="failed", message="The import was not run: the account that started "
                                             "it is no longer active. Nothing was written.")
         _write_meta(rapport, token, meta)
         return
+    try:
+        report = await _run_step(rapport, actor, token, meta, step)
+    except (importing.ImportFileError, FileNotFoundError) as exc:
+        # Trying again cannot help: say so now (nothing was written).
+        if step == "check":
+            _write_report(rapport, token, {"error": f"This file cannot be imported: {exc}."})
+            meta.update(state="checked")
+        else:
+            meta.update(state="failed", message=f"The import failed and nothing was "
+                                                f"written: {exc}")
+        _write_meta(rapport, token, meta)
+        return
+    except Exception as exc:
+        log.exception("import %s (%s) failed (attempt %s of %s)", token, step, job.attempt,
+                      job.max_attempts)
+        if job.attempt >= job.max_attempts:
+            meta.update(state="failed", message=f"The {'check' if step == 'check' else 'import'}"
+                                                f" failed and nothing was written: {exc}")
+            _write_meta(rapport, token, meta)
+        raise
+    _write_report(rapport, token, report.as_dict())
+    if step == "check":
+        meta.update(state="checked", done=report.rows, total=report.rows)
+    elif report.committed:
+        meta.update(state="done", done=report.rows, total=report.rows, **_outcome(report))
+        (directory / f"{token}.data").unlink(missing_ok=True)
+    else:
+        meta.update(state="failed", message="No row could be imported; nothing was written.",
+                    **_outcome(report))
+    _write_meta(rapport, token, meta)
+
+
+async def _run_step(rapport: Any, actor: Any, token: str, meta: dict[str, Any], step: str
+                    ) -> importing.ImportReport:
+    """One check or import, reading the file as it goes; the bad rows land in
+    <token>.bad.csv and the progress in the state file (a few times a second at most)."""
+    directory = _imports_dir_of(rapport)
+    path, bad_path = directory / f"{token}.data", directory / f"{token}.bad.csv"
+    dry_run = step == "check"
+    on_duplicate = "new" if dry_run else meta.get("on_duplicate", "skip")
     last = [0.0]
 
     def progress(phase: str, done: int, total: int) -> None:
         now = time.monotonic()
-        if now - last[0] > 0.25 or done == total:
+        if now - last[0] > 0.25:
             last[0] = now
-            meta.update(phase=phase, done=done, total=total)
+            meta.update(phase=phase, done=done, total=0)
             _write_meta(rapport, token, meta)
 
+    if meta["format"] == "vcard":
+        from core.customers.vcard import import_vcard
+
+        text = importing.decode(await asyncio.to_thread(path.read_bytes))
+        return await import_vcard(rapport, actor, text, dry_run=dry_run, partial=True,
+                                  on_duplicate=on_duplicate, source=meta["filename"],
+                                  progress=progress)
+    stream = await asyncio.to_thread(importing.open_csv, path)
+    temporary = bad_path.with_suffix(".tmp")
     try:
-        text = path.read_text()
-        if meta["format"] == "vcard":
-            from core.customers.vcard import import_vcard
-
-            report = await import_vcard(rapport, actor, text, dry_run=False,
-                                        source=meta["filename"], progress=progress)
-        else:
+        with stream, temporary.open("w", newline="", encoding="utf-8") as bad:
             report = await importing.import_csv(
-                rapport, actor, meta["kind"], text, meta["mapping"], dry_run=False,
-                source=meta["filename"], progress=progress)
-    except (importing.ImportFileError, FileNotFoundError) as exc:
-        # Trying again cannot help: say so now (the transaction rolled back).
-        meta.update(state="failed", message=f"The import failed and nothing was written: {exc}")
-        _write_meta(rapport, token, meta)
-        return
-    except Exception as exc:
-        log.exception("import %s failed (attempt %s of %s)", token, job.attempt,
-                      job.max_attempts)
-        if job.attempt >= job.max_attempts:
-            meta.update(state="failed", message=f"The import failed and nothing was "
-                                                f"written: {exc}")
-            _write_meta(rapport, token, meta)
+                rapport, actor, meta["kind"], stream, meta["mapping"], dry_run=dry_run,
+                partial=True, on_duplicate=on_duplicate, source=meta["filename"],
+                progress=progress, bad_rows=bad)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
         raise
-    if report.committed:
-        meta.update(state="done", created=report.created, done=report.rows, total=report.rows)
+    if report.bad:
+        temporary.replace(bad_path)
     else:
-        meta.update(state="failed", message=f"{len(report.errors)} problems found; "
-                                            "nothing was imported.")
-    _write_meta(rapport, token, meta)
-    if meta["state"] == "done":
-        path.unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
+        bad_path.unlink(missing_ok=True)
+    return report
 
 
 async def _truthful(rapport: Any, token: str, meta: dict[str, Any]) -> dict[str, Any]:
-    """The state file says "running" until the job writes otherwise; if the job itself ended
-    without writing (it failed for good, was cancelled by an administrator, or its worker
-    stopped for good), say so instead of a progress bar that never moves."""
-    if meta.get("state") != "running" or not meta.get("job_id"):
+    """The state file says "checking" or "running" until the job writes otherwise; if the job
+    itself ended without writing (it failed for good, was cancelled by an administrator, or
+    its worker stopped for good), say so instead of a progress bar that never moves."""
+    state = meta.get("state")
+    job_id = meta.get("check_job_id" if state == "checking" else "job_id")
+    if state not in BUSY or not job_id:
         return meta
     from core.jobs_tables import CANCELLED, DONE, FAILED, JobRow
 
+    what = "check" if state == "checking" else "import"
     row = await JobRow.select(JobRow.status, JobRow.locked_until, JobRow.attempts).where(
-        JobRow.id == meta["job_id"]).first().run()
+        JobRow.id == job_id).first().run()
     if row is not None and row["status"] == DONE:
         # The job ended but its last word was lost (a race with the page): ask the database.
-        created = await _committed_before(meta)
-        if created is None:
-            meta.update(state="failed", message="The import stopped; nothing was written.")
+        before = await _committed_before(meta) if state == "running" else None
+        if before is None:
+            meta.update(state="failed", message=f"The {what} stopped; nothing was written.")
         else:
-            meta.update(state="done", created=created, done=created, total=created)
+            meta.update(state="done", **before)
         _write_meta(rapport, token, meta)
     elif row is None or row["status"] in (FAILED, CANCELLED):
         why = ("it was cancelled" if row is not None and row["status"] == CANCELLED
                else "it failed")
-        meta.update(state="failed", message=f"The import stopped ({why}); nothing was written.")
+        meta.update(state="failed", message=f"The {what} stopped ({why}); nothing was written.")
         _write_meta(rapport, token, meta)
     elif row["status"] == "running" and row["locked_until"] is not None and \
             row["locked_until"] < datetime.now(UTC):
@@ -442,7 +563,56 @@ async def _truthful(rapport: Any, token: str, meta: dict[str, Any]) -> dict[str,
 async def import_progress(request: Request, token: FromPath[str]) -> Template:
     _, meta = _job(request, token)
     meta = await _truthful(request.app.state.rapport, token, meta)
-    return Template("customers/import_status.html", context={"token": token, "meta": meta})
+    headers = {"HX-Refresh": "true"} if meta["state"] == "checked" else {}
+    return Template("customers/import_status.html", context={"token": token, "meta": meta},
+                    headers=headers)
+
+
+async def cleanup_imports(rapport: Any, job: Any) -> None:
+    """The ``core.customers.import_cleanup`` job (hourly): delete uploads nobody touched for
+    IMPORT_KEEP_HOURS (abandoned at the mapping or the check, or imported and done), and
+    stray temporary files; a check or import whose job is still queued or running stays."""
+    from core.jobs_tables import JobRow
+
+    directory = _imports_dir_of(rapport)
+    cutoff = time.time() - IMPORT_KEEP_HOURS * 3600
+    files: dict[str, list[Path]] = {}
+    for path in directory.iterdir():
+        files.setdefault(path.name.split(".", 1)[0], []).append(path)
+    busy_jobs: set[int] = set()
+    candidates = []
+    for token, paths in files.items():
+        try:
+            newest = max(p.stat().st_mtime for p in paths)
+        except FileNotFoundError:
+            continue
+        if newest >= cutoff:
+            continue
+        meta_path = directory / f"{token}.json"
+        meta = {}
+        if meta_path.exists():
+            try:
+                meta = json.loads(meta_path.read_text())
+            except ValueError:
+                meta = {}
+        job_id = meta.get("check_job_id" if meta.get("state") == "checking" else "job_id")
+        if meta.get("state") in BUSY and job_id:
+            busy_jobs.add(int(job_id))
+        candidates.append((token, paths, meta, job_id))
+    alive = set()
+    if busy_jobs:
+        alive = {r["id"] for r in await JobRow.select(JobRow.id).where(
+            JobRow.id.is_in(sorted(busy_jobs)) & JobRow.status.is_in(["queued", "running"])
+        ).run()}
+    removed = 0
+    for _, paths, meta, job_id in candidates:
+        if meta.get("state") in BUSY and job_id and int(job_id) in alive:
+            continue
+        for path in paths:
+            path.unlink(missing_ok=True)
+        removed += 1
+    if removed:
+        log.info("deleted %s abandoned import upload(s)", removed)
 
 
 # --- vCard export ----------------------------------------------------------------------------
@@ -493,4 +663,4 @@ async def contacts_vcard_export(request: Request) -> Stream:
 
 ROUTES = [contact_vcard, contacts_vcard_export, duplicates_page, duplicates_check, duplicates_api, merge_preview_page, merge_execute,
           merge_api, import_page, import_upload, import_mapping_page, import_check,
-          import_check_again, import_commit, import_progress]
+          import_check_page, import_commit, import_bad_rows, import_progress]

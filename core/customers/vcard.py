@@ -219,15 +219,19 @@ def read_cards(text: str) -> tuple[list[tuple[int, dict[str, str]]], list[import
 
 async def import_vcard(rapport: Rapport | None, actor: Actor | None, text: str, *,
                        dry_run: bool, source: str = "",
-                       progress: importing.Progress | None = None) -> importing.ImportReport:
-    """Import the contacts of a .vcf file (3.0 or 4.0); all or nothing, like CSV."""
+                       progress: importing.Progress | None = None, partial: bool = False,
+                       on_duplicate: str = "new") -> importing.ImportReport:
+    """Import the contacts of a .vcf file (3.0 or 4.0); all or nothing like CSV, or with
+    ``partial`` the good cards only."""
     records, problems = read_cards(text)
     if not records and not problems:
         raise importing.ImportFileError("the file holds no vCards (BEGIN:VCARD ... END:VCARD)")
     report = await importing.import_records(rapport, actor, "contact", records,
-                                            dry_run=dry_run or bool(problems), source=source,
-                                            progress=progress)
+                                            dry_run=dry_run or (bool(problems) and not partial),
+                                            source=source, progress=progress, partial=partial,
+                                            on_duplicate=on_duplicate)
     if problems:
         report.errors = sorted(problems + report.errors, key=lambda p: p.line)
         report.rows += len(problems)
+        report.bad += len(problems)
     return report

@@ -67,3 +67,123 @@ async def test_a_cell_too_long_is_a_bad_row_not_a_traceback(rapport, tmp_path):
     assert f"line 4: {too_long}" in result.output
     assert "2 of 4 rows are bad" in result.output
     assert await Customer.count().run() == 0
+
+
+def _people(path, rows: int) -> None:
+    with path.open("w") as out:
+        out.write("first_name,last_name,email,notes\n")
+        for i in range(rows):
+            out.write(f"Person{i},Surname{i},p{i}@example.test,{'n' * 300}\n")
+
+
+async def test_a_big_file_is_checked_off_the_event_loop_in_bounded_memory(rapport, tmp_path,
+                                                                         monkeypatch):
+    import threading
+    import tracemalloc
+
+    from core.customers import importing
+
+    actor = await load_actor(rapport, await make_user("admin@example.test"))
+    threads = set()
+    validate = importing.validate_row
+
+    def recording(*args, **kwargs):
+        threads.add(threading.get_ident())
+        return validate(*args, **kwargs)
+
+    monkeypatch.setattr(importing, "validate_row", recording)
+    peaks = {}
+    for rows in (500, 4000):
+        path = tmp_path / f"{rows}.csv"
+        _people(path, rows)
+        tracemalloc.start()
+        try:
+            with importing.open_csv(path) as stream:
+                report = await import_csv(rapport, actor, "contact", stream, dry_run=True)
+            peaks[rows] = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert report.valid == rows and report.rows == rows
+    # Rows are read and checked in a worker thread, never on the event loop's.
+    assert threads and threading.get_ident() not in threads
+    # The file is read a chunk at a time: what stays per row is its email and phone (for
+    # duplicates within the file), not the row (whole rows held cost ~3 KB each here).
+    assert (peaks[4000] - peaks[500]) / 3500 < 1000, peaks
+
+
+async def test_abandoned_uploads_are_deleted_by_a_recurring_job(admin_client):
+    import os
+    import time
+
+    from core import jobs
+    from core.customers.import_web import CLEANUP_JOB, cleanup_imports
+    from tests.conftest import csrf_headers
+    from tests.core.customers.test_import_web import CSV, upload
+
+    rapport = admin_client.rapport
+    assert jobs.job_types(rapport)[CLEANUP_JOB].schedule  # runs by itself, every hour
+    folder = rapport.settings.data_dir / "imports"
+    abandoned, checking, fresh = [(await upload(admin_client, CSV)).split("/")[3]
+                                  for _ in range(3)]
+    await admin_client.post(f"/customers/import/{checking}/check", data={"map_0": "first_name"},
+                            headers=await csrf_headers(admin_client))  # its job waits
+
+    def age(token: str) -> None:
+        two_days_ago = time.time() - 2 * 86400
+        for path in folder.glob(f"{token}.*"):
+            os.utime(path, (two_days_ago, two_days_ago))
+
+    age(abandoned)
+    age(checking)
+    await cleanup_imports(rapport, None)
+    assert not list(folder.glob(f"{abandoned}.*"))
+    assert (await admin_client.get(f"/customers/import/{abandoned}/mapping")).status_code == 404
+    assert (folder / f"{checking}.data").exists()  # its check is still to run
+    assert (folder / f"{fresh}.data").exists()
+    # Once its job is gone (cancelled here), a stale upload goes too.
+    job = await jobs.JobRow.select(jobs.JobRow.id).where(
+        jobs.JobRow.name == "core.customers.import").first().run()
+    await jobs.cancel(job["id"])
+    await cleanup_imports(rapport, None)
+    assert not list(folder.glob(f"{checking}.*")) and (folder / f"{fresh}.data").exists()
+
+
+async def test_an_import_whose_worker_died_is_retried_and_after_the_last_attempt_failed(
+        admin_client):
+    from datetime import UTC, datetime, timedelta
+
+    from core import jobs
+    from core.jobs_tables import JobRow
+    from tests.conftest import csrf_headers
+    from tests.core.customers.test_import_web import _checked_import
+
+    async def commit_and_die(attempts: int) -> str:
+        token = await _checked_import(admin_client)
+        await admin_client.post(f"/customers/import/{token}/commit",
+                                headers=await csrf_headers(admin_client))
+        job = await JobRow.select(JobRow.id).where(JobRow.name == "core.customers.import"
+                                                   ).order_by(JobRow.id, ascending=False
+                                                              ).first().run()
+        # A worker took it and was killed mid-commit: the job stays "running" until its lease
+        # runs out (the transaction rolled back with the dead connection).
+        await JobRow.update({JobRow.status: "running", JobRow.attempts: attempts,
+                             JobRow.worker: "dead-worker",
+                             JobRow.locked_until: datetime.now(UTC) - timedelta(seconds=1)}
+                            ).where(JobRow.id == job["id"]).run()
+        return token
+
+    token = await commit_and_die(attempts=1)
+    status = await admin_client.get(f"/customers/import/{token}/progress")
+    assert "Starting again after an interruption" in status.text
+    await jobs.run_pending(admin_client.rapport)
+    status = await admin_client.get(f"/customers/import/{token}/progress")
+    assert "Imported 2 contacts" in status.text and "hx-trigger" not in status.text
+    assert await Customer.count().run() == 2
+
+    token = await commit_and_die(attempts=3)  # killed on every attempt (out of memory ...)
+    await jobs.run_pending(admin_client.rapport)
+    status = await admin_client.get(f"/customers/import/{token}/progress")
+    assert "hx-trigger" not in status.text
+    assert "The import was interrupted 3 times before it could finish; nothing was written." \
+        in status.text
+    assert await Customer.count().run() == 2
