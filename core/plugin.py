@@ -158,6 +158,27 @@ class EventType:
     # the events your push_notifications hook turns into messages, so users can switch them
     # off. Events without one are not offered as notification topics.
     topic_label: str = ""
+    # What staff read where events are chosen (webhooks): "Order placed", and the heading it is
+    # listed under: "Sales". Without them both are made from the name (``sales.order.created``
+    # -> "Order created" under "Sales"); ``description`` is for plugin authors.
+    label: str = ""
+    area: str = ""
+
+    @property
+    def staff_label(self) -> str:
+        if self.label:
+            return self.label
+        words = " ".join(self.name.split(".")[-2:]).replace("_", " ")
+        return words[:1].upper() + words[1:]
+
+    @property
+    def staff_area(self) -> str:
+        if self.area:
+            return self.area
+        parts = self.name.split(".")
+        word = parts[1] if parts[0] == "core" and len(parts) > 2 else parts[0]
+        word = word.replace("_", " ")
+        return word[:1].upper() + word[1:] + ("s" if parts[0] == "core" else "")
 
 
 def subscribes_to(*names: str) -> Callable[[Any], Any]:

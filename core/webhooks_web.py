@@ -54,7 +54,19 @@ def _event_label(rapport: Any, name: str) -> str:
     if name == webhooks.PING_EVENT:
         return "Test message"
     event_type = rapport.event_types.get(name)
-    return event_type.description if event_type is not None else name
+    return event_type.staff_label if event_type is not None else name
+
+
+def _event_groups(rapport: Any, actor: Any) -> list[tuple[str, list[tuple[str, str]]]]:
+    """The events ``actor`` may send, as staff read them: (area, [(name, label)]), areas in
+    alphabetical order, events in the order their plugin lists them."""
+    groups: dict[str, list[tuple[str, str]]] = {}
+    offered = webhooks.durable_events(rapport, actor)
+    for event_type in rapport.event_types.values():
+        if event_type.name in offered:
+            groups.setdefault(event_type.staff_area, []).append(
+                (event_type.name, event_type.staff_label))
+    return sorted(groups.items())
 
 
 async def _owner_names(user_ids: set[int]) -> dict[int, str]:
@@ -82,7 +94,7 @@ async def list_page(request: Request) -> Template:
 def _form_context(request: Request, sub: dict | None, form: dict, errors: dict) -> dict:
     rapport = request.app.state.rapport
     return {"sub": sub, "form": form, "errors": errors,
-            "events": webhooks.durable_events(rapport, current_actor(request))}
+            "event_groups": _event_groups(rapport, current_actor(request))}
 
 
 async def _read_form(request: Request) -> dict[str, Any]:

@@ -28,14 +28,18 @@ def register_permissions():
 @hookimpl
 def register_events():
     return [
-        EventType("core.customer.created", "A customer (account or contact) was created"),
-        EventType("core.customer.updated", "A customer was changed"),
+        EventType("core.customer.created", "A customer (account or contact) was created",
+                  label="Customer added", area="Customers"),
+        EventType("core.customer.updated", "A customer was changed",
+                  label="Customer changed", area="Customers"),
         EventType("core.customer.deleted", "A customer was deleted",
-                  durable=True),
+                  durable=True, label="Customer deleted", area="Customers"),
         EventType("core.customer.merged", "Two customers were merged into one",
-                  durable=True),
-        EventType("core.customer.bulk_changed", "Customers were changed together from a list"),
-        EventType("core.customer.imported", "Customers were imported from a file"),
+                  durable=True, label="Two customers merged into one", area="Customers"),
+        EventType("core.customer.bulk_changed", "Customers were changed together from a list",
+                  label="Customers changed together from a list", area="Customers"),
+        EventType("core.customer.imported", "Customers were imported from a file",
+                  label="Customers imported from a file", area="Customers"),
     ]
 
 

@@ -25,9 +25,12 @@ def register_permissions():
 @hookimpl
 def register_events():
     return [
-        EventType("core.interaction.created", "An interaction (touch point) was recorded"),
-        EventType("core.interaction.updated", "An interaction or its follow-up changed"),
-        EventType("core.followup.completed", "A follow-up was marked done"),
+        EventType("core.interaction.created", "An interaction (touch point) was recorded",
+                  label="Call, meeting or message logged", area="Interactions"),
+        EventType("core.interaction.updated", "An interaction or its follow-up changed",
+                  label="Logged interaction changed", area="Interactions"),
+        EventType("core.followup.completed", "A follow-up was marked done",
+                  label="Follow-up done", area="Interactions"),
     ]
 
 

@@ -221,18 +221,34 @@ def register_events():
     return [
         EventType("sales.lead.assigned", "A lead was given to a representative "
                   "(payload: lead_id, owner_id, name, score).",
-                  topic_label="A lead is given to me"),
+                  topic_label="A lead is given to me", label="Lead assigned", area="Sales"),
         EventType("sales.quote.requested", "A portal customer asked for a quote for lines a "
                   "plugin supplied; staff find it as an opportunity with a draft quote "
-                  "(payload in docs/plugins/sales.md).", durable=True),
+                  "(payload in docs/plugins/sales.md).", durable=True,
+                  label="Quote requested in the customer portal", area="Sales"),
     ] + orders_events()
+
+
+# What staff read where events are chosen (webhooks), in the lifecycle's order.
+ORDER_EVENT_LABELS = {
+    "sales.order.created": "Order placed",
+    "sales.order.confirmed": "Order confirmed",
+    "sales.order.fulfilled": "Shipment sent",
+    "sales.order.completed": "Order completed",
+    "sales.order.cancelled": "Order or order lines cancelled",
+    "sales.order.returned": "Goods returned by the customer",
+    "sales.order.refunded": "Refund paid",
+    "sales.quote.accepted": "Quote accepted",
+}
 
 
 def orders_events():
     """The order lifecycle's durable events (payloads in docs/plugins/sales.md)."""
     from plugins.sales.orders import EVENTS
 
-    return [EventType(name, description, durable=True) for name, description in EVENTS.items()]
+    return [EventType(name, description, durable=True, area="Sales",
+                      label=ORDER_EVENT_LABELS.get(name, ""))
+            for name, description in EVENTS.items()]
 
 
 @hookimpl
