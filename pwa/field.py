@@ -11,12 +11,14 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
+import phonenumbers
 from litestar import Request, Response, get, post
 from litestar.exceptions import NotFoundException, PermissionDeniedException
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import Template
 
 from core.audit import client_ip
+from core.customers.service import phone_region
 from core.customers.tables import Customer, CustomerAddress
 from core.permissions import Actor, current_actor, scoped
 from core.plugin import AgendaItem
@@ -42,6 +44,21 @@ def _iso(value: Any) -> Any:
     return value
 
 
+def phone_for_people(e164: str | None, region: str) -> str:
+    """A stored E.164 number as people read it: national format (``030 123456``) when it is
+    a number of ``region`` (the representative's), else international (``+49 30 123456``).
+    The ``tel:`` link keeps the E.164 form."""
+    if not e164:
+        return ""
+    try:
+        number = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return e164
+    local = phonenumbers.region_code_for_number(number) == region
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL if local
+                                      else phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
 def _address_text(row: dict[str, Any]) -> str:
     parts = [row.get("street"), " ".join(p for p in (row.get("postcode"), row.get("city")) if p),
              row.get("country")]
@@ -63,11 +80,13 @@ async def my_customers(rapport, actor: Actor, limit: int = MAX_CUSTOMERS) -> lis
                 CustomerAddress.customer.is_in(ids)).order_by(CustomerAddress.id).run():
             addresses.setdefault(address["customer"], address)
     customers = []
+    region = phone_region(actor.region)
     for row in rows:
         address = addresses.get(row["id"])
         customers.append({
             "id": row["id"], "name": row["name"], "kind": row["kind"],
             "phone": row["primary_phone"], "email": row["primary_email"],
+            "phone_display": phone_for_people(row["primary_phone"], region),
             "stage": row["lifecycle_stage"], "updated_at": _iso(row["updated_at"]),
             "address": _address_text(address) if address else "",
             "lat": _iso(address["latitude"]) if address else None,

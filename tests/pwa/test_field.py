@@ -13,6 +13,7 @@ import pytest
 from core.customers.tables import Customer, CustomerAddress
 from core.interactions.tables import Interaction
 from core.plugin import AgendaItem, Panel, hookimpl
+from pwa.field import phone_for_people
 from pwa.tables import FieldAttachment, Reminder, SyncConflict, VisitCheckIn
 from tests.conftest import app_client, csrf_headers, make_user, sign_in
 
@@ -70,6 +71,10 @@ async def test_snapshot_holds_my_customers_and_todays_agenda(rep):
     assert [c["name"] for c in snapshot["customers"]] == ["Acme"]
     acme = snapshot["customers"][0]
     assert acme["lat"] == pytest.approx(52.52) and acme["phone"] == "+4930123456"
+    # Shown for people: international for a German number when the rep's region is not DE
+    # (the tel: link keeps "phone", E.164); national when it is.
+    assert acme["phone_display"] == "+49 30 123456"
+    assert phone_for_people("+4930123456", "DE") == "030 123456"
     assert acme["interactions"][0]["subject"] == "Pricing"
     assert acme["follow_ups"][0]["note"] == "Send the offer"
     assert acme["panels"] == [{"id": "p", "title": "Loyalty", "html": "<p>Gold</p>", "url": None,

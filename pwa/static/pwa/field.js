@@ -160,7 +160,7 @@
       rows.replaceChildren(...list.filter((c) => !q || c.name.toLowerCase().includes(q)).map((c) =>
         el("li", {}, el("a", { class: "field-row", href: `#/customers/${c.id}` },
           el("span", { class: "field-row-main" }, el("strong", {}, c.name),
-            el("span", { class: "muted" }, c.address || c.phone || "")),
+            el("span", { class: "muted" }, c.address || c.phone_display || c.phone || "")),
           here && c._km !== Number.POSITIVE_INFINITY ? el("span", { class: "field-distance" }, `${c._km.toFixed(1)} km`) : null))));
       if (!rows.children.length) rows.append(el("li", { class: "empty" }, "No customers."));
     };
@@ -193,7 +193,7 @@
       el("h1", {}, c.name),
       el("p", { class: "muted" }, [c.stage, c.address].filter(Boolean).join(" · ")),
       el("div", { class: "field-actions" },
-        c.phone ? el("a", { class: "button field-big", href: `tel:${c.phone}` }, "Call") : null,
+        c.phone ? el("a", { class: "button field-big", href: `tel:${c.phone}` }, `Call ${c.phone_display || c.phone}`) : null,
         mapQuery ? el("a", { class: "button secondary field-big", rel: "noopener", target: "_blank",
           href: `https://www.openstreetmap.org/search?query=${encodeURIComponent(mapQuery)}` }, "Open in maps") : null,
         c.email ? el("a", { class: "button secondary field-big", href: `mailto:${c.email}` }, "Email") : null),
