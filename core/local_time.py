@@ -124,7 +124,8 @@ def _request_zone(context: Any) -> ZoneInfo:
     actor = None
     if request is not None:
         user = request.scope.get("user")
-        actor = user if getattr(user, "kind", "") == "staff" else None
+        # Staff read times in their chosen zone; portal customers in their browser's.
+        actor = user if getattr(user, "kind", "") in ("staff", "portal") else None
     return zone_of(actor)
 
 

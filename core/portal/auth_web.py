@@ -21,6 +21,7 @@ from core.portal.identities import (
     create_login_link,
     end_session,
     invitation,
+    note_time_zone,
     start_session,
     use_login_link,
 )
@@ -36,7 +37,10 @@ def safe_portal_next(target: str | None) -> str:
     return target
 
 
-async def _signed_in(request: Request, identity_id: int, target: str) -> Response:
+async def _signed_in(request: Request, identity_id: int, target: str,
+                     data: dict | None = None) -> Response:
+    # The sign-in forms carry the browser's time zone (time-zone.js): times in it from now.
+    await note_time_zone(identity_id, (data or {}).get("time_zone"))
     key = await start_session(identity_id)
     secure = request.app.state.rapport.settings.secure_cookies
     return Redirect(safe_portal_next(target), status_code=303,
@@ -64,7 +68,7 @@ async def portal_login(request: Request, data: FormData) -> Response:
         return await render(request, "portal/login.html", _login_context(
             errors={exc.field: exc.message}, email=data.get("email", ""), next=target),
             status_code=400)
-    return await _signed_in(request, identity_id, target)
+    return await _signed_in(request, identity_id, target, data)
 
 
 @post("/login/link", opt={"public": True})
@@ -94,13 +98,14 @@ async def portal_login_link_page(request: Request, token: FromPath[str]) -> Temp
 
 
 @post("/login/link/{token:str}", opt={"public": True}, status_code=303)
-async def portal_login_link_use(request: Request, token: FromPath[str]) -> Response:
+async def portal_login_link_use(request: Request, token: FromPath[str],
+                                data: FormData) -> Response:
     identity_id = await use_login_link(token)
     if identity_id is None:
         return await render(request, "portal/login.html", _login_context(
             errors={"link_email": "That sign-in link has expired or was already used. "
                                   "Ask for a new one."}), status_code=400)
-    return await _signed_in(request, identity_id, PREFIX + "/")
+    return await _signed_in(request, identity_id, PREFIX + "/", data)
 
 
 @get("/accept/{token:str}", name="portal-accept", opt={"public": True})
@@ -121,7 +126,7 @@ async def portal_accept(request: Request, token: FromPath[str], data: FormData) 
         return await render(request, "portal/accept.html", {
             "token": token, "invitation": found, "errors": {exc.field: exc.message},
         }, status_code=400)
-    return await _signed_in(request, identity_id, PREFIX + "/")
+    return await _signed_in(request, identity_id, PREFIX + "/", data)
 
 
 @post("/logout", opt={"permission": "core.portal.use"}, status_code=303)

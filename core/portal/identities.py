@@ -279,6 +279,7 @@ async def session_actor(rapport: Rapport, key: str) -> Actor | None:
         PortalSession.identity.id,
         PortalSession.identity.is_active,
         PortalSession.identity.last_seen_at,
+        PortalSession.identity.time_zone,
         PortalSession.identity.customer.id,
         PortalSession.identity.customer.account,
         PortalSession.identity.customer.erased_at,
@@ -297,7 +298,19 @@ async def session_actor(rapport: Rapport, key: str) -> Actor | None:
         grants=portal_grants(rapport),
         customer_id=customer_id,
         account_id=row["identity.customer.account"],
+        time_zone=row["identity.time_zone"] or "",
     )
+
+
+async def note_time_zone(identity_id: int, zone: str | None) -> None:
+    """Remember the zone the customer's browser reported at sign-in (when it is a real one):
+    portal pages show times in it."""
+    from core.local_time import valid_zone
+
+    zone = valid_zone(zone)
+    if zone:
+        await PortalIdentity.update({PortalIdentity.time_zone: zone}).where(
+            (PortalIdentity.id == identity_id) & (PortalIdentity.time_zone != zone)).run()
 
 
 async def note_visit(identity_id: int, last_seen_at: datetime | None) -> None:

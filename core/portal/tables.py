@@ -28,6 +28,8 @@ class PortalIdentity(Table, tablename="core_portal_identity"):
     is_active = Boolean(default=True)
     failed_logins = Integer(default=0)
     locked_until = Timestamptz(null=True, default=None)
+    # The customer's time zone (IANA name), sent by their browser at sign-in; "" = instance's.
+    time_zone = Varchar(length=64, default="")
     created_at = Timestamptz(default=TimestamptzNow())
 
 

@@ -170,3 +170,31 @@ async def test_visits_are_counted_not_listed(portal):
     await portal.get("/portal/")
     rows = await PortalVisit.select().where(PortalVisit.identity == ada.identity_id).run()
     assert [r["visits"] for r in rows] == [2]
+
+
+async def test_the_portal_shows_times_in_the_customers_own_time_zone(client):
+    from core.interactions.tables import Interaction
+
+    ada = await make_person(client.rapport, "Ada", "Lovelace", "ada@example.test")
+    # 23:30 UTC on 1 March is already 2 March in Auckland (UTC+13).
+    await Interaction.insert(Interaction(
+        customer=ada.customer_id, channel="meeting", subject="Kick-off meeting",
+        occurred_at=datetime(2026, 3, 1, 23, 30, tzinfo=UTC), visible_in_portal=True)).run()
+    signed = await client.post("/portal/login", data={
+        "email": "ada@example.test", "password": PORTAL_PASSWORD,
+        "time_zone": "Pacific/Auckland"}, headers=await csrf_headers(client),
+        follow_redirects=False)
+    assert signed.status_code == 303
+    history = await client.get("/portal/history")
+    assert "Kick-off meeting" in history.text
+    assert "02 Mar 2026" in history.text and "01 Mar 2026" not in history.text
+    # A zone the browser made up is ignored: the last real one stays.
+    await client.post("/portal/logout", headers=await csrf_headers(client))
+    await client.post("/portal/login", data={
+        "email": "ada@example.test", "password": PORTAL_PASSWORD, "time_zone": "Mars/Base"},
+        headers=await csrf_headers(client))
+    identity = await PortalIdentity.select(PortalIdentity.time_zone).where(
+        PortalIdentity.id == ada.identity_id).first().run()
+    assert identity["time_zone"] == "Pacific/Auckland"
+    form = await client.get("/portal/login")
+    assert 'name="time_zone"' in form.text and "time-zone.js" in form.text
