@@ -68,6 +68,22 @@ def global_search(seeded: Seeded) -> list[Request]:
     return [Request(f"/search?q={quote(t)}", headers=HTML) for t in (term, misspelt)]
 
 
+def list_search(seeded: Seeded) -> list[Request]:
+    """The contacts list filtered by part of a seeded last name (inside the word, upper
+    case: the folded trigram index, core.search)."""
+    term = seeded.search_term
+    inner = term[1:] if len(term) > 4 else term
+    return [Request(f"/contacts?q={quote(t)}", headers=HTML) for t in (inner, inner.upper())]
+
+
+def interaction_search(seeded: Seeded) -> list[Request]:
+    """Global search in interactions' subjects and notes (API, interactions only): a rare
+    subject and one that every interaction's notes contain."""
+    return [Request(f"/api/v1/search?q={quote(q)}&kind=interaction",
+                    headers={"accept": "application/json"})
+            for q in (f"Touch point {seeded.interactions // 2}", "next order")]
+
+
 def interaction_create(seeded: Seeded) -> list[Request]:
     """Log a call against a customer through the JSON API."""
     return [
@@ -89,5 +105,7 @@ SCENARIOS = [
     ("360 view (1,000 interactions)", customer_360, ("kept",)),
     ("360 view (typical customer)", customer_360_typical, ("kept",)),
     ("global search", global_search, ("kept",)),
+    ("list search (inside names)", list_search, ("kept",)),
+    ("interaction search", interaction_search, ("kept",)),
     ("interaction create", interaction_create, ("kept",)),
 ]

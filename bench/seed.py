@@ -73,6 +73,40 @@ def _sqlite_value(value: Any) -> Any:
     return adapter(value) if adapter is not None else value
 
 
+def _sqlite_connect(database_url: str) -> sqlite3.Connection:
+    """A bare connection with the SQL functions Rapport's triggers call (``core.db``)."""
+    from core.search.fold import fold
+
+    connection = sqlite3.connect(unquote(database_url[len("sqlite:///"):]), timeout=30,
+                                 isolation_level=None)
+    connection.create_function("rapport_fold", 1, fold, deterministic=True)
+    return connection
+
+
+# Interactions' search index (core.search): its triggers are dropped while a bulk insert runs
+# and the FTS table rebuilt once afterwards (one pass instead of an index write per row).
+SEARCH_TRIGGERS = ("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
+                   "AND tbl_name = ? AND name LIKE 'core_search_interaction%'")
+
+
+@contextlib.contextmanager
+def _sqlite_search_deferred(connection: sqlite3.Connection, table: str):
+    triggers = connection.execute(SEARCH_TRIGGERS, [table]).fetchall()
+    for trigger, _ in triggers:
+        connection.execute(f'DROP TRIGGER "{trigger}"')
+    try:
+        yield
+    finally:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        if triggers:
+            log(f"{table}: rebuilding its search index")
+            connection.execute("INSERT INTO core_search_interaction(core_search_interaction) "
+                               "VALUES ('rebuild')")
+        for _, sql in triggers:
+            connection.execute(sql)
+
+
 @contextlib.contextmanager
 def _sqlite_indexes_dropped(connection: sqlite3.Connection, tables: list[str]):
     """The secondary indexes of ``tables`` dropped for the duration and re-created verbatim
@@ -163,8 +197,7 @@ async def bulk_insert(database_url: str, table, values_iter, total: int, *,
         import piccolo.engine.sqlite  # noqa: F401  registers the adapters Piccolo stores with
 
         suffix = tuple(_sqlite_value(defaults[c]) for c in rest)
-        connection = sqlite3.connect(unquote(database_url[len("sqlite:///"):]), timeout=30,
-                                     isolation_level=None)
+        connection = _sqlite_connect(database_url)
         try:
             connection.execute("PRAGMA cache_size = -524288")
             connection.execute("PRAGMA synchronous = OFF")  # a scratch database
@@ -172,7 +205,7 @@ async def bulk_insert(database_url: str, table, values_iter, total: int, *,
             quoted = ", ".join(f'"{c}"' for c in all_columns)  # "user" is a reserved word
             sql = f"INSERT INTO {name} ({quoted}) VALUES ({marks})"
             with (_sqlite_indexes_dropped(connection, [name]) if rebuild
-                  else contextlib.nullcontext()):
+                  else contextlib.nullcontext()), _sqlite_search_deferred(connection, name):
                 for rows in chunks():
                     connection.execute("BEGIN IMMEDIATE")  # one transaction per chunk
                     connection.executemany(sql, rows)
@@ -273,8 +306,7 @@ async def _seed_customers(database_url: str, n: int) -> None:
     if database_url.startswith("sqlite"):
         import piccolo.engine.sqlite  # noqa: F401  registers the adapters Piccolo stores with
 
-        connection = sqlite3.connect(unquote(database_url[len("sqlite:///"):]), timeout=30,
-                                     isolation_level=None)
+        connection = _sqlite_connect(database_url)
         try:
             connection.execute("PRAGMA cache_size = -524288")
             connection.execute("PRAGMA synchronous = OFF")  # a scratch database

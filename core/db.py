@@ -101,6 +101,15 @@ _SQLITE_PRAGMAS = (
 )
 
 
+async def register_sqlite_functions(connection: aiosqlite.Connection) -> None:
+    """SQL functions Rapport's SQLite schema calls: ``rapport_fold(text)`` (search's accent
+    and case folding, :func:`core.search.fold.fold`), which the search index triggers use:
+    a bare ``sqlite3`` shell cannot write names or interaction notes (docs/search.md)."""
+    from core.search.fold import fold
+
+    await connection.create_function("rapport_fold", 1, fold, deterministic=True)
+
+
 class RapportSQLiteEngine(SQLiteEngine):
     """SQLite with one long-lived connection per event loop for queries outside transactions.
 
@@ -133,6 +142,7 @@ class RapportSQLiteEngine(SQLiteEngine):
         connection.row_factory = dict_factory  # type: ignore[assignment]
         for pragma in _SQLITE_PRAGMAS:
             await connection.execute(pragma)
+        await register_sqlite_functions(connection)
         return connection
 
     async def _shared_connection(self) -> aiosqlite.Connection:

@@ -90,7 +90,9 @@ async def _serialise(rows: list[dict[str, Any]], actor, *, full: bool = False) -
      opt={"permission": "core.customer.view"}, **API, summary="List customers")
 async def list_customers(
     request: Request,
-    q: Annotated[str | None, Parameter(description="Name or email starts with")] = None,
+    q: Annotated[str | None, Parameter(description=(
+        "Name, email, phone or account containing this, accents and case ignored (one or two "
+        "characters: names and emails starting with them)"))] = None,
     stage: Annotated[str | None, Parameter(description=f"One of {LIFECYCLE_STAGES}")] = None,
     owner: Annotated[int | None, Parameter(description="Owner's user id")] = None,
     team: Annotated[int | None, Parameter(description="Team id")] = None,

@@ -152,13 +152,21 @@ async def where_clauses(rapport: Rapport, actor: Actor | None, filters: Customer
     if filters.kind:
         clauses.append(Customer.kind == filters.kind)
     if filters.q:
+        from core.search.customers import list_filter
+
         q = filters.q.lower()
-        # Ranges rather than LIKE: they use the (kind, lower(name), id) and email indexes on
-        # both databases whatever the collation.
-        clauses.append(WhereRaw(
-            "((lower(core_customer.name) >= {} AND lower(core_customer.name) < {}) OR "
-            "(core_customer.primary_email >= {} AND core_customer.primary_email < {}))",
-            q, q + "\uffff", q, q + "\uffff"))
+        # Name, email, phone or account containing q, accents ignored, from the search index
+        # (core.search); a query too short for trigrams matches the start of names and emails.
+        contains = list_filter(filters.q)
+        if contains is not None:
+            clauses.append(contains)
+        else:
+            # Ranges rather than LIKE: they use the (kind, lower(name), id) and email indexes on
+            # both databases whatever the collation.
+            clauses.append(WhereRaw(
+                "((lower(core_customer.name) >= {} AND lower(core_customer.name) < {}) OR "
+                "(core_customer.primary_email >= {} AND core_customer.primary_email < {}))",
+                q, q + "\uffff", q, q + "\uffff"))
     if filters.stage:
         clauses.append(Customer.lifecycle_stage == filters.stage)
     if filters.owner is not None:

@@ -58,6 +58,8 @@ class Filters:
     since: datetime | None = None
     until: datetime | None = None
     oldest_first: bool = False
+    # Words in the subject or notes (accents and case ignored; core.search's index).
+    q: str = ""
     # An account's timeline: its own interactions and those of its contacts (the 360 view).
     with_contacts: bool = False
     errors: dict[str, str] = field(default_factory=dict)
@@ -90,7 +92,10 @@ class Filters:
         until = as_utc(params.get("to") or None, "to", errors)
         if until is not None and len((params.get("to") or "").strip()) == 10:
             until = until.replace(hour=0) + timedelta(days=1)  # ...and to its end
-        return cls(customer_id=numbers["customer"], channel=channel, direction=direction,
+        q = " ".join(str(params.get("q") or "").split())[:200]
+        if 0 < len(q) < 3:
+            errors["q"] = "type at least three letters to search subjects and notes"
+        return cls(customer_id=numbers["customer"], channel=channel, direction=direction, q=q,
                    user=numbers["user"], outcome=(params.get("outcome") or "").strip(),
                    since=since, until=until, oldest_first=order == "oldest", errors=errors)
 
@@ -205,4 +210,10 @@ def _conditions(filters: Filters, clause: Any = None) -> list[Any]:
         conditions.append(Interaction.occurred_at >= filters.since)
     if filters.until is not None:
         conditions.append(Interaction.occurred_at < filters.until)
+    if filters.q:
+        from core.search.interactions import text_filter
+
+        text = text_filter(filters.q)
+        if text is not None:
+            conditions.append(text)
     return conditions

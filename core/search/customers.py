@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from piccolo.columns.combination import WhereRaw
 from piccolo.querystring import QueryString
 from rapidfuzz import fuzz
 
@@ -20,6 +21,7 @@ from core.customers.service import display_phone
 from core.customers.tables import Customer
 from core.permissions import Actor, row_filter
 from core.plugin import SearchResult
+from core.search.fold import fold
 
 if TYPE_CHECKING:
     from core.app import Rapport
@@ -111,8 +113,9 @@ def fts_queries(query: str, *, every_word: bool = True) -> tuple[str | None, str
     """(substring query, typo-tolerant query) in FTS5 syntax; ``None`` when not applicable.
 
     The typo-tolerant one needs every word of the query (within one typo) unless
-    ``every_word`` is false, then any of them."""
-    text = query.lower()
+    ``every_word`` is false, then any of them. The index holds folded text (accents and case
+    removed, :mod:`core.search.fold`), so the query is folded too."""
+    text = fold(query)
     digits = phone_digits(query)
     parts = []
     if len(text) >= 3 and not digits:
@@ -134,6 +137,11 @@ def _filter_sql(rapport: Rapport, actor: Actor, findable: bool = False) -> Any:
     where = (finding.find_filter(rapport, actor) if findable
              else row_filter(rapport, actor, "core.customer.view", Customer))
     return QueryString("1 = 1") if where is None else where.querystring
+
+
+def _like(text: str) -> str:
+    """``%text%`` with LIKE's wildcards in ``text`` escaped."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 def _is_postgres() -> bool:
@@ -159,8 +167,13 @@ async def _postgres_candidates(query: str, where: Any, limit: int, fuzzy: bool
     """Ids matching any way (name, emails, phones, account) collected by a UNION of
     separate index lookups, then filtered, ranked and limited. One WHERE with ``OR id IN
     (subquery)`` made PostgreSQL scan the whole customer table (hashed subplans cannot use
-    the trigram indexes): 180 ms at 100,000 customers, linear in the table."""
-    like = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    the trigram indexes): 180 ms at 100,000 customers, linear in the table.
+
+    Names are compared folded (``core_search_fold(name)``, indexed), so ``muller`` finds
+    *Müller*; emails and phones as they are stored."""
+    like = _like(query)
+    folded = fold(query)
+    folded_like = _like(folded)
     digits = phone_digits(query)
     if digits:
         phone_like = f"%{digits}%"
@@ -171,20 +184,22 @@ async def _postgres_candidates(query: str, where: Any, limit: int, fuzzy: bool
         )
     else:
         name_similar = (
-            QueryString("UNION SELECT id FROM core_customer WHERE name % {} "
-                        "UNION SELECT id FROM core_customer WHERE name %> {}", query, query)
+            QueryString("UNION SELECT id FROM core_customer WHERE core_search_fold(name) % {} "
+                        "UNION SELECT id FROM core_customer "
+                        "WHERE core_search_fold(name) %> {}", folded, folded)
             if fuzzy else QueryString("")
         )
         # Names are matched once (MATERIALIZED), and accounts picked among those: filtering
         # 20,000 accounts by kind first and then by name took ~100 ms at 100,000 customers.
         ids = QueryString(
-            "WITH named AS MATERIALIZED (SELECT id FROM core_customer WHERE name ILIKE {} {}) "
+            "WITH named AS MATERIALIZED (SELECT id FROM core_customer "
+            "WHERE core_search_fold(name) ILIKE {} {}) "
             "SELECT id FROM named "
             "UNION SELECT id FROM core_customer WHERE primary_email ILIKE {} "
             "UNION SELECT customer FROM core_customer_email WHERE email ILIKE {} "
             "UNION SELECT id FROM core_customer WHERE account IN (SELECT a.id FROM named "
             "JOIN core_customer a ON a.id = named.id WHERE a.kind = 'account' LIMIT 50)",
-            like, name_similar, like, like,
+            folded_like, name_similar, like, like,
         )
     # The ids as an array probed through the primary key: joined as a subquery, their
     # estimated count (~2% of the table for any ILIKE) made PostgreSQL hash-join a scan of
@@ -195,9 +210,9 @@ async def _postgres_candidates(query: str, where: Any, limit: int, fuzzy: bool
         "ON core_search_acct.id = core_customer.account "
         "WHERE core_customer.id = ANY(ARRAY({})) "
         "AND core_customer.erased_at IS NULL AND ({}) "
-        "ORDER BY greatest(word_similarity({}, core_customer.name), "
+        "ORDER BY greatest(word_similarity({}, core_search_fold(core_customer.name)), "
         "similarity({}, core_customer.primary_email)) DESC, core_customer.id LIMIT {}",
-        ids, where, query, query, limit,
+        ids, where, folded, query, limit,
     ).run()
 
 
@@ -253,14 +268,14 @@ def _text_score(query: str, text: str) -> float:
 
 def score(query: str, row: dict[str, Any]) -> float:
     """How well ``row`` answers ``query`` (0-100): the best of name, email, account, phone."""
-    q = query.lower()
+    q = fold(query)
     digits = phone_digits(query)
     if digits and digits in (row.get("primary_phone") or "").replace("+", ""):
         return 100.0
-    best = _text_score(q, (row.get("name") or "").lower())
-    best = max(best, _text_score(q, (row.get("primary_email") or "").lower()) * 0.95)
+    best = _text_score(q, fold(row.get("name") or ""))
+    best = max(best, _text_score(q, fold(row.get("primary_email") or "")) * 0.95)
     # A contact found through its account ranks below the account itself.
-    best = max(best, _text_score(q, (row.get("account_name") or "").lower()) * 0.85)
+    best = max(best, _text_score(q, fold(row.get("account_name") or "")) * 0.85)
     return float(best)
 
 
@@ -372,3 +387,42 @@ async def name_candidates(name: str, *, kind: str | None = None, limit: int = 50
     if fuzzy:
         rows += await _sqlite_candidates(fuzzy, where, limit)
     return rows
+
+
+def list_filter(query: str) -> WhereRaw | None:
+    """The customer lists' text filter: customers whose name, email, phone or account (the
+    company of a contact) *contains* ``query``, accents and case ignored (``mith`` and
+    ``smíth`` find *Smith*), answered from the search index so that it stays indexed at a
+    million customers. ``None`` when the query is too short for the trigram index (fewer than
+    three letters and not a phone number): the caller then matches the start of names.
+
+    SQLite: the customers' FTS5 documents (every email, every phone, the account's name).
+    PostgreSQL: a bitmap OR of trigram index lookups: folded name, main email, main phone, the
+    contacts of up to 50 matching accounts and up to 200 customers with a matching other
+    email (both as arrays, so the planner keeps to the indexes instead of a hashed subplan
+    over every row)."""
+    query = normalise_query(query)
+    digits = phone_digits(query)
+    folded = fold(query)
+    if len(folded) < 3 and not digits:
+        return None
+    if not _is_postgres():
+        match = ("{phones} : " + _fts_phrase(digits) if digits
+                 else "{name emails account} : " + _fts_phrase(folded))
+        return WhereRaw("core_customer.id IN (SELECT rowid FROM core_search_customer "
+                        "WHERE core_search_customer MATCH {})", match)
+    if digits:
+        phone_like = f"%{digits}%"
+        return WhereRaw(
+            "(core_customer.primary_phone LIKE {} OR core_customer.id = ANY(ARRAY("
+            "SELECT customer FROM core_customer_phone WHERE phone LIKE {} LIMIT 200)))",
+            phone_like, phone_like)
+    like, folded_like = _like(query), _like(folded)
+    return WhereRaw(
+        "(core_search_fold(core_customer.name) ILIKE {} "
+        "OR core_customer.primary_email ILIKE {} "
+        "OR core_customer.account = ANY(ARRAY(SELECT a.id FROM core_customer a "
+        "WHERE a.kind = 'account' AND core_search_fold(a.name) ILIKE {} LIMIT 50)) "
+        "OR core_customer.id = ANY(ARRAY(SELECT e.customer FROM core_customer_email e "
+        "WHERE e.email ILIKE {} LIMIT 200)))",
+        folded_like, like, folded_like, like)

@@ -8,5 +8,5 @@ APP_CONFIG = AppConfig(
     app_name="core_search",
     migrations_folder_path=str(Path(__file__).parent / "piccolo_migrations"),
     table_classes=[],
-    migration_dependencies=["core.customers.piccolo_app"],
+    migration_dependencies=["core.customers.piccolo_app", "core.interactions.piccolo_app"],
 )

@@ -21,7 +21,11 @@ def register_routes():
 @hookimpl
 def register_search_providers():
     from core.search.customers import search_customers
+    from core.search.interactions import search_interactions
 
     # Core's own customers are a provider like any plugin's, first in the list.
     return [SearchProvider(kind="customer", label="Customers", search=search_customers,
-                           permission="core.customer.view", order=0)]
+                           permission="core.customer.view", order=0),
+            SearchProvider(kind="interaction", label="Interactions",
+                           search=search_interactions, permission="core.interaction.view",
+                           order=200)]
