@@ -149,17 +149,23 @@ async def where_clauses(rapport: Rapport, actor: Actor | None, filters: Customer
                         permission: str = "core.customer.view") -> list[Any]:
     """The where-clauses for ``filters`` (row-level security is added by the callers)."""
     clauses: list[Any] = []
-    if filters.kind:
-        clauses.append(Customer.kind == filters.kind)
+    contains = None
     if filters.q:
         from core.search.customers import list_filter
 
-        q = filters.q.lower()
         # Name, email, phone or account containing q, accents ignored, from the search index
         # (core.search); a query too short for trigrams matches the start of names and emails.
-        contains = list_filter(filters.q)
+        contains = await list_filter(filters.q)
+    if filters.kind:
+        if contains is not None and contains.few:
+            # A few matches by id: "+" keeps SQLite from walking the (kind, name) index.
+            clauses.append(WhereRaw("+core_customer.kind = {}", filters.kind))
+        else:
+            clauses.append(Customer.kind == filters.kind)
+    if filters.q:
+        q = filters.q.lower()
         if contains is not None:
-            clauses.append(contains)
+            clauses.append(contains.where)
         else:
             # Ranges rather than LIKE: they use the (kind, lower(name), id) and email indexes on
             # both databases whatever the collation.

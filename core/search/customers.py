@@ -389,14 +389,31 @@ async def name_candidates(name: str, *, kind: str | None = None, limit: int = 50
     return rows
 
 
-def list_filter(query: str) -> WhereRaw | None:
+# A list filter with at most this many matches (SQLite) reads them by id and sorts them; with
+# more it is left to walk the list's (kind, name) index, where matches are dense enough.
+FEW_MATCHES = 2000
+
+
+@dataclass(frozen=True)
+class ListFilter:
+    where: WhereRaw
+    # True: few matches, given as ids: the caller should keep SQLite from walking an index in
+    # list order to find them (``+core_customer.kind``), which would read every row for a
+    # rare name.
+    few: bool = False
+
+
+async def list_filter(query: str) -> ListFilter | None:
     """The customer lists' text filter: customers whose name, email, phone or account (the
     company of a contact) *contains* ``query``, accents and case ignored (``mith`` and
     ``smíth`` find *Smith*), answered from the search index so that it stays indexed at a
     million customers. ``None`` when the query is too short for the trigram index (fewer than
     three letters and not a phone number): the caller then matches the start of names.
 
-    SQLite: the customers' FTS5 documents (every email, every phone, the account's name).
+    SQLite: the customers' FTS5 documents (every email, every phone, the account's name), at
+    most :data:`FEW_MATCHES` + 1 looked up first: SQLite's planner cannot tell how many match
+    and walked the (kind, lower(name)) index checking each row against them, a scan of every
+    contact for a rare name; up to :data:`FEW_MATCHES` are then given as ids (``few``).
     PostgreSQL: a bitmap OR of trigram index lookups: folded name, main email, main phone, the
     contacts of up to 50 matching accounts and up to 200 customers with a matching other
     email (both as arrays, so the planner keeps to the indexes instead of a hashed subplan
@@ -409,20 +426,26 @@ def list_filter(query: str) -> WhereRaw | None:
     if not _is_postgres():
         match = ("{phones} : " + _fts_phrase(digits) if digits
                  else "{name emails account} : " + _fts_phrase(folded))
-        return WhereRaw("core_customer.id IN (SELECT rowid FROM core_search_customer "
-                        "WHERE core_search_customer MATCH {})", match)
+        ids = [r["rowid"] for r in await Customer.raw(
+            "SELECT rowid FROM core_search_customer WHERE core_search_customer MATCH {} "
+            f"LIMIT {FEW_MATCHES + 1}", match).run()]
+        if len(ids) <= FEW_MATCHES:
+            listed = ", ".join(str(int(i)) for i in ids) or "NULL"
+            return ListFilter(WhereRaw(f"core_customer.id IN ({listed})"), few=True)
+        return ListFilter(WhereRaw("core_customer.id IN (SELECT rowid FROM core_search_customer "
+                                   "WHERE core_search_customer MATCH {})", match))
     if digits:
         phone_like = f"%{digits}%"
-        return WhereRaw(
+        return ListFilter(WhereRaw(
             "(core_customer.primary_phone LIKE {} OR core_customer.id = ANY(ARRAY("
             "SELECT customer FROM core_customer_phone WHERE phone LIKE {} LIMIT 200)))",
-            phone_like, phone_like)
+            phone_like, phone_like))
     like, folded_like = _like(query), _like(folded)
-    return WhereRaw(
+    return ListFilter(WhereRaw(
         "(core_search_fold(core_customer.name) ILIKE {} "
         "OR core_customer.primary_email ILIKE {} "
         "OR core_customer.account = ANY(ARRAY(SELECT a.id FROM core_customer a "
         "WHERE a.kind = 'account' AND core_search_fold(a.name) ILIKE {} LIMIT 50)) "
         "OR core_customer.id = ANY(ARRAY(SELECT e.customer FROM core_customer_email e "
         "WHERE e.email ILIKE {} LIMIT 200)))",
-        folded_like, like, folded_like, like)
+        folded_like, like, folded_like, like))
