@@ -58,8 +58,12 @@ async def seed(database_url: str, seeded) -> dict:
     total = await Customer.count().run()
     start = first["id"] if first else 1
     tagged = [start + i for i in range(total) if rnd.random() < TAG_SHARE]
+    last = await CustomerTag.select(CustomerTag.id).order_by(
+        CustomerTag.id, ascending=False).first().run()
+    next_id = (last["id"] if last else 0) + 1
     await bulk_insert(database_url, CustomerTag,
-                      ({"customer": cid, "tag": "newsletter"} for cid in tagged), len(tagged))
+                      ({"id": next_id + i, "customer": cid, "tag": "newsletter"}
+                       for i, cid in enumerate(tagged)), len(tagged))
     log(f"campaigns: {len(tagged):,} customers tagged 'newsletter'")
     system = Actor(kind="staff", id=None, name="bench", grants={"core.customer.view": "all"})
 

@@ -40,6 +40,7 @@ FIELDS = {
     "unsubscribe_url": "the one-click unsubscribe link (required)",
 }
 UNSUBSCRIBE = "unsubscribe_url"
+MAX_HOLDOUT = 50  # percent of the segment a control group may take
 STATE_LABELS = {"draft": "Draft", "sending": "Sending", "sent": "Sent"}
 _LINK = re.compile(r'href="(https?://[^"]+)"', re.IGNORECASE)
 
@@ -132,13 +133,21 @@ def clean_values(values: dict[str, Any]) -> dict[str, Any]:
     fields_used(subject, "subject")
     fields_used(body_html, "body_html")
     fields_used(body_text, "body_text")
+    raw_share = str(values.get("holdout_percent") or "0").strip()
+    try:
+        holdout = int(raw_share)
+    except ValueError:
+        raise CampaignError("holdout_percent", "enter a whole number of percent") from None
+    if not 0 <= holdout <= MAX_HOLDOUT:
+        raise CampaignError("holdout_percent", f"between 0 (no control group) and "
+                            f"{MAX_HOLDOUT} percent")
     segment = values.get("segment")
     try:
         segment_id = int(segment) if segment not in (None, "") else None
     except (TypeError, ValueError):
         raise CampaignError("segment", "choose a segment") from None
     return {"name": name, "subject": subject, "body_html": body_html, "body_text": body_text,
-            "segment": segment_id}
+            "segment": segment_id, "holdout_percent": holdout}
 
 
 async def _check_segment(segment_id: int | None) -> None:

@@ -30,9 +30,10 @@ def register_piccolo_apps():
 
 @hookimpl
 def register_routes(rapport):
-    from plugins.campaigns import campaigns_web, segments_web, tracking_web
+    from plugins.campaigns import campaigns_api, campaigns_web, segments_web, tracking_web
 
-    return segments_web.ROUTES + campaigns_web.ROUTES + tracking_web.ROUTES
+    return (segments_web.ROUTES + campaigns_web.ROUTES + tracking_web.ROUTES
+            + campaigns_api.ROUTES)
 
 
 @hookimpl
@@ -82,3 +83,24 @@ async def seed_demo_data(rapport, customers):
     from plugins.campaigns.demo import seed
 
     await seed(rapport, customers)
+
+
+@hookimpl
+async def merge_customers(survivor_id, merged_id):
+    from plugins.campaigns.customers import merge
+
+    await merge(survivor_id, merged_id)
+
+
+@hookimpl
+async def privacy_export(customer_id):
+    from plugins.campaigns.customers import export
+
+    return await export(customer_id)
+
+
+@hookimpl
+async def privacy_erase(rapport, customer_id):
+    from plugins.campaigns.customers import erase
+
+    await erase(customer_id)

@@ -20,7 +20,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-from datetime import UTC, datetime
+import random
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from core import audit, jobs, mail
@@ -113,7 +114,9 @@ async def start_sending(rapport: Rapport, actor: Actor, campaign_id: int, *, ip:
     compiled = segments.compile_rules(segments.parse_rules(segment["rules"]),
                                       await segments.criteria(rapport))
     now = datetime.now(UTC)
-    queued = 0
+    queued = holdout = 0
+    share = campaign["holdout_percent"] or 0
+    draw = random.SystemRandom()
     async with Campaign._meta.db.transaction():
         # Only one Send wins: the state moves from draft once.
         claimed = await Campaign.update({
@@ -136,8 +139,16 @@ async def start_sending(rapport: Rapport, actor: Actor, campaign_id: int, *, ip:
             inserted = await Message.insert(*rows).on_conflict(action="DO NOTHING").returning(
                 Message.id).run()
             queued += len(inserted)
+            if share:  # the control group: drawn at random, never mailed
+                held = [row["id"] for row in inserted if draw.random() * 100 < share]
+                if held:
+                    await Message.update({Message.state: "holdout"}).where(
+                        Message.id.is_in(held)).run()
+                    holdout += len(held)
+                    queued -= len(held)
         await audit.record(actor, "update", Campaign._meta.tablename, campaign_id,
-                           {"state": ["draft", "sending"], "recipients": [None, queued]},
+                           {"state": ["draft", "sending"], "recipients": [None, queued],
+                            "control_group": [None, holdout]},
                            summary=f"campaign {campaign['name']} sent to {queued} recipients",
                            ip=ip)
         await jobs.enqueue(rapport, "campaigns.send", {"campaign_id": campaign_id},
@@ -168,14 +179,19 @@ async def send_one(rapport: Rapport, campaign: dict[str, Any], message: dict[str
                               Message.detail: "This customer has no e-mail address."}).where(
             (Message.id == message["id"]) & (Message.state == "queued")).run()
         return
-    decision = await check_contact(rapport, message["customer"], "email", purpose="marketing")
-    if not decision.allowed:
-        await Message.update({Message.state: "suppressed", Message.reason: decision.rule,
-                              Message.detail: decision.reason}).where(
-            (Message.id == message["id"]) & (Message.state == "queued")).run()
-        return
-    claimed = await Message.update({Message.state: "sending"}).where(
-        (Message.id == message["id"]) & (Message.state == "queued")).returning(Message.id).run()
+    # One transaction: the check's reads and the claim share a connection (SQLite opens one
+    # per statement otherwise), and the claim is committed before the mail server is asked.
+    async with Message._meta.db.transaction():
+        decision = await check_contact(rapport, message["customer"], "email",
+                                       purpose="marketing")
+        if not decision.allowed:
+            await Message.update({Message.state: "suppressed", Message.reason: decision.rule,
+                                  Message.detail: decision.reason}).where(
+                (Message.id == message["id"]) & (Message.state == "queued")).run()
+            return
+        claimed = await Message.update({Message.state: "sending"}).where(
+            (Message.id == message["id"]) & (Message.state == "queued")).returning(
+            Message.id).run()
     if not claimed:
         return  # another worker has it
     unsubscribe = tracking.unsubscribe_url(rapport, message["id"])
@@ -206,8 +222,33 @@ async def send_one(rapport: Rapport, campaign: dict[str, Any], message: dict[str
             direction="outbound", subject=subject, purpose="marketing", occurred_at=now,
             plugin="campaigns", plugin_record=str(message["id"]),
             client_id=f"campaigns:sent:{message['id']}")
-    except Exception:
+    except Exception:  # the e-mail went: its state must say so even if the timeline fails
         log.exception("recording the touch point of campaign message %s failed", message["id"])
+
+
+async def _check_control_group(rapport: Rapport, campaign_id: int) -> None:
+    """The control group passes the same contact-policy check as those mailed (and is
+    suppressed alike), so the two groups compare like with like. Checked once each."""
+    after = 0
+    while True:
+        batch = await Message.select(Message.id, Message.customer, Message.email).where(
+            (Message.campaign == campaign_id) & (Message.state == "holdout")
+            & (Message.reason == "") & (Message.id > after)).order_by(Message.id).limit(
+            BATCH).run()
+        if not batch:
+            return
+        after = batch[-1]["id"]
+        for message in batch:
+            if not message["email"]:
+                changes = {Message.state: "suppressed", Message.reason: "no_email",
+                           Message.detail: "This customer has no e-mail address."}
+            else:
+                decision = await check_contact(rapport, message["customer"], "email",
+                                               purpose="marketing")
+                changes = ({Message.reason: "control"} if decision.allowed else
+                           {Message.state: "suppressed", Message.reason: decision.rule,
+                            Message.detail: decision.reason})
+            await Message.update(changes).where(Message.id == message["id"]).run()
 
 
 async def run_send_job(rapport: Rapport, job: Job) -> None:
@@ -221,6 +262,7 @@ async def run_send_job(rapport: Rapport, job: Job) -> None:
                                           "to the mail server; it is not sent again, so "
                                           "nobody gets it twice."}).where(
         (Message.campaign == campaign_id) & (Message.state == "sending")).run()
+    await _check_control_group(rapport, campaign_id)
     after = 0
     while True:
         batch = await Message.select(Message.id, Message.customer, Message.email).where(
@@ -237,6 +279,36 @@ async def run_send_job(rapport: Rapport, job: Job) -> None:
     await Campaign.update({Campaign.state: "sent",
                            Campaign.send_finished_at: datetime.now(UTC)}).where(
         (Campaign.id == campaign_id) & (Campaign.state == "sending")).run()
+
+
+RESPONSE_DAYS = 30
+
+
+async def _responses(campaign_id: int) -> dict[str, Any]:
+    """Who got in touch with us (any inbound touch point but the campaign's own tracking)
+    within RESPONSE_DAYS of the send, among those mailed and in the control group."""
+    campaign = await Campaign.select(Campaign.send_started_at).where(
+        Campaign.id == campaign_id).first().run()
+    since = campaign["send_started_at"]
+    until = since + timedelta(days=RESPONSE_DAYS)
+    rows = await Message.raw(
+        "SELECT m.state AS state, COUNT(*) AS members, SUM(CASE WHEN EXISTS (SELECT 1 FROM "
+        "core_interaction i WHERE i.customer = m.customer AND i.occurred_at >= {} AND "
+        "i.occurred_at < {} AND i.direction = 'inbound' AND (i.plugin IS NULL OR "
+        "i.plugin <> 'campaigns')) THEN 1 ELSE 0 END) AS responded "
+        "FROM campaigns_message m WHERE m.campaign = {} AND m.state IN ('sent', 'holdout') "
+        "GROUP BY m.state", since, until, campaign_id).run()
+    groups = {row["state"]: (int(row["members"]), int(row["responded"] or 0)) for row in rows}
+    mailed, control = groups.get("sent", (0, 0)), groups.get("holdout", (0, 0))
+    def rate(group: tuple[int, int]) -> float | None:
+        return round(100 * group[1] / group[0], 1) if group[0] else None
+
+    mailed_rate, control_rate = rate(mailed), rate(control)
+    return {"days": RESPONSE_DAYS, "mailed": mailed[0], "mailed_responded": mailed[1],
+            "mailed_rate": mailed_rate, "control": control[0], "control_responded": control[1],
+            "control_rate": control_rate,
+            "lift_points": (round(mailed_rate - control_rate, 1)
+                            if mailed_rate is not None and control_rate is not None else None)}
 
 
 async def report(campaign_id: int) -> dict[str, Any]:
@@ -258,7 +330,8 @@ async def report(campaign_id: int) -> dict[str, Any]:
         (Message.campaign == campaign_id) & (Message.state == "failed")).order_by(
         Message.id).limit(20).run()
     sent = by_state.get("sent", 0)
-    return {"by_state": by_state, "total": sum(by_state.values()), "reasons": reasons,
+    lift = await _responses(campaign_id) if by_state.get("holdout") else None
+    return {"lift": lift, "by_state": by_state, "total": sum(by_state.values()), "reasons": reasons,
             "sent": sent, "opened": int(totals["opened"]), "clicked": int(totals["clicked"]),
             "clicks": int(totals["clicks"]), "unsubscribed": int(totals["unsubscribed"]),
             "failures": failures,

@@ -4,7 +4,8 @@ to) and their messages, one row per recipient.
 Every table is prefixed ``campaigns_``. A message row is unique per (campaign, customer), so
 a recipient can never be queued, let alone mailed, twice in one campaign; its ``state`` moves
 queued -> sending -> sent / failed, or queued -> suppressed when the contact policy refuses
-the recipient at send time (``reason`` holds the policy's rule word).
+the recipient at send time (``reason`` holds the policy's rule word). Members drawn at random
+into the control group are ``holdout`` from the start and never mailed.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from core.customers.tables import Customer
 from core.identity.tables import User
 
 CAMPAIGN_STATES = ("draft", "sending", "sent")
-MESSAGE_STATES = ("queued", "sending", "sent", "failed", "suppressed")
+MESSAGE_STATES = ("queued", "sending", "sent", "failed", "suppressed", "holdout")
 
 
 class Segment(Table, tablename="campaigns_segment"):
@@ -50,6 +51,7 @@ class Campaign(Table, tablename="campaigns_campaign"):
     body_text = Text(default="")  # optional; derived from the HTML when empty
     state = Varchar(length=12, default="draft", index=True)
     links = Text(default="")  # JSON list of tracked URLs, frozen when sending starts
+    holdout_percent = Integer(default=0)  # control group: share of the segment left out
     created_by = ForeignKey(User, null=True, default=None)
     created_at = Timestamptz(default=TimestamptzNow())
     updated_at = Timestamptz(default=TimestamptzNow())

@@ -178,3 +178,40 @@ async def test_sending_is_refused_for_an_empty_segment_and_resumes_without_dupli
     assert states["state"] == "failed" and "not sent again" in states["detail"]
     done = await Campaign.select(Campaign.state).where(Campaign.id == campaign_id).first().run()
     assert done["state"] == "sent"
+
+
+async def test_a_control_group_is_never_mailed_and_the_report_shows_the_lift(
+        campaigns_client, smtp_sink):
+    from datetime import UTC, datetime
+
+    client = campaigns_client
+    rapport = client.rapport
+    people = [await new_customer(f"Member{i} Test") for i in range(20)]
+    await new_customer("Opted Out", opted_out_channels="email")
+    everyone = await segment(client)
+    campaign_id, _ = await campaign(client, everyone)
+    bad = await client.post(f"/campaigns/{campaign_id}", data={
+        "name": "Spring", "segment": everyone, "subject": "Hi", "body_html": GOOD,
+        "holdout_percent": "80"})
+    assert bad.status_code == 422 and "between 0 (no control group) and 50 percent" in bad.text
+    await client.post(f"/campaigns/{campaign_id}", data={
+        "name": "Spring", "segment": everyone, "subject": "Hi", "body_html": GOOD,
+        "holdout_percent": "50"})
+    assert (await client.post(f"/campaigns/{campaign_id}/send")).status_code == 303
+    await jobs.run_pending(rapport)
+    rows = await Message.select(Message.customer, Message.email, Message.state).where(
+        Message.campaign == campaign_id).run()
+    held = [r for r in rows if r["state"] == "holdout"]
+    sent = [r for r in rows if r["state"] == "sent"]
+    assert held and sent and len(held) + len(sent) == 20  # the opted-out one is suppressed
+    mailed = {m["to"][0] for m in smtp_sink.messages}
+    assert mailed == {r["email"] for r in sent} and not mailed & {r["email"] for r in held}
+
+    # One control-group customer calls us: the control group's response rate is theirs.
+    await Interaction.insert(Interaction(
+        customer=held[0]["customer"], channel="call", direction="inbound",
+        occurred_at=datetime.now(UTC), created_at=datetime.now(UTC),
+        updated_at=datetime.now(UTC))).run()
+    page = await client.get(f"/campaigns/{campaign_id}")
+    assert "Against the control group" in page.text and "Lift: -" in page.text
+    assert people
