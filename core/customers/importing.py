@@ -315,9 +315,10 @@ def read_csv(source: str | IO[str]) -> tuple[list[str], Iterator[tuple[int, list
                                        "characters: shorten it",
                                        [c[:IMPORT_MAX_CELL_CHARS] for c in cells])
             elif end > start and _swallowed_rows(cells, width, delimiter):
+                taken = f"line {end} was" if end == start + 1 else f"lines {start + 1}-{end} were"
                 yield start, BrokenRow(
-                    f"a quote opened on this line is not closed before line {end}, so lines "
-                    f"{start + 1}-{end} were read as part of this row: close the quote", cells)
+                    f"a quote opened on this line is not closed before line {end}, so {taken} "
+                    "read as part of this row: close the quote", cells)
             elif any(c.strip() for c in cells):
                 yield start, cells
             start = reader.line_num + 1
