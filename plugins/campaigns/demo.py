@@ -64,12 +64,15 @@ async def seed(rapport, customers: int) -> None:
                            Campaign.links: json.dumps(tracked_links(NEWSLETTER))}).where(
         Campaign.id == sent["id"]).run()
     rows = []
+    await Campaign.update({Campaign.holdout_percent: 10}).where(Campaign.id == sent["id"]).run()
     for member in members:
         decision = await check_contact(rapport, member["id"], "email", purpose="marketing",
                                        at=started)
         row = Message(campaign=sent["id"], customer=member["id"], email=member["primary_email"])
         if not decision.allowed:
             row.state, row.reason, row.detail = "suppressed", decision.rule, decision.reason
+        elif rng.random() < 0.1:
+            row.state, row.reason = "holdout", "control"
         else:
             row.state, row.sent_at = "sent", started + timedelta(seconds=rng.randint(1, 240))
             if rng.random() < 0.42:

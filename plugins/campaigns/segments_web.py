@@ -67,6 +67,10 @@ def apply_action(rules: dict[str, Any], action: str, known: dict[str, Any]) -> d
             if criterion and condition["op"] not in dict(criterion.operators):
                 condition["op"] = criterion.operators[0][0]
                 condition["value"] = ""
+            # A choice starts on its first option, as the editor's drop-down shows it.
+            if criterion and criterion.value == "choice" and criterion.choices and \
+                    condition["value"] not in dict(criterion.choices):
+                condition["value"] = criterion.choices[0][0]
     return rules
 
 
