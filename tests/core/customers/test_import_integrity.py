@@ -187,3 +187,34 @@ async def test_an_import_whose_worker_died_is_retried_and_after_the_last_attempt
     assert "The import was interrupted 3 times before it could finish; nothing was written." \
         in status.text
     assert await Customer.count().run() == 2
+
+
+async def test_the_import_pages_name_the_line_instead_of_storing_garbage_or_failing(
+        admin_client):
+    from tests.conftest import csrf_headers
+    from tests.core.customers.test_import_web import check
+
+    async def upload_bytes(data: bytes) -> str:
+        response = await admin_client.post(
+            "/customers/import", data={"kind": "contact"},
+            files={"file": ("people.csv", data, "text/csv")},
+            headers=await csrf_headers(admin_client), follow_redirects=False)
+        assert response.status_code == 303
+        return response.headers["location"].split("/")[3]
+
+    token = await upload_bytes(b"name,Email,email\nAda,a@x.test,b@x.test\n")
+    mapping = await admin_client.get(f"/customers/import/{token}/mapping")
+    assert mapping.status_code == 400
+    assert "columns 2 and 3 are both named &#39;email&#39;" in mapping.text
+
+    token = await upload_bytes("name,city\nAda,München\n".encode() + "Bob,Köln\n".encode("cp1252"))
+    report = await check(admin_client, token, {"map_0": "name", "map_1": "city"})
+    assert report.status_code == 400
+    assert "line 3 is not UTF-8 but line 2 is" in report.text
+    assert await Customer.count().run() == 0
+
+    token = await upload_bytes(f"name,notes\nAda,short\nBob,{'x' * 1024 * 1024}\n".encode())
+    report = await check(admin_client, token, {"map_0": "name", "map_1": "notes"})
+    assert report.status_code == 200
+    assert f"a value is longer than {IMPORT_MAX_CELL_CHARS:,} characters" in report.text
+    assert "<dt>Good</dt><dd>1</dd>" in report.text
