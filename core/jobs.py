@@ -44,6 +44,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("rapport.jobs")
 
 _CLAIM_LOCK = 7_031_501  # PostgreSQL advisory lock id: job claims, one worker at a time
+LISTEN_CONNECT_SECONDS = 10.0
+LISTEN_BACKOFF_FIRST, LISTEN_BACKOFF_CAP = 1.0, 60.0  # seconds between LISTEN reconnections
 
 
 def utcnow() -> datetime:
@@ -484,6 +486,9 @@ class Worker:
         self._done: list[int] = []
         self._handled: list[int] = []
         self._listener: Any = None  # PostgreSQL connection LISTENing for new work
+        self._listen_lost_at: float | None = None  # when it was lost (loop time)
+        self._listen_retry_at = 0.0
+        self._listen_delay = LISTEN_BACKOFF_FIRST
 
     async def start(self) -> None:
         job_types(self.rapport)  # declaration errors surface now, not in the loop
@@ -491,10 +496,24 @@ class Worker:
         await self._listen()
         self._loop_task = asyncio.create_task(self.run(), name="rapport-worker")
 
+    @property
+    def running(self) -> bool:
+        """Whether the worker's loop is alive (``/healthz``)."""
+        return self._loop_task is not None and not self._loop_task.done()
+
+    @property
+    def listening(self) -> bool | None:
+        """PostgreSQL: whether the LISTEN connection is up (None on SQLite, which polls)."""
+        if not _is_postgres():
+            return None
+        return self._listener is not None and not self._listener.is_closed()
+
     async def _listen(self) -> None:
         """On PostgreSQL, LISTEN for work committed by other processes (publishing a durable
         event or queueing a job NOTIFYs in its transaction), so it starts at once instead of
-        at the next poll. Without the connection, polling still finds everything."""
+        at the next poll. Without the connection, polling still finds everything; a lost one
+        (PostgreSQL restarted, a failover, a killed backend) is logged and reconnected with
+        backoff by :meth:`_keep_listening`."""
         from core.events import WAKE_CHANNEL
 
         if not _is_postgres():
@@ -505,13 +524,52 @@ class Worker:
             self.nudged = True
             self.wake.set()
 
+        def terminated(_connection: Any) -> None:
+            if self._listener is _connection and not self._stopping:
+                self.wake.set()  # the loop notices at once and reconnects
+
+        loop = asyncio.get_running_loop()
         try:
-            self._listener = await asyncpg.connect(**JobRow._meta.db.config)
+            self._listener = await asyncio.wait_for(
+                asyncpg.connect(**JobRow._meta.db.config), LISTEN_CONNECT_SECONDS)
+            self._listener.add_termination_listener(terminated)
             await self._listener.add_listener(WAKE_CHANNEL, woken)
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            log.warning("not listening for new work (polling every %g s instead): %s",
-                        self.config.poll_seconds, exc)
+            retry = self._listen_delay * random.uniform(0.8, 1.2)
+            log.warning("not listening for new work (polling every %g s instead; trying "
+                        "again in %.0f s): %s", self.config.poll_seconds, retry, exc)
             await self._close_listener()
+            self._listen_lost_at = self._listen_lost_at or loop.time()
+            self._listen_retry_at = loop.time() + retry
+            self._listen_delay = min(self._listen_delay * 2, LISTEN_BACKOFF_CAP)
+            return
+        if self._listen_lost_at is not None:
+            log.warning("listening for new work again after %.0f s",
+                        loop.time() - self._listen_lost_at)
+            self.nudged = True  # work committed meanwhile woke nobody
+        self._listen_lost_at, self._listen_delay = None, LISTEN_BACKOFF_FIRST
+
+    async def _keep_listening(self) -> None:
+        """Reconnect a lost LISTEN connection once its backoff has passed."""
+        if not _is_postgres() or self._stopping or self.listening:
+            return
+        loop = asyncio.get_running_loop()
+        if self._listener is not None:  # it was up: say so once, then reconnect
+            log.warning("lost the connection listening for new work; reconnecting (polling "
+                        "every %g s meanwhile)", self.config.poll_seconds)
+            await self._close_listener()
+            self._listen_lost_at = loop.time()
+            self._listen_retry_at = 0.0
+        if loop.time() >= self._listen_retry_at:
+            await self._listen()
+
+    def _idle_wait(self) -> float:
+        """How long an idle round waits: the poll interval, or less when a LISTEN
+        reconnection is due sooner."""
+        if self._listen_lost_at is None and (self._listener is None or self.listening):
+            return self.config.poll_seconds
+        due = self._listen_retry_at - asyncio.get_running_loop().time()
+        return max(0.05, min(self.config.poll_seconds, due))
 
     async def _close_listener(self) -> None:
         listener, self._listener = self._listener, None
@@ -524,6 +582,7 @@ class Worker:
             self.wake.clear()
             busy = False
             try:
+                await self._keep_listening()
                 busy = await self.tick()
             except asyncio.CancelledError:
                 raise
@@ -533,7 +592,7 @@ class Worker:
                 await asyncio.sleep(0)
                 continue
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), timeout=self.config.poll_seconds)
+                await asyncio.wait_for(self.wake.wait(), timeout=self._idle_wait())
 
     async def tick(self) -> bool:
         """One look for work; True when it found enough to look again at once."""

@@ -23,14 +23,18 @@ import hashlib
 import json
 import logging
 import os
+import random
 import uuid
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
 
 from litestar import Request, get
-from litestar.channels import ChannelsPlugin
+from litestar.channels import ChannelsBackend, ChannelsPlugin
+from litestar.channels.backends.asyncpg import AsyncPgChannelsBackend
 from litestar.channels.backends.memory import MemoryChannelsBackend
+from litestar.channels.backends.redis import RedisChannelsPubSubBackend
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from litestar.response import ServerSentEvent, ServerSentEventMessage
@@ -61,24 +65,294 @@ def backend_name(rapport: Rapport) -> str:
     return "memory" if rapport.settings.is_sqlite else "postgres"
 
 
-def _backend(rapport: Rapport):
-    name = backend_name(rapport)
-    if name == "redis":
-        from litestar.channels.backends.redis import RedisChannelsPubSubBackend
+# --- the link to Redis or PostgreSQL ------------------------------------------------------
+
+CONNECT_SECONDS = 5.0  # one connection attempt (and how long start-up waits for the first)
+PROBE_SECONDS = 5.0  # how often a connected link is checked (a failover may send no reset)
+PUBLISH_SECONDS = 5.0  # one publish; past that the link counts as lost
+SHUTDOWN_SECONDS = 5.0  # how long stopping waits for messages still to be sent
+BACKOFF_FIRST, BACKOFF_CAP = 0.5, 30.0  # seconds between reconnection attempts
+RESYNC = b'{"event": "core.live.resync"}'  # told to open streams after a reconnection
+
+
+def _where(url: str) -> str:
+    """Where a link connects, for the log: never the password."""
+    parsed = urlparse(url)
+    port = f":{parsed.port}" if parsed.port else ""
+    return f"{parsed.scheme}://{parsed.hostname or '127.0.0.1'}{port}{parsed.path or ''}"
+
+
+class _PostgresBackend(AsyncPgChannelsBackend):
+    """LISTEN/NOTIFY whose listening connection says when it is gone (killed, restarted)."""
+
+    lost: Any = None  # a callable told when the listening connection terminates
+
+    async def on_startup(self) -> None:
+        await super().on_startup()
+        self._listener_conn.add_termination_listener(
+            lambda _connection: self.lost and self.lost(ConnectionError("connection closed")))
+
+    async def probe(self) -> None:
+        async with self._listener_lock:
+            await self._listener_conn.fetchval("SELECT 1")
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._listener_conn.terminate()
+
+
+class _RedisBackend(RedisChannelsPubSubBackend):
+    async def probe(self) -> None:
+        await self._redis.ping()
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.on_shutdown()
+        with contextlib.suppress(Exception):
+            await self._redis.aclose()
+
+
+def _backend_factory(rapport: Rapport):
+    """A function making a new connected-to-be backend, and where it connects."""
+    if backend_name(rapport) == "redis":
         from redis.asyncio import Redis
 
-        return RedisChannelsPubSubBackend(redis=Redis.from_url(rapport.settings.redis_url))
-    if name == "postgres":
-        import asyncpg
-        from litestar.channels.backends.asyncpg import AsyncPgChannelsBackend
+        url = rapport.settings.redis_url
 
-        from core.db import postgres_parameters
+        def redis() -> _RedisBackend:
+            client = Redis.from_url(url, socket_connect_timeout=CONNECT_SECONDS,
+                                    socket_keepalive=True)
+            return _RedisBackend(redis=client)
 
-        # The data connections' own parameters: the URL's libpq options (sslmode, ...) and
-        # Rapport's defaults hold for this connection exactly as for them.
-        parameters = postgres_parameters(rapport.settings.database_url)
-        return AsyncPgChannelsBackend(make_connection=lambda: asyncpg.connect(**parameters))
-    return MemoryChannelsBackend()
+        return redis, f"Redis at {_where(url)}"
+    import asyncpg
+
+    from core.db import postgres_parameters
+
+    # The data connections' own parameters: the URL's libpq options (sslmode, ...) and
+    # Rapport's defaults hold for this connection exactly as for them.
+    parameters = postgres_parameters(rapport.settings.database_url)
+
+    def postgres() -> _PostgresBackend:
+        return _PostgresBackend(make_connection=lambda: asyncpg.connect(
+            **parameters, timeout=CONNECT_SECONDS))
+
+    return postgres, f"PostgreSQL at {_where(rapport.settings.database_url)}"
+
+
+class LiveLink(ChannelsBackend):
+    """The backend Rapport gives Litestar's channels for Redis or PostgreSQL: it holds the
+    real one and keeps it alive. A lost connection (Redis or PostgreSQL restarted, a failover,
+    an idle reaper, a killed backend) is noticed by the stream failing, the connection's
+    termination or a probe every ``PROBE_SECONDS``; it is logged, and the link reconnects
+    with exponential backoff (``BACKOFF_FIRST`` doubling up to ``BACKOFF_CAP`` s), subscribes
+    again to every channel with open streams and tells those streams to refresh (``resync``:
+    they may have missed changes). Meanwhile publishing drops messages (live updates are a
+    convenience: the pages catch up at the resync) and never fails or blocks a request, and
+    stopping is bounded. ``status()`` feeds ``/healthz``."""
+
+    def __init__(self, factory, where: str) -> None:
+        self._factory = factory
+        self.where = where
+        self._real: Any = None
+        self._wanted: set[str] = set()
+        self._events: asyncio.Queue | None = None
+        self._task: asyncio.Task | None = None
+        self._lost: asyncio.Event | None = None
+        self._first: asyncio.Event | None = None
+        self._lost_error: BaseException | None = None
+        self.connected = False
+        self.changed_at = datetime.now(UTC)
+        self.dropped = 0  # messages not sent while the link was down
+
+    def status(self) -> dict[str, Any]:
+        return {"ok": self.connected, "connection": self.where.split(" at ")[0],
+                "since": self.changed_at.isoformat(timespec="seconds")}
+
+    # ChannelsBackend ------------------------------------------------------------------------
+
+    async def on_startup(self) -> None:
+        self._events = asyncio.Queue()
+        self._lost, self._first = asyncio.Event(), asyncio.Event()
+        self._task = asyncio.create_task(self._supervise(), name="rapport-live-link")
+        # The first attempt, so the start-up log says at once whether live updates work.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._first.wait(), CONNECT_SECONDS + 1)
+
+    async def on_shutdown(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(task, SHUTDOWN_SECONDS)
+        real, self._real = self._real, None
+        self.connected = False
+        if real is not None:
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(real.close(), SHUTDOWN_SECONDS)
+
+    async def publish(self, data: bytes, channels: Iterable[str]) -> None:
+        real = self._real
+        if real is None:
+            self.dropped += 1
+            return
+        try:
+            await asyncio.wait_for(real.publish(data, channels), PUBLISH_SECONDS)
+        except Exception as exc:
+            self.dropped += 1
+            self._fail(real, exc)
+
+    async def subscribe(self, channels: Iterable[str]) -> None:
+        channels = set(channels)
+        self._wanted |= channels
+        real = self._real
+        if real is not None:
+            try:
+                await asyncio.wait_for(real.subscribe(channels), CONNECT_SECONDS)
+            except Exception as exc:  # subscribed again once reconnected
+                self._fail(real, exc)
+
+    async def unsubscribe(self, channels: Iterable[str]) -> None:
+        channels = set(channels)
+        self._wanted -= channels
+        real = self._real
+        if real is not None:
+            try:
+                await asyncio.wait_for(real.unsubscribe(channels), CONNECT_SECONDS)
+            except Exception as exc:
+                self._fail(real, exc)
+
+    async def stream_events(self) -> AsyncGenerator[tuple[str, bytes], None]:
+        assert self._events is not None
+        while True:
+            yield await self._events.get()
+
+    async def get_history(self, channel: str, limit: int | None = None) -> list[bytes]:
+        raise NotImplementedError
+
+    # keeping it alive -----------------------------------------------------------------------
+
+    def _fail(self, real: Any, exc: BaseException) -> None:
+        if real is self._real and self._lost is not None and not self._lost.is_set():
+            self._lost_error = exc
+            self._lost.set()
+
+    async def _connect(self) -> Any:
+        real = self._factory()
+        try:
+            await asyncio.wait_for(real.on_startup(), CONNECT_SECONDS)
+            if self._wanted:
+                await asyncio.wait_for(real.subscribe(set(self._wanted)), CONNECT_SECONDS)
+            await asyncio.wait_for(real.probe(), CONNECT_SECONDS)
+        except BaseException:
+            await asyncio.shield(real.close())
+            raise
+        return real
+
+    async def _supervise(self) -> None:
+        delay, ever, down_at = BACKOFF_FIRST, False, None
+        assert self._first is not None
+        while True:
+            try:
+                real = await self._connect()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if down_at is None:
+                    down_at = datetime.now(UTC)
+                    log.error("live updates: cannot reach %s (%s); open pages will not update "
+                              "by themselves until it is back; trying again with backoff",
+                              self.where, _reason(exc))
+                else:
+                    log.warning("live updates: %s still unreachable (%s); next try in %.0f s",
+                                self.where, _reason(exc), delay)
+                self._first.set()
+                await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+                delay = min(delay * 2, BACKOFF_CAP)
+                continue
+            self._lost = asyncio.Event()
+            self._lost_error = None
+            if isinstance(real, _PostgresBackend):
+                real.lost = lambda error, real=real: self._fail(real, error)
+            self._real, self.connected, self.changed_at = real, True, datetime.now(UTC)
+            if down_at is not None:
+                log.warning("live updates: connected to %s again after %.0f s; open pages "
+                            "refresh", self.where, (self.changed_at - down_at).total_seconds())
+                for channel in sorted(self._wanted):
+                    self._events.put_nowait((channel, RESYNC))  # type: ignore[union-attr]
+            elif not ever:
+                log.info("live updates: connected to %s", self.where)
+            ever, down_at, delay = True, None, BACKOFF_FIRST
+            self._first.set()
+            error = await self._watch(real)
+            self._real, self.connected = None, False
+            down_at = self.changed_at = datetime.now(UTC)
+            log.warning("live updates: lost %s (%s); reconnecting", self.where, _reason(error))
+            await asyncio.shield(real.close())
+
+    async def _watch(self, real: Any) -> BaseException:
+        """Until the connection is lost: pass its events on, probe it; return why it ended."""
+        assert self._lost is not None
+
+        async def pump() -> None:
+            async for item in real.stream_events():
+                self._events.put_nowait(item)  # type: ignore[union-attr]
+            raise ConnectionError("the stream ended")
+
+        async def probe() -> None:
+            while True:
+                await asyncio.sleep(PROBE_SECONDS)
+                await asyncio.wait_for(real.probe(), CONNECT_SECONDS)
+
+        tasks = [asyncio.create_task(pump()), asyncio.create_task(probe()),
+                 asyncio.create_task(self._lost.wait())]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                return task.exception()  # type: ignore[return-value]
+        return self._lost_error or ConnectionError("connection lost")
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class _ChannelsPlugin(ChannelsPlugin):
+    """Litestar's channels with a bounded stop: messages not sent within
+    ``SHUTDOWN_SECONDS`` are dropped instead of holding the process (SIGTERM) for ever."""
+
+    async def _on_shutdown(self) -> None:
+        queue = self._pub_queue
+        if queue is not None:
+            try:
+                await asyncio.wait_for(queue.join(), SHUTDOWN_SECONDS)
+            except TimeoutError:
+                log.warning("live updates: %d messages not sent at shutdown", queue.qsize())
+            self._pub_queue = None
+        await asyncio.wait_for(super()._on_shutdown(), SHUTDOWN_SECONDS * 2)
+
+
+def _backend(rapport: Rapport):
+    if backend_name(rapport) == "memory":
+        return MemoryChannelsBackend()
+    return LiveLink(*_backend_factory(rapport))
+
+
+def live_status(rapport: Rapport) -> dict[str, Any]:
+    """The live channel for ``/healthz``: ``{"ok", "connection", "since"}``."""
+    plugin = getattr(rapport, "live", (None, None))[0]
+    if plugin is None:
+        return {"ok": False, "connection": backend_name(rapport), "since": None}
+    link = plugin._backend
+    if isinstance(link, LiveLink):
+        return link.status()
+    return {"ok": True, "connection": "memory"}
 
 
 INSTANCE_ID_KEY = "core.live.instance_id"
@@ -132,7 +406,7 @@ class Channels:
 
 def channels_plugin(rapport: Rapport) -> ChannelsPlugin:
     """The Litestar channels plugin for this instance; ``fan_out`` feeds it core's events."""
-    return ChannelsPlugin(backend=_backend(rapport), arbitrary_channels_allowed=True,
+    return _ChannelsPlugin(backend=_backend(rapport), arbitrary_channels_allowed=True,
                           subscriber_max_backlog=200, subscriber_backlog_strategy="dropleft")
 
 
@@ -379,6 +653,11 @@ async def stream(request: Request, plugin: ChannelsPlugin, channel: str, *, chec
                 try:
                     message = json.loads(raw)
                 except ValueError:
+                    continue
+                if message.get("event") == "core.live.resync":
+                    # The link was down a while (core.live.LiveLink): changes may have been
+                    # missed, so the page refreshes what it shows.
+                    yield ServerSentEventMessage(event="resync", data="{}")
                     continue
                 if check_each and not await _visible_interaction(
                         rapport, actor, message.get("interaction_id")):

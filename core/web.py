@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from litestar import Request, get
+from litestar import Request, Response, get
 from litestar.response import Template
 
 from core.permissions import current_actor
@@ -23,8 +23,14 @@ async def dashboard(request: Request) -> Template:
 
 
 @get("/healthz", name="health", opt={"public": True}, include_in_schema=False)
-async def health() -> dict[str, str]:
-    return {"status": "ok"}
+async def health(request: Request) -> Response:
+    """200 when the database, Redis (if configured), the live channel and the job worker are
+    all there, else 503; each one's state in ``checks`` (core.health)."""
+    from core.health import check
+
+    ok, checks = await check(request.app.state.rapport)
+    return Response({"status": "ok" if ok else "fail", "checks": checks},
+                    status_code=200 if ok else 503, headers={"cache-control": "no-store"})
 
 
 @hookimpl

@@ -137,7 +137,7 @@ def test_migrate_and_check_connect_with_tls_when_the_url_asks(database, tmp_path
 
 
 async def test_every_data_connection_and_the_live_connection_use_tls(database, tmp_path):
-    from core.live import _backend
+    from core.live import _backend_factory
 
     url = f"{database}?sslmode=require"
     rapport = Rapport(settings_for_test(tmp_path, url))
@@ -155,7 +155,7 @@ async def test_every_data_connection_and_the_live_connection_use_tls(database, t
         assert rows == [{"ssl": True}]
     finally:
         await db.disconnect(rapport.engine)
-    backend = _backend(rapport)
+    backend = _backend_factory(rapport)[0]()  # the link's PostgreSQL connection itself
     received: list[bytes] = []
     await backend.on_startup()
     try:

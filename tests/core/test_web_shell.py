@@ -18,7 +18,16 @@ async def test_dashboard_needs_a_signed_in_user(client):
 async def test_health_is_public(client):
     response = await client.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok"}
+    body = response.json()
+    assert body["status"] == "ok"
+    # Each dependency the server needs, checked (no Redis configured here; test apps run no
+    # job worker, like a web server beside `rapport worker` processes).
+    checks = body["checks"]
+    assert checks["database"] == {"ok": True}
+    assert checks["jobs"] == {"ok": True, "worker": "separate"}
+    assert checks["live"]["ok"] is True
+    assert checks["live"]["connection"] in ("memory", "PostgreSQL")
+    assert "redis" not in checks
 
 
 async def test_every_response_carries_a_strict_content_security_policy(client):

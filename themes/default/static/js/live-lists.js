@@ -16,6 +16,7 @@
     var changed = new Set();
     var imported = 0; // an import says how many new customers, never their ids
     var importedMore = false; // ...and whether there were more than it counted
+    var missed = false; // the server was cut off from its live updates for a while
 
     function rowsOnPage() {
       var rows = {};
@@ -31,11 +32,12 @@
         parts.push((fresh.size + imported) + (importedMore ? "+" : "") + " new");
       }
       if (changed.size) { parts.push(changed.size + " changed"); }
-      if (!parts.length) {
+      if (!parts.length && !missed) {
         box.hidden = true;
         return;
       }
-      text.textContent = parts.join(", ") + " since you opened this page.";
+      text.textContent = parts.length ? parts.join(", ") + " since you opened this page."
+        : "This list may have changed since you opened this page.";
       box.hidden = false;
     }
 
@@ -66,9 +68,14 @@
       });
       render();
     });
+    source.addEventListener("resync", function () {
+      missed = true;
+      render();
+    });
     window.addEventListener("pagehide", function () { source.close(); });
 
     button.addEventListener("click", function () {
+      missed = false;
       fresh.clear();
       changed.clear();
       imported = 0;

@@ -12,7 +12,7 @@
     var source = new EventSource(element.dataset.live);
     // Marks the element once subscribed, so a test (or a style) knows updates will arrive.
     source.addEventListener("ready", function () { element.dataset.liveReady = "1"; });
-    source.addEventListener("change", function () {
+    function refresh() {
       if (!document.body.contains(element)) {
         source.close();
         return;
@@ -20,7 +20,10 @@
       if (window.htmx) {
         window.htmx.trigger(element, "live-change");
       }
-    });
+    }
+    source.addEventListener("change", refresh);
+    // The server lost its link to Redis or PostgreSQL for a while: changes may have been missed.
+    source.addEventListener("resync", refresh);
     window.addEventListener("pagehide", function () { source.close(); });
   }
 
