@@ -1033,6 +1033,14 @@ class _Run:
                 after = dict(before)
                 for column in _given_columns(row):
                     after[column] = row.values[column]
+                if before["kind"] == "contact" and row.given & {"first_name", "last_name"} and (
+                        before["first_name"] or before["last_name"]
+                        or {"first_name", "last_name"} <= row.given):
+                    # A contact's name is its first and last names: keep the three agreeing
+                    # (a contact stored with a whole name only keeps it unless both are given).
+                    after["name"] = " ".join(
+                        p for p in (after["first_name"], after["last_name"]) if p
+                    ) or after["name"]
                 if row.account_name:
                     after["account"] = self.lookups.accounts.get(row.account_name,
                                                                  before["account"])
@@ -1109,8 +1117,8 @@ async def _existing_names(names: list[str]) -> dict[str, int]:
     return {name.lower(): cid for name, cid in found.items()}
 
 
-UPDATABLE = {"name": ("name",), "first_name": ("name", "first_name"),
-             "last_name": ("name", "last_name"), "job_title": ("job_title",),
+UPDATABLE = {"name": ("name",), "first_name": ("first_name",),
+             "last_name": ("last_name",), "job_title": ("job_title",),
              "source": ("source",), "industry": ("industry",), "notes": ("notes",),
              "website": ("website",), "birthday": ("birthday",),
              "preferred_channel": ("preferred_channel",),

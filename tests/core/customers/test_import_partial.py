@@ -105,6 +105,18 @@ async def test_a_representative_cannot_update_customers_outside_their_scope(rapp
     assert ada["job_title"] == ""
 
 
+async def test_an_update_giving_only_a_first_name_keeps_the_whole_name_whole(rapport):
+    actor = await load_actor(rapport, await make_user("admin@example.test"))
+    await import_csv(rapport, actor, "contact", "first_name,last_name,email\n"
+                     "Ada,Lovelace,ada@parts.test\n", dry_run=False)
+    report = await import_csv(rapport, actor, "contact", "first_name,email\n"
+                              "Augusta,ada@parts.test\n", dry_run=False, on_duplicate="update")
+    assert report.updated == 1 and report.created == 0
+    ada = await Customer.select().where(Customer.primary_email == "ada@parts.test").first().run()
+    assert (ada["first_name"], ada["last_name"], ada["name"]) == (
+        "Augusta", "Lovelace", "Augusta Lovelace")
+
+
 async def test_command_line_imports_the_good_rows_and_writes_the_bad_ones(rapport, tmp_path):
     from core.app import Rapport
     from core.cli import cli
