@@ -648,12 +648,25 @@ class Worker:
     async def _record_finished(self) -> None:
         from core import events
 
+        # Jobs and deliveries still running append to these very lists (they were handed
+        # them when they started): empty them in place, never swap in new lists, or what
+        # finishes during the write below would be appended to a list nobody reads.
         if self._done:
-            ids, self._done = self._done, []
-            await record_done(ids, self.id)
+            ids = self._done[:]
+            self._done.clear()
+            try:
+                await record_done(ids, self.id)
+            except BaseException:
+                self._done.extend(ids)  # recorded at the next round instead
+                raise
         if self._handled:
-            ids, self._handled = self._handled, []
-            await events.record_handled(ids)
+            ids = self._handled[:]
+            self._handled.clear()
+            try:
+                await events.record_handled(ids)
+            except BaseException:
+                self._handled.extend(ids)
+                raise
 
     def _delivery_done(self, task: asyncio.Task) -> None:
         self._deliveries.discard(task)

@@ -258,3 +258,35 @@ async def test_a_recurring_job_never_runs_twice_at_the_same_time(instance):
     await JobRow.update({JobRow.status: "done"}).where(JobRow.id == first[0].id).run()
     second = await jobs.claim_jobs(instance, "worker-b", 5, config)
     assert len(second) == 1 and second[0].id != first[0].id
+
+
+async def test_a_job_ending_while_the_worker_records_others_is_recorded_as_done(
+        instance, monkeypatch):
+    """The worker records finished jobs together; one that ends while that write is in flight
+    must be recorded at the next round, not forgotten as "running" until its lease runs out
+    (which left a recurring job looking stuck for ten minutes and then ran it again)."""
+    plugin = with_jobs(instance)
+    record_done = jobs.record_done
+
+    async def record_while_the_slow_one_ends(ids, worker_id):
+        ids = list(ids)  # the statement is built from them before the write goes out
+        for _ in range(250):  # let the slow job finish during this write
+            if len(plugin.ran) == 2:
+                break
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.05)
+        await record_done(ids, worker_id)
+
+    monkeypatch.setattr(jobs, "record_done", record_while_the_slow_one_ends)
+    fast = await jobs.enqueue(instance, "testing.record", {"n": 1})
+    slow = await jobs.enqueue(instance, "testing.slow", {"seconds": 0.1})
+    worker = jobs.Worker(instance)
+    await worker.start()
+    try:
+        for _ in range(250):
+            if {(await _job(fast))["status"], (await _job(slow))["status"]} == {"done"}:
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        await worker.stop()
+    assert [(await _job(job_id))["status"] for job_id in (fast, slow)] == ["done", "done"]
