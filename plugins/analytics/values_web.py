@@ -57,7 +57,7 @@ def _query_string(filters: Filters) -> str:
 
 async def _choices() -> dict[str, Any]:
     return {
-        "owners": await User.select(User.id, User.name).where(User.active == True)  # noqa: E712
+        "owners": await User.select(User.id, User.name).where(User.is_active == True)  # noqa: E712
         .order_by(User.name).limit(200).run(),
         "teams": await Team.select(Team.id, Team.name).order_by(Team.name).limit(200).run(),
         "segment_labels": SEGMENT_LABELS,
