@@ -1,5 +1,6 @@
 """Demo data: a catalogue, scoring rules, leads, a pipeline of deals, a year of orders (so
-bundles and cross-sell suggestions exist from the start) and this quarter's targets."""
+bundles and cross-sell suggestions exist from the start) with up to two years of purchase
+history before it, and this quarter's targets."""
 
 from __future__ import annotations
 
@@ -124,6 +125,8 @@ async def seed(rapport, customers: int) -> None:
     await _closed_history(rng, accounts, pipeline["id"], stages, now)
     await _orders(rng, accounts, dict(zip([p[0] for p in PRODUCTS], product_ids, strict=True)),
                   now)
+    await _purchase_history(rng, accounts, dict(zip([p[0] for p in PRODUCTS], product_ids,
+                                                    strict=True)), now)
     await _order_roles()
     await _targets(now)
     from plugins.sales.demo_quotes import seed as seed_quotes
@@ -215,6 +218,55 @@ async def _orders(rng: random.Random, accounts: list[dict], skus: dict[str, int]
                 if status == "completed" and number % 9 == 0:
                     await _demo_return(order, number, basket[0], lines[0]["id"], prices,
                                        placed)
+
+
+async def _purchase_history(rng: random.Random, accounts: list[dict], skus: dict[str, int],
+                            now: datetime) -> None:
+    """Up to two years of earlier, completed orders with the rhythms real customers have:
+    each account buys at its own pace (every few weeks to every few months) and may stop
+    for good after any order, so repeat buyers, lapsed regulars and one-time buyers all
+    appear (what customer analytics measures)."""
+    prices = {p[0]: Decimal(p[-1]) for p in PRODUCTS}
+    names = {p[0]: p[1] for p in PRODUCTS}
+    number = 0
+    async with SalesOrder._meta.db.transaction():
+        for account in accounts:
+            if rng.random() < 0.25:
+                continue
+            interval = rng.choice([14, 30, 30, 45, 60, 90, 120])
+            dropout = rng.choice([0.02, 0.05, 0.1, 0.2, 0.35])
+            day = rng.randint(60, 730)  # days ago of the first order
+            for _ in range(30):
+                if day < 31:
+                    break
+                number += 1
+                sku = rng.choice(list(prices))
+                quantity = Decimal(rng.choice([1, 1, 2, 3]))
+                net = prices[sku] * quantity
+                tax = (net * Decimal("0.19")).quantize(Decimal("0.01"))
+                placed = now - timedelta(days=day, hours=rng.randint(0, 8))
+                order = (await SalesOrder.insert(SalesOrder(
+                    number=f"O-HIST-{number:05d}", customer=account["id"],
+                    owner=account["owner"], team=account["team"], currency="EUR",
+                    status="completed", channel=rng.choice(["phone", "web shop", "quote"]),
+                    net_amount=net, tax_amount=tax, total_amount=net + tax, ordered_at=placed,
+                    updated_at=placed, confirmed_at=placed + timedelta(hours=2),
+                    completed_at=placed + timedelta(days=14))).returning(
+                    SalesOrder.id).run())[0]["id"]
+                line = (await OrderLine.insert(OrderLine(
+                    sales_order=order, position=1, product=skus[sku], sku=sku,
+                    description=names[sku], quantity=quantity, unit_price=prices[sku],
+                    tax_percent=Decimal(19), net_amount=net, tax_amount=tax,
+                    shipped=quantity)).returning(OrderLine.id).run())[0]["id"]
+                shipment = (await Shipment.insert(Shipment(
+                    sales_order=order, number=f"S-HIST-{number:05d}", carrier="DHL",
+                    tracking=f"JD{rng.randint(10**9, 10**10 - 1)}",
+                    shipped_at=placed + timedelta(days=1))).returning(Shipment.id).run())[0]
+                await ShipmentLine.insert(ShipmentLine(shipment=shipment["id"], order_line=line,
+                                                       quantity=quantity)).run()
+                if rng.random() < dropout:
+                    break
+                day -= max(1, int(rng.expovariate(1 / interval)))
 
 
 async def _demo_return(order: int, number: int, sku: str, line_id: int,
