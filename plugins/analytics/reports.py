@@ -6,6 +6,7 @@ which carries each customer's owner and team)."""
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -165,8 +166,9 @@ async def cohorts() -> list[dict[str, Any]]:
         400).run()
     out: dict[str, dict[str, Any]] = {}
     for row in rows:
-        item = out.setdefault(row["cohort"], {"cohort": row["cohort"], "size": row["size"],
-                                              "ages": []})
+        label = datetime.strptime(row["cohort"], "%Y-%m").strftime("%b %Y")
+        item = out.setdefault(row["cohort"], {"cohort": row["cohort"], "label": label,
+                                              "size": row["size"], "ages": []})
         item["ages"].append(row["customers"] / row["size"] if row["size"] else 0)
     return list(out.values())
 

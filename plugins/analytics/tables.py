@@ -86,7 +86,7 @@ class SegmentMonth(Table, tablename="analytics_segment_month"):
     customers = Integer(default=0)
     revenue = Numeric(digits=MONEY, default=Decimal(0))
     predicted_value = Numeric(digits=MONEY, default=Decimal(0))
-    at_risk = Integer(default=0)  # customers with churn risk >= 70 %
+    at_risk = Integer(default=0)  # customers with churn risk >= 50 % (values.AT_RISK)
 
 
 class CohortMonth(Table, tablename="analytics_cohort"):

@@ -33,7 +33,7 @@ HORIZON_WEEKS = 52  # predicted value and expected orders cover the next year
 PAGE = 500
 WRITE_BATCH = 500
 COHORT_MONTHS = 12
-AT_RISK = 70  # churn risk (percent) from which a customer is listed as at risk
+AT_RISK = 50  # churn risk (percent) from which a customer is listed as at risk
 CENT = Decimal("0.01")
 
 # (key, label, what it means) in the order the dashboard lists them.
