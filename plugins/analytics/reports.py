@@ -6,8 +6,8 @@ which carries each customer's owner and team)."""
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from piccolo.columns.combination import WhereRaw
