@@ -132,6 +132,18 @@ def clean_values(values: dict[str, Any]) -> dict[str, Any]:
         raise CampaignError("body_html", "the e-mail is too long (at most 200,000 characters)")
     fields_used(subject, "subject")
     fields_used(body_html, "body_html")
+    subject_b = str(values.get("subject_b") or "").strip()
+    if len(subject_b) > 250 or "\n" in subject_b or "\r" in subject_b:
+        raise CampaignError("subject_b", "one line of at most 250 characters")
+    body_html_b = sanitise(str(values.get("body_html_b") or "")).strip()
+    if len(body_html_b) > 200_000:
+        raise CampaignError("body_html_b", "the e-mail is too long (at most 200,000 "
+                            "characters)")
+    if subject_b and not body_html_b:
+        raise CampaignError("body_html_b", "write variant B's message too, or clear its "
+                            "subject")
+    fields_used(subject_b, "subject_b")
+    fields_used(body_html_b, "body_html_b")
     fields_used(body_text, "body_text")
     raw_share = str(values.get("holdout_percent") or "0").strip()
     try:
@@ -147,7 +159,8 @@ def clean_values(values: dict[str, Any]) -> dict[str, Any]:
     except (TypeError, ValueError):
         raise CampaignError("segment", "choose a segment") from None
     return {"name": name, "subject": subject, "body_html": body_html, "body_text": body_text,
-            "segment": segment_id, "holdout_percent": holdout}
+            "segment": segment_id, "holdout_percent": holdout, "subject_b": subject_b,
+            "body_html_b": body_html_b}
 
 
 async def _check_segment(segment_id: int | None) -> None:
@@ -222,13 +235,23 @@ def personal_fields(customer: dict[str, Any], email: str, unsubscribe_url: str
             "owner_name": customer.get("owner_name") or "", UNSUBSCRIBE: unsubscribe_url}
 
 
+def has_variant_b(campaign: dict[str, Any]) -> bool:
+    return bool((campaign.get("body_html_b") or "").strip())
+
+
 def render(campaign: dict[str, Any], fields: dict[str, str],
-           link_for: Any = None) -> tuple[str, str, str]:
+           link_for: Any = None, variant: str = "A") -> tuple[str, str, str]:
     """``(subject, html, text)`` for one recipient. ``link_for(index)`` turns the campaign's
-    tracked link number ``index`` into its redirect URL (None: links left as written)."""
-    subject = _env.from_string(campaign["subject"] or "").render(fields).strip()
+    tracked link number ``index`` into its redirect URL (None: links left as written).
+    Variant ``"B"`` takes the B subject (or A's when empty) and message; its text part is
+    always made from its HTML."""
+    b = variant == "B" and has_variant_b(campaign)
+    subject_source = (campaign.get("subject_b") or campaign["subject"]) if b else \
+        campaign["subject"]
+    subject = _env.from_string(subject_source or "").render(fields).strip()
+    source = campaign["body_html_b"] if b else campaign["body_html"]
     # Sanitised again after rendering: a personal value inside an attribute stays harmless.
-    body_html = sanitise(_html_env.from_string(campaign["body_html"] or "").render(fields))
+    body_html = sanitise(_html_env.from_string(source or "").render(fields))
     if link_for is not None:
         links = frozen_links(campaign)
 
@@ -239,7 +262,7 @@ def render(campaign: dict[str, Any], fields: dict[str, str],
             return match.group(0)
 
         body_html = _LINK.sub(swap, body_html)
-    if campaign.get("body_text"):
+    if campaign.get("body_text") and not b:
         text = _env.from_string(campaign["body_text"]).render(fields)
     else:
         text = html_to_text(body_html)
@@ -253,10 +276,10 @@ def sample_fields() -> dict[str, str]:
                            "#unsubscribe")
 
 
-def preview(campaign: dict[str, Any]) -> tuple[str, str, str] | str:
+def preview(campaign: dict[str, Any], variant: str = "A") -> tuple[str, str, str] | str:
     """The e-mail as a sample customer would get it, or why it cannot be shown."""
     try:
-        return render(campaign, sample_fields())
+        return render(campaign, sample_fields(), variant=variant)
     except Exception as exc:  # sandbox refusals and template errors, shown to the editor
         return f"The preview could not be made: {exc}"
 

@@ -75,6 +75,8 @@ async def campaign_page(request: Request, campaign: dict[str, Any], *,
         "segments": await segments.list_segments(), "fields": FIELDS,
         "members": members, "problems": problems, "state_labels": STATE_LABELS,
         "preview": campaigns.preview(campaign), "sends_mail": sends_mail(),
+        "preview_b": (campaigns.preview(campaign, "B") if campaigns.has_variant_b(campaign)
+                      else None),
         "can_manage": actor.can("campaigns.campaign.manage"),
         "can_send": actor.can("campaigns.campaign.send"),
         "notice": request.query_params.get("done", ""),

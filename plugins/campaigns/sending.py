@@ -34,6 +34,7 @@ from plugins.campaigns.campaigns import (
     UNSUBSCRIBE,
     CampaignError,
     fields_used,
+    has_variant_b,
     personal_fields,
     render,
     tracked_links,
@@ -71,7 +72,7 @@ async def readiness(rapport: Rapport, actor: Actor, campaign: dict[str, Any]
     if not (campaign["body_html"] or "").strip():
         problems.append(("body_html", "The e-mail has no content."))
     uses = set()
-    for field in ("body_html", "body_text"):
+    for field in ("body_html", "body_text", "body_html_b"):
         try:
             uses |= {(field, name) for name in fields_used(campaign[field] or "", field)}
         except CampaignError as exc:
@@ -81,6 +82,9 @@ async def readiness(rapport: Rapport, actor: Actor, campaign: dict[str, Any]
                          "{{ unsubscribe_url }} so recipients can opt out in one click."))
     if (campaign["body_text"] or "").strip() and ("body_text", UNSUBSCRIBE) not in uses:
         problems.append(("body_text", "The text version has no unsubscribe link: add "
+                         "{{ unsubscribe_url }}."))
+    if has_variant_b(campaign) and ("body_html_b", UNSUBSCRIBE) not in uses:
+        problems.append(("body_html_b", "Variant B has no unsubscribe link: add a link to "
                          "{{ unsubscribe_url }}."))
     members = 0
     if campaign["segment"] is None:
@@ -116,13 +120,15 @@ async def start_sending(rapport: Rapport, actor: Actor, campaign_id: int, *, ip:
     now = datetime.now(UTC)
     queued = holdout = 0
     share = campaign["holdout_percent"] or 0
+    split = has_variant_b(campaign)
     draw = random.SystemRandom()
     async with Campaign._meta.db.transaction():
         # Only one Send wins: the state moves from draft once.
         claimed = await Campaign.update({
             Campaign.state: "sending", Campaign.sent_by: actor.id if actor.kind == "staff"
             else None, Campaign.send_started_at: now, Campaign.updated_at: now,
-            Campaign.links: json.dumps(tracked_links(campaign["body_html"])),
+            Campaign.links: json.dumps(tracked_links(
+                campaign["body_html"] + "\n" + (campaign["body_html_b"] or ""))),
         }).where((Campaign.id == campaign_id) & (Campaign.state == "draft")).returning(
             Campaign.id).run()
         if not claimed:
@@ -139,6 +145,11 @@ async def start_sending(rapport: Rapport, actor: Actor, campaign_id: int, *, ip:
             inserted = await Message.insert(*rows).on_conflict(action="DO NOTHING").returning(
                 Message.id).run()
             queued += len(inserted)
+            if split:  # A/B test: half of them, drawn at random, get variant B
+                variant_b = [row["id"] for row in inserted if draw.random() < 0.5]
+                if variant_b:
+                    await Message.update({Message.variant: "B"}).where(
+                        Message.id.is_in(variant_b)).run()
             if share:  # the control group: drawn at random, never mailed
                 held = [row["id"] for row in inserted if draw.random() * 100 < share]
                 if held:
@@ -198,7 +209,8 @@ async def send_one(rapport: Rapport, campaign: dict[str, Any], message: dict[str
     try:
         subject, body_html, text = render(
             campaign, personal_fields(customer, message["email"], unsubscribe),
-            lambda index: tracking.click_url(rapport, message["id"], index))
+            lambda index: tracking.click_url(rapport, message["id"], index),
+            message.get("variant", "A"))
         body_html += (f'<img src="{tracking.open_url(rapport, message["id"])}" width="1" '
                       'height="1" alt="">')
         email = mail.build_message(_sender(), message["email"], subject, text, body_html, {
@@ -265,7 +277,8 @@ async def run_send_job(rapport: Rapport, job: Job) -> None:
     await _check_control_group(rapport, campaign_id)
     after = 0
     while True:
-        batch = await Message.select(Message.id, Message.customer, Message.email).where(
+        batch = await Message.select(Message.id, Message.customer, Message.email,
+                                     Message.variant).where(
             (Message.campaign == campaign_id) & (Message.state == "queued")
             & (Message.id > after)).order_by(Message.id).limit(BATCH).run()
         if not batch:
@@ -331,7 +344,17 @@ async def report(campaign_id: int) -> dict[str, Any]:
         Message.id).limit(20).run()
     sent = by_state.get("sent", 0)
     lift = await _responses(campaign_id) if by_state.get("holdout") else None
-    return {"lift": lift, "by_state": by_state, "total": sum(by_state.values()), "reasons": reasons,
+    variants = [{"variant": row["variant"], "sent": int(row["sent"]),
+                 "opened": int(row["opened"]), "clicked": int(row["clicked"]),
+                 "open_rate": round(100 * int(row["opened"]) / int(row["sent"]), 1)
+                 if int(row["sent"]) else None,
+                 "click_rate": round(100 * int(row["clicked"]) / int(row["sent"]), 1)
+                 if int(row["sent"]) else None}
+                for row in await Message.raw(
+        "SELECT variant, COUNT(*) AS sent, COUNT(opened_at) AS opened, "
+        "COUNT(clicked_at) AS clicked FROM campaigns_message WHERE campaign = {} "
+        "AND state = 'sent' GROUP BY variant ORDER BY variant", campaign_id).run()]
+    return {"lift": lift, "variants": variants if len(variants) > 1 else [], "by_state": by_state, "total": sum(by_state.values()), "reasons": reasons,
             "sent": sent, "opened": int(totals["opened"]), "clicked": int(totals["clicked"]),
             "clicks": int(totals["clicks"]), "unsubscribed": int(totals["unsubscribed"]),
             "failures": failures,

@@ -52,6 +52,8 @@ class Campaign(Table, tablename="campaigns_campaign"):
     state = Varchar(length=12, default="draft", index=True)
     links = Text(default="")  # JSON list of tracked URLs, frozen when sending starts
     holdout_percent = Integer(default=0)  # control group: share of the segment left out
+    subject_b = Varchar(length=250, default="")  # A/B: variant B (empty: no A/B test)
+    body_html_b = Text(default="")
     created_by = ForeignKey(User, null=True, default=None)
     created_at = Timestamptz(default=TimestamptzNow())
     updated_at = Timestamptz(default=TimestamptzNow())
@@ -75,6 +77,7 @@ class Message(Table, tablename="campaigns_message"):
     clicked_at = Timestamptz(null=True, default=None)
     clicks = Integer(default=0)
     unsubscribed_at = Timestamptz(null=True, default=None)
+    variant = Varchar(length=1, default="A")  # A/B test: which version this recipient got
 
 
 TABLES = (Segment, Campaign, Message)

@@ -215,3 +215,34 @@ async def test_a_control_group_is_never_mailed_and_the_report_shows_the_lift(
     page = await client.get(f"/campaigns/{campaign_id}")
     assert "Against the control group" in page.text and "Lift: -" in page.text
     assert people
+
+
+async def test_an_ab_test_splits_the_recipients_and_compares_the_variants(
+        campaigns_client, smtp_sink):
+    client = campaigns_client
+    rapport = client.rapport
+    for i in range(16):
+        await new_customer(f"Reader{i} Test")
+    everyone = await segment(client)
+    campaign_id, _ = await campaign(client, everyone)
+    form = {"name": "Spring", "segment": everyone, "subject": "Version A", "body_html": GOOD,
+            "subject_b": "Version B for {{ first_name }}",
+            "body_html_b": "<p>B, {{ first_name }}</p>"}
+    assert (await client.post(f"/campaigns/{campaign_id}", data=form)).status_code == 303
+    page = await client.get(f"/campaigns/{campaign_id}")
+    assert "Preview of variant B" in page.text and "Version B for Ada" in page.text
+    refused = await client.post(f"/campaigns/{campaign_id}/send")
+    assert refused.status_code == 422 and "Variant B has no unsubscribe link" in refused.text
+    form["body_html_b"] += '<p><a href="{{ unsubscribe_url }}">Stop</a></p>'
+    assert (await client.post(f"/campaigns/{campaign_id}", data=form)).status_code == 303
+    assert (await client.post(f"/campaigns/{campaign_id}/send")).status_code == 303
+    await jobs.run_pending(rapport)
+    got = {m["to"][0]: str(m["message"]["Subject"]) for m in smtp_sink.messages}
+    assert len(got) == 16
+    variants = {r["email"]: r["variant"] for r in await Message.select(
+        Message.email, Message.variant).where(Message.campaign == campaign_id).run()}
+    for email, subject in got.items():
+        assert subject.startswith(f"Version {variants[email]}"), (email, subject)
+    assert set(variants.values()) == {"A", "B"}
+    report = await client.get(f"/campaigns/{campaign_id}")
+    assert "A/B test" in report.text
