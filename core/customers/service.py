@@ -26,7 +26,7 @@ from urllib.parse import urlparse
 
 import phonenumbers
 
-from core import audit, records
+from core import audit, records, references
 from core.customers import custom_fields
 from core.customers.tables import (
     CHANNELS,
@@ -38,7 +38,6 @@ from core.customers.tables import (
     CustomerPhone,
     CustomerTag,
 )
-from core.identity.tables import Team, User
 from core.permissions import Actor, row_filter, scoped
 
 if TYPE_CHECKING:
@@ -375,18 +374,26 @@ async def _clean(rapport: Rapport | None, actor: Actor | None, data: dict[str, A
         values["currency"] = currency
 
     # References: owner and team must exist; a contact's account must be an account.
+    # Owner and team must be within the person's reach (core.references): whom and which
+    # teams their core.customer.assign scope covers (giving a customer away at all needs it).
+    reach = "core.customer.assign"
     if given("owner"):
         owner = _id_or_none(data.get("owner"), "owner", problems)
         if owner is None and creating and actor is not None and actor.kind == "staff":
             owner = actor.id  # a new customer belongs to whoever created it
-        if owner is not None and not await User.exists().where(
-                (User.id == owner) & (User.is_active == True)).run():  # noqa: E712
-            problems.add("owner", "no such active user")
+        try:
+            await references.owner(rapport, actor, "owner", owner, reach,
+                                   current=current["owner"] if current else None)
+        except references.ReferenceRefused as exc:
+            problems.add("owner", exc.message)
         values["owner"] = owner
     if given("team"):
         team = _id_or_none(data.get("team"), "team", problems)
-        if team is not None and not await Team.exists().where(Team.id == team).run():
-            problems.add("team", "no such team")
+        try:
+            await references.team(rapport, actor, "team", team, reach,
+                                  current=current["team"] if current else None)
+        except references.ReferenceRefused as exc:
+            problems.add("team", exc.message)
         values["team"] = team
     if given("account"):
         account = _id_or_none(data.get("account"), "account", problems)
@@ -688,9 +695,12 @@ async def bulk_change(rapport: Rapport, actor: Actor, action: str, customer_ids:
     problems = _Problems()
     if action == "assign_owner":
         owner = _id_or_none(value, "value", problems)
-        if owner is None or not await User.exists().where(
-                (User.id == owner) & (User.is_active == True)).run():  # noqa: E712
-            problems.add("value", "choose an active user")
+        try:
+            if owner is None:
+                raise references.ReferenceRefused("value", "choose an active user")
+            await references.owner(rapport, actor, "value", owner, permission)
+        except references.ReferenceRefused as exc:
+            problems.add("value", exc.message)
         change: dict[str, Any] = {"owner": owner}
     elif action == "change_stage":
         if value not in LIFECYCLE_STAGES:

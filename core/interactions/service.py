@@ -23,9 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 from piccolo.columns.combination import WhereRaw
 
-from core import db, records
+from core import db, records, references
 from core.customers.tables import Customer
-from core.identity.tables import User
 from core.interactions.tables import CHANNELS, DIRECTIONS, Interaction, InteractionParticipant
 from core.permissions import Actor, row_filter, scoped
 
@@ -130,10 +129,14 @@ def _clean_duration(raw: Any, errors: dict[str, str]) -> int | None:
     return seconds
 
 
-async def _check_assignee(user_id: int | None, errors: dict[str, str]) -> None:
-    if user_id is not None and not await User.exists().where(
-            (User.id == user_id) & (User.is_active == True)).run():  # noqa: E712
-        errors["followup_assignee"] = "is not an active staff user"
+async def _check_assignee(rapport: Rapport, actor: Actor | None, user_id: int | None,
+                          errors: dict[str, str], permission: str, current: Any = None) -> None:
+    """A follow-up goes to someone ``actor`` may give work to (core.references)."""
+    try:
+        await references.owner(rapport, actor, "followup_assignee", user_id, permission,
+                               current=current)
+    except references.ReferenceRefused as exc:
+        errors["followup_assignee"] = exc.message
 
 
 def customer_scope(rapport: Rapport, actor: Actor | None) -> Any | None:
@@ -235,7 +238,7 @@ async def record_interaction(
         assignee = actor.id if actor.kind == "staff" else None
     if assignee is not None and values["followup_due"] is None:
         errors.setdefault("followup_due", "is required when someone is to follow up")
-    await _check_assignee(assignee, errors)
+    await _check_assignee(rapport, actor, assignee, errors, "core.interaction.create")
     values["followup_assignee"] = assignee
     values["followup_done"] = False
     values["visible_in_portal"] = (values["channel"] == "portal" if visible_in_portal is None
@@ -350,7 +353,8 @@ async def update_interaction(rapport: Rapport, actor: Actor, interaction_id: int
             values[name] = as_utc(raw, name, errors)
         elif name == "followup_assignee":
             values[name] = _int_or_none(raw, name, errors)
-            await _check_assignee(values[name], errors)
+            await _check_assignee(rapport, actor, values[name], errors, "core.interaction.edit",
+                                  current["followup_assignee"])
         elif name in ("visible_in_portal", "followup_done"):
             values[name] = _boolean(raw)
     due = values.get("followup_due", current["followup_due"])
@@ -427,7 +431,7 @@ async def bulk_followups(rapport: Rapport, actor: Actor, action: str, ids: Itera
             errors["assignee"] = "choose who is to follow up"
         else:
             found: dict[str, str] = {}
-            await _check_assignee(assignee, found)
+            await _check_assignee(rapport, actor, assignee, found, "core.interaction.edit")
             if found:
                 errors["assignee"] = next(iter(found.values()))
     if errors:

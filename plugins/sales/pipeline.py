@@ -6,11 +6,12 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
-from core import records
+from core import records, references
+from core.customers.tables import Customer
 from core.identity.tables import TeamMember, User
 from core.money import Money
 from core.permissions import Actor
-from plugins.sales.tables import Opportunity, Pipeline, Stage, StageChange
+from plugins.sales.tables import Lead, Opportunity, Pipeline, Stage, StageChange
 
 if TYPE_CHECKING:
     from core.app import Rapport
@@ -85,8 +86,9 @@ async def create_opportunity(rapport: Rapport, actor: Actor, data: dict[str, Any
         if isinstance(exc, OpportunityError):
             raise
         raise OpportunityError("currency", "is not an ISO 4217 currency code") from None
-    pipeline = await default_pipeline() if not data.get("pipeline") else \
-        await Pipeline.select().where(Pipeline.id == int(data["pipeline"])).first().run()
+    pipeline_id = _int_or_none(data.get("pipeline"), "pipeline")
+    pipeline = await default_pipeline() if not pipeline_id else \
+        await Pipeline.select().where(Pipeline.id == pipeline_id).first().run()
     if pipeline is None:
         raise OpportunityError("pipeline", "no such pipeline")
     stages = await stages_of(pipeline["id"])
@@ -98,15 +100,33 @@ async def create_opportunity(rapport: Rapport, actor: Actor, data: dict[str, Any
     now = datetime.now(UTC)
     # A portal customer asking for a quote is no user: the deal is the customer's owner's.
     staff_id = actor.id if actor is not None and actor.kind == "staff" else None
+    try:  # every reference within the author's reach (core.references)
+        refs = {
+            "customer": await references.record(
+                rapport, actor, "customer", Customer, data.get("customer") or None,
+                "core.customer.view"),
+            "contact": await references.record(
+                rapport, actor, "contact", Customer, data.get("contact") or None,
+                "core.customer.view", label="contact person"),
+            "lead": await references.record(
+                rapport, actor, "lead", Lead, data.get("lead") or None, "sales.lead.view"),
+            "owner": await references.owner(
+                rapport, actor, "owner", data.get("owner") or staff_id,
+                "sales.opportunity.create"),
+            "team": await references.team(
+                rapport, actor, "team", data.get("team") or None, "sales.opportunity.create"),
+        }
+    except references.ReferenceRefused as exc:
+        raise OpportunityError(exc.field, exc.message) from None
     values = {
-        "name": name[:300], "customer": data.get("customer") or None,
-        "contact": data.get("contact") or None, "pipeline": pipeline["id"],
+        "name": name[:300], "customer": refs["customer"],
+        "contact": refs["contact"], "pipeline": pipeline["id"],
         "stage": stage["id"], "status": stage["outcome"], "amount_amount": money.amount,
         "amount_currency": money.currency,
         "expected_close": parse_date(data.get("expected_close"), "expected_close"),
-        "owner": data.get("owner") or staff_id, "team": data.get("team") or None,
+        "owner": refs["owner"], "team": refs["team"],
         "competitors": str(data.get("competitors", "")).strip()[:500],
-        "lead": data.get("lead"), "last_activity_at": now,
+        "lead": refs["lead"], "last_activity_at": now,
     }
     async with Opportunity._meta.db.transaction():
         row = await records.create(actor, Opportunity, values, ip=ip)
@@ -178,7 +198,12 @@ async def update_opportunity(rapport: Rapport, actor: Actor, opportunity: dict[s
                 raise OpportunityError("owner", "choose someone you may give deals to")
             changes["owner"] = owner
     if "contact" in data:
-        changes["contact"] = _int_or_none(data.get("contact"), "contact")
+        try:
+            changes["contact"] = await references.record(
+                rapport, actor, "contact", Customer, _int_or_none(data.get("contact"), "contact"),
+                "core.customer.view", current=opportunity["contact"], label="contact person")
+        except references.ReferenceRefused as exc:
+            raise OpportunityError(exc.field, exc.message) from None
     changes = {k: v for k, v in changes.items() if opportunity.get(k) != v}
     if not changes:
         return opportunity

@@ -15,13 +15,14 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
-from core import records
+from core import records, references
 from core.customers.tables import Customer
 from core.money import Money, format_money
 from core.permissions import Actor
 from plugins.sales import hookspecs as sales_hookspecs
 from plugins.sales.hookspecs import LineSource, QuoteContext
 from plugins.sales.tables import (
+    Opportunity,
     PriceBook,
     Product,
     ProductPrice,
@@ -446,23 +447,36 @@ async def _store_lines(quote_id: int, lines: list[dict[str, Any]],
                                        for a in adjustments]).run()
 
 
-def _optional_id(raw: Any) -> int | None:
-    try:
-        return int(raw) if _given(raw) else None
-    except (TypeError, ValueError):
+def _given_id(field: str, raw: Any) -> int | None:
+    """An id the client sent (``None`` for none); anything else is refused naming ``field``."""
+    if not _given(raw):
         return None
+    if isinstance(raw, bool) or not str(raw).strip().isdigit():
+        raise QuoteError(field, "must be a record id")
+    return int(str(raw).strip())
 
 
 async def create_quote(rapport: Rapport, actor: Actor, data: dict[str, Any], *,
                        ip: str = "") -> dict[str, Any]:
     priced = await price_quote(rapport, actor, data)
     staff_id = actor.id if actor is not None and actor.kind == "staff" else None
+    try:  # every reference within the author's reach (core.references)
+        await references.record(rapport, actor, "customer", Customer,
+                                priced.context.customer_id, "core.customer.view")
+        deal = await references.record(rapport, actor, "opportunity", Opportunity,
+                                       _given_id("opportunity", data.get("opportunity")),
+                                       "sales.opportunity.view", label="deal")
+        owner = await references.owner(rapport, actor, "owner",
+                                       _given_id("owner", data.get("owner")) or staff_id,
+                                       "sales.quote.create")
+        team = await references.team(rapport, actor, "team",
+                                     _given_id("team", data.get("team")), "sales.quote.create")
+    except references.ReferenceRefused as exc:
+        raise QuoteError(exc.field, exc.message) from None
     async with Quote._meta.db.transaction():
         row = await records.create(actor, Quote, {
             "number": "", "customer": priced.context.customer_id,
-            "opportunity": _optional_id(data.get("opportunity")),
-            "owner": _optional_id(data.get("owner")) or staff_id,
-            "team": _optional_id(data.get("team")), "currency": priced.currency,
+            "opportunity": deal, "owner": owner, "team": team, "currency": priced.currency,
             "price_book": priced.price_book, "valid_until": priced.valid_until,
             "notes": str(data.get("notes") or "")[:5000], **priced.total_values(),
         }, ip=ip)

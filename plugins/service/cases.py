@@ -17,9 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from core import audit, records
+from core import audit, records, references
 from core.customers.tables import Customer
-from core.identity.tables import User
 from core.interactions.service import InteractionError, record_interaction
 from core.interactions.tables import Interaction
 from core.permissions import Actor, scoped
@@ -510,9 +509,10 @@ async def assign(rapport: Rapport, actor: Actor | None, case_id: int, *,
             owner_id = int(owner_id)  # type: ignore[arg-type]
         except (TypeError, ValueError):
             raise CaseError("owner_id", "choose an agent") from None
-        if not await User.exists().where((User.id == owner_id)
-                                         & (User.is_active == True)).run():  # noqa: E712
-            raise CaseError("owner_id", "is not an active staff user")
+        try:  # someone the assigning agent may give cases to (core.references)
+            await references.owner(rapport, actor, "owner_id", owner_id, "service.case.assign")
+        except references.ReferenceRefused as exc:
+            raise CaseError(exc.field, exc.message) from None
     if queue_id is not UNCHANGED and queue_id is not None:
         try:
             queue_id = int(queue_id)  # type: ignore[arg-type]
