@@ -1,12 +1,16 @@
 """Importing accounts and contacts from CSV (and, through :mod:`core.customers.vcard`, vCard).
 
-Two steps, the same from the CLI and the web: a dry run validates EVERY row and reports every
-bad one with its line number and reason (and likely duplicates as warnings); the commit writes
-all rows in ONE transaction, or none. Speed comes from validating in Python with everything
-looked up in bulk beforehand (users, teams, accounts, custom fields, existing emails), then
-inserting in batches with ``executemany`` and ids allocated up front: no query per row.
+The same pass, from the CLI and the web (where it runs as a job): records are read and
+validated a chunk at a time in a worker thread, every bad one reported with its line number
+and reason (and written to a bad-rows CSV), rows that look like stored customers or earlier
+rows found in bulk per chunk and skipped, used to update the stored customer or imported as
+new. A dry run writes nothing; otherwise the rows are written in ONE transaction: the good
+ones with ``partial``, else all or none. Speed comes from validating in Python with what it
+needs looked up once (users, teams, custom fields) or once per chunk (accounts, stored emails
+and phones), and inserting with ``executemany``/COPY and ids allocated up front: no query per
+row. Memory is bounded by the chunk, not the file.
 
-    report = await import_rows(rapport, actor, "contact", rows, mapping, dry_run=True)
+    report = await import_csv(rapport, actor, "contact", text_or_file, mapping, dry_run=True)
 """
 
 from __future__ import annotations
