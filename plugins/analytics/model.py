@@ -8,7 +8,8 @@ Time is in weeks. Each customer is summarised as ``(x, t_x, T)``: ``x`` repeat o
 after the first), ``t_x`` the age of the customer at their last order and ``T`` their age now,
 both counted from the first order. Models are fitted by maximum likelihood with Nelder-Mead on
 log-parameters, over a bounded sample of customers (identical summaries are weighted, not
-repeated), so fitting takes the same time at 1,000 or 1,000,000 customers.
+repeated; ages in whole weeks), so fitting takes about the same time at 100,000 or
+1,000,000 customers.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-SAMPLE = 20_000  # customers used for fitting, at most
+SAMPLE = 10_000  # customers used for fitting, at most
 QUADRATURE = 48  # points for the expectation over the dropout probability
 
 
@@ -161,7 +162,8 @@ def fit_purchases(customers: list[tuple[int, float, float]]) -> PurchaseModel:
     customers the default parameters are returned."""
     if len(customers) < 10:
         return DEFAULT_PURCHASE
-    data = list(Counter((x, round(t_x, 1), round(T, 1))
+    # Whole weeks: far fewer distinct summaries to weigh, at no measurable cost in fit.
+    data = list(Counter((x, float(round(t_x)), float(max(round(T), round(t_x))))
                         for x, t_x, T in _sample(customers)).items())
     count = sum(w for _, w in data)
 
@@ -209,7 +211,7 @@ def fit_spend(customers: list[tuple[int, float]]) -> SpendModel:
     mean = (sum(n * m for n, m in everyone) / sum(n for n, _ in everyone)) if everyone else 0.0
     if len(usable) < 20:
         return SpendModel(p=1.0, q=1.0, v=1.0, mean=mean, fitted=False)
-    data = list(Counter((n, round(m, 2)) for n, m in _sample(usable)).items())
+    data = list(Counter((n, float(f"{m:.3g}")) for n, m in _sample(usable)).items())
     count = sum(w for _, w in data)
 
     def objective(logs: list[float]) -> float:
