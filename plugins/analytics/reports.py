@@ -183,6 +183,10 @@ async def run_summary() -> dict[str, Any] | None:
             run[key] = json.loads(run[key] or "{}")
         except ValueError:
             run[key] = {}
+    cutoff = run["accuracy"].get("cutoff")
+    if cutoff:
+        moment = datetime.strptime(cutoff, "%Y-%m-%d")
+        run["accuracy"]["cutoff_label"] = f"{moment.day} {moment:%b %Y}"
     return run
 
 

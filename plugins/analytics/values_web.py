@@ -51,8 +51,11 @@ def filters_from(segment: str = "", owner: str = "", team: str = "", tag: str = 
 def _query_string(filters: Filters) -> str:
     from urllib.parse import urlencode
 
-    return urlencode({k: v for k, v in (("segment", filters.segment), ("owner", filters.owner),
-                                        ("team", filters.team), ("tag", filters.tag)) if v})
+    pairs = [("segment", filters.segment), ("owner", filters.owner), ("team", filters.team),
+             ("tag", filters.tag)]
+    if filters.min_risk is not None and filters.min_risk != AT_RISK:
+        pairs.append(("risk", filters.min_risk))
+    return urlencode({k: v for k, v in pairs if v})
 
 
 async def _choices() -> dict[str, Any]:
@@ -73,9 +76,9 @@ async def dashboard(request: Request, segment: FromQuery[str] = "", owner: FromQ
     rows = await reports.segments(rapport, actor, filters)
     peak = max([r["customers"] for r in rows] + [1])
     run = await reports.run_summary()
-    risky = await reports.customers(rapport, actor, Filters(
-        segment=filters.segment, owner=filters.owner, team=filters.team, tag=filters.tag,
-        min_risk=AT_RISK), limit=10)
+    # The ten highest churn risks, whatever their level (the list page applies a threshold).
+    risky = [r for r in await reports.customers(rapport, actor, filters, limit=10)
+             if r["churn_risk"] > 0]
     return Template("analytics/dashboard.html", context={
         "segments": rows, "peak": peak, "run": run, "filters": filters,
         "query": _query_string(filters), "risky": risky,
@@ -84,18 +87,27 @@ async def dashboard(request: Request, segment: FromQuery[str] = "", owner: FromQ
         "predicted": sum(r["predicted_value"] for r in rows),
         "at_risk": sum(r["at_risk"] for r in rows),
         "movement": await reports.movement(), "cohorts": await reports.cohorts(),
-        "may_refresh": actor.can("analytics.model.manage"),
+        "may_refresh": actor.can("analytics.model.manage"), "at_risk_level": AT_RISK,
+        "risk_levels": None,
         "queued": request.query_params.get("queued") == "1",
         **await _choices()})
+
+
+RISK_LEVELS = (30, 50, 70, 90)
+
+
+def risk_level(value: Any) -> int:
+    level = _int(value)
+    return level if level in RISK_LEVELS else AT_RISK
 
 
 @get("/analytics/at-risk", opt=VIEW, name="analytics-at-risk")
 async def at_risk(request: Request, segment: FromQuery[str] = "", owner: FromQuery[str] = "",
                   team: FromQuery[str] = "", tag: FromQuery[str] = "",
-                  page: FromQuery[int] = 1) -> Template:
+                  risk: FromQuery[str] = "", page: FromQuery[int] = 1) -> Template:
     rapport = request.app.state.rapport
     actor = current_actor(request)
-    filters = filters_from(segment, owner, team, tag, AT_RISK)
+    filters = filters_from(segment, owner, team, tag, risk_level(risk))
     page = max(1, min(page, reports.MAX_ROWS // PAGE))
     rows = await reports.customers(rapport, actor, filters, limit=PAGE + 1,
                                    offset=(page - 1) * PAGE)
@@ -103,7 +115,7 @@ async def at_risk(request: Request, segment: FromQuery[str] = "", owner: FromQue
     return Template("analytics/at_risk.html", context={
         "rows": rows[:PAGE], "more": len(rows) > PAGE and page < reports.MAX_ROWS // PAGE,
         "page": page, "filters": filters, "query": _query_string(filters), "run": run,
-        "threshold": AT_RISK, "tag": TAG, "tagged": request.query_params.get("tagged"),
+        "threshold": filters.min_risk, "risk_levels": RISK_LEVELS, "tag": TAG, "tagged": request.query_params.get("tagged"),
         "may_export": actor.can("analytics.report.export"),
         **await _choices()})
 
@@ -116,7 +128,8 @@ async def tag_at_risk(request: Request) -> Redirect:
     rapport = request.app.state.rapport
     actor = current_actor(request)
     filters = filters_from(str(form.get("segment", "")), str(form.get("owner", "")),
-                           str(form.get("team", "")), str(form.get("tag", "")), AT_RISK)
+                           str(form.get("team", "")), str(form.get("tag", "")),
+                           risk_level(form.get("risk")))
     rows = await reports.customers(rapport, actor, filters, limit=reports.MAX_ROWS,
                                    permission="analytics.report.export")
     changed = 0
@@ -135,10 +148,11 @@ async def tag_at_risk(request: Request) -> Redirect:
 @get("/analytics/customers.csv", opt=EXPORT, name="analytics-customers-csv")
 async def customers_csv(request: Request, segment: FromQuery[str] = "",
                         owner: FromQuery[str] = "", team: FromQuery[str] = "",
-                        tag: FromQuery[str] = "", at_risk: FromQuery[bool] = False) -> Stream:
+                        tag: FromQuery[str] = "", at_risk: FromQuery[bool] = False,
+                        risk: FromQuery[str] = "") -> Stream:
     rapport = request.app.state.rapport
     actor = current_actor(request)
-    filters = filters_from(segment, owner, team, tag, AT_RISK if at_risk else None)
+    filters = filters_from(segment, owner, team, tag, risk_level(risk) if at_risk else None)
     rows = await reports.customers(rapport, actor, filters, limit=reports.MAX_ROWS,
                                    permission="analytics.report.export")
 

@@ -32,6 +32,9 @@ async def test_dashboard_at_risk_panel_and_api_respect_scope(make_rapport):
         assert "Theo Theirs" in page.text  # most at risk
         listing = await client.get("/analytics/at-risk")
         assert "Mona Mine" in listing.text and "Theo Theirs" in listing.text
+        assert "Filler" not in listing.text  # regular, recent buyers are not at risk
+        assert (await client.get("/analytics/at-risk?risk=90")).status_code == 200
+        assert '<option value="50" selected>' in listing.text
         assert "No order for 400 days (usually every 30 days)" in listing.text
         assert "€4,000.00" in listing.text  # Theo's revenue, formatted
         tagged = await client.post("/analytics/at-risk/tag", data={}, follow_redirects=False)
