@@ -172,8 +172,9 @@ async def standalone(customers: int, interactions: int, database: str | None, se
             body_html='<p>Hi {{ first_name }}</p><p><a href="https://example.com/x">x</a></p>'
                       '<p><a href="{{ unsubscribe_url }}">Unsubscribe</a></p>',
             state="draft")).returning(Campaign.id).run())[0]["id"]
+        await sending.start_sending(rapport, actor, campaign)
         began = time.perf_counter()
-        queued = await sending.start_sending(rapport, actor, campaign)
+        queued = await sending.materialise(rapport, campaign)
         print(f"{backend}: materialised {queued:,} recipients in "
               f"{time.perf_counter() - began:.1f} s", flush=True)
         # Only `send` of them are mailed in this run: the rest are set aside.

@@ -1,10 +1,13 @@
-"""Sending a campaign: the audience is written down as message rows when someone presses
-Send, then a durable job mails them.
+"""Sending a campaign: Send checks and starts it, then a durable job writes the audience
+down as message rows and mails them.
 
 - :func:`start_sending` refuses a campaign without a subject, without the unsubscribe link or
-  whose segment has no member the sender may see; otherwise, in one transaction, it writes
-  one ``queued`` message per member (unique per campaign and customer, so nobody is queued
-  twice), freezes the tracked links, marks the campaign ``sending`` and queues the job.
+  whose segment has no member the sender may see; otherwise it marks the campaign
+  ``sending``, freezes the tracked links and queues the job, in one transaction.
+- :func:`materialise` (the job's first step) writes one ``queued`` message per segment member
+  the sender may see (unique per campaign and customer, so nobody is queued twice), a page
+  per transaction, resuming after the last customer written; it draws the control group and
+  the A/B halves as it goes.
 - :func:`run_send_job` takes queued messages in batches. Each recipient passes the
   contact-policy check (``core.interactions.policy.check_contact``, channel ``email``, purpose
   ``marketing``) at that moment; a refusal marks the message ``suppressed`` with the policy's
@@ -26,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from core import audit, jobs, mail
 from core.customers.tables import Customer
+from core.identity.users import load_actor
 from core.interactions.policy import check_contact
 from core.interactions.service import record_interaction
 from core.permissions import Actor
@@ -106,22 +110,17 @@ async def readiness(rapport: Rapport, actor: Actor, campaign: dict[str, Any]
 
 async def start_sending(rapport: Rapport, actor: Actor, campaign_id: int, *, ip: str = ""
                         ) -> int:
-    """Queue the campaign for every segment member the sender may see; return how many.
-    Raises :class:`CampaignError` naming what is missing."""
+    """Start sending: the campaign becomes *sending* and the job is queued; return how many
+    segment members the sender may see now. Raises :class:`CampaignError` naming what is
+    missing. The job writes the recipients down (:func:`materialise`), so Send answers at
+    once whatever the segment's size."""
     campaign = await Campaign.select().where(Campaign.id == campaign_id).first().run()
     if campaign is None:
         raise CampaignError("campaign", "no such campaign")
-    _, problems = await readiness(rapport, actor, campaign)
+    members, problems = await readiness(rapport, actor, campaign)
     if problems:
         raise CampaignError(*problems[0])
-    segment = await Segment.select().where(Segment.id == campaign["segment"]).first().run()
-    compiled = segments.compile_rules(segments.parse_rules(segment["rules"]),
-                                      await segments.criteria(rapport))
     now = datetime.now(UTC)
-    queued = holdout = 0
-    share = campaign["holdout_percent"] or 0
-    split = has_variant_b(campaign)
-    draw = random.SystemRandom()
     async with Campaign._meta.db.transaction():
         # Only one Send wins: the state moves from draft once.
         claimed = await Campaign.update({
@@ -133,18 +132,57 @@ async def start_sending(rapport: Rapport, actor: Actor, campaign_id: int, *, ip:
             Campaign.id).run()
         if not claimed:
             raise CampaignError("state", "This campaign was already sent.")
-        after = 0
-        while True:
-            page = await segments.member_ids(rapport, actor, compiled, after=after)
-            if not page:
-                break
-            after = page[-1]["id"]
+        await audit.record(actor, "update", Campaign._meta.tablename, campaign_id,
+                           {"state": ["draft", "sending"], "segment_members": [None, members]},
+                           summary=f"campaign {campaign['name']} sent to its segment "
+                                   f"({members} members)", ip=ip)
+        await jobs.enqueue(rapport, "campaigns.send", {"campaign_id": campaign_id},
+                           unique_key=str(campaign_id))
+    return members
+
+
+async def _sender_actor(rapport: Rapport, campaign: dict[str, Any]) -> Actor:
+    if campaign["sent_by"] is None:  # sent by a trusted job or script, not a person
+        return Actor(kind="staff", id=None, name="system",
+                     grants={segments.VIEW_CUSTOMERS: "all"})
+    actor = await load_actor(rapport, campaign["sent_by"])
+    if actor is None or not actor.can(segments.VIEW_CUSTOMERS):
+        raise RuntimeError(f"campaign {campaign['id']}: its sender (user {campaign['sent_by']}) "
+                           "is deactivated or may no longer see customers; nothing was queued")
+    return actor
+
+
+async def materialise(rapport: Rapport, campaign_id: int) -> int:
+    """Write one ``queued`` message per segment member the sender may see (unique per
+    campaign and customer), drawing the control group and the A/B halves; return how many
+    were added. Resumable: it continues after the last customer written, and a page written
+    twice adds nothing (ON CONFLICT DO NOTHING), so no one is drawn twice either."""
+    campaign = await Campaign.select().where(Campaign.id == campaign_id).first().run()
+    if campaign is None or campaign["recipients_ready"]:
+        return 0
+    actor = await _sender_actor(rapport, campaign)
+    segment = await Segment.select().where(Segment.id == campaign["segment"]).first().run()
+    compiled = segments.compile_rules(segments.parse_rules(segment["rules"]),
+                                      await segments.criteria(rapport))
+    share = campaign["holdout_percent"] or 0
+    split = has_variant_b(campaign)
+    draw = random.SystemRandom()
+    last = await Message.select(Message.customer).where(Message.campaign == campaign_id).order_by(
+        Message.customer, ascending=False).first().run()
+    after = last["customer"] if last else 0
+    added = 0
+    while True:
+        page = await segments.member_ids(rapport, actor, compiled, after=after)
+        if not page:
+            break
+        after = page[-1]["id"]
+        async with Message._meta.db.transaction():
             rows = [Message(campaign=campaign_id, customer=row["id"],
                             email=row["primary_email"] or "", state="queued")
                     for row in page]
             inserted = await Message.insert(*rows).on_conflict(action="DO NOTHING").returning(
                 Message.id).run()
-            queued += len(inserted)
+            added += len(inserted)
             if split:  # A/B test: half of them, drawn at random, get variant B
                 variant_b = [row["id"] for row in inserted if draw.random() < 0.5]
                 if variant_b:
@@ -155,16 +193,9 @@ async def start_sending(rapport: Rapport, actor: Actor, campaign_id: int, *, ip:
                 if held:
                     await Message.update({Message.state: "holdout"}).where(
                         Message.id.is_in(held)).run()
-                    holdout += len(held)
-                    queued -= len(held)
-        await audit.record(actor, "update", Campaign._meta.tablename, campaign_id,
-                           {"state": ["draft", "sending"], "recipients": [None, queued],
-                            "control_group": [None, holdout]},
-                           summary=f"campaign {campaign['name']} sent to {queued} recipients",
-                           ip=ip)
-        await jobs.enqueue(rapport, "campaigns.send", {"campaign_id": campaign_id},
-                           unique_key=str(campaign_id))
-    return queued
+    await Campaign.update({Campaign.recipients_ready: True}).where(
+        Campaign.id == campaign_id).run()
+    return added
 
 
 async def _recipients(customer_ids: list[int]) -> dict[int, dict[str, Any]]:
@@ -268,6 +299,7 @@ async def run_send_job(rapport: Rapport, job: Job) -> None:
     campaign = await Campaign.select().where(Campaign.id == campaign_id).first().run()
     if campaign is None or campaign["state"] == "draft":
         return
+    await materialise(rapport, campaign_id)
     # A previous attempt died between claiming and recording these: never mail them again.
     await Message.update({Message.state: "failed",
                           Message.detail: "Sending stopped while this e-mail was being handed "

@@ -11,6 +11,7 @@ into the control group are ``holdout`` from the start and never mailed.
 from __future__ import annotations
 
 from piccolo.columns import (
+    Boolean,
     ForeignKey,
     Integer,
     Serial,
@@ -51,6 +52,7 @@ class Campaign(Table, tablename="campaigns_campaign"):
     body_text = Text(default="")  # optional; derived from the HTML when empty
     state = Varchar(length=12, default="draft", index=True)
     links = Text(default="")  # JSON list of tracked URLs, frozen when sending starts
+    recipients_ready = Boolean(default=False)  # the send job has written every message
     holdout_percent = Integer(default=0)  # control group: share of the segment left out
     subject_b = Varchar(length=250, default="")  # A/B: variant B (empty: no A/B test)
     body_html_b = Text(default="")
