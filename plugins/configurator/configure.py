@@ -2,18 +2,21 @@
 are not (the rules to blame, in words, and the change that would help), validation of a whole
 configuration, authoring-time analysis, and the price, bill of materials and code.
 
-The solver is a SAT solver (CaDiCaL through python-sat) chosen by measurement (see
+The solver is a SAT solver (MiniSat 2.2 through python-sat) chosen by measurement (see
 docs/plugins/configurator.md): every option, yes/no and number value is a boolean; every rule
 is encoded as clauses guarded by its own *selector* literal, and the customer's choices are
 assumptions. An unsatisfiable check returns a core of selectors and choices: exactly the
 rules and choices that together rule an option out, which is what the explanation says.
-Linear formulas become pseudo-Boolean constraints (pindakaas encodings). No HTTP here.
+Linear formulas become pseudo-Boolean constraints. Options are first proven possible by
+changing one attribute of a solution (Witness), the solver is asked only for the rest. No HTTP
+here.
 """
 
 from __future__ import annotations
 
 import hashlib
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
@@ -29,7 +32,7 @@ from pysat.solvers import Solver
 
 from plugins.configurator import formulas
 
-SOLVER = "cadical195"
+SOLVER = "minisat22"
 MAX_NUMBER_VALUES = 400  # values of one number attribute (range / step)
 MAX_EXPLAINED = 400  # impossible options explained per request
 
@@ -155,8 +158,15 @@ class Engine:
         self.rules = {r["id"]: r for r in definition.get("rules", [])}
         self.attributes = {a["code"]: a for a in definition.get("attributes", [])}
         self._lock = threading.Lock()
+        self._sums: list[tuple[Mapping[str, Any], list[tuple[int, Fraction]], Fraction, str]] = []
+        # Explanations already given (exact question) and minimal cores per option.
+        self._cache_lock = threading.Lock()
+        self._explained: OrderedDict[tuple[int, frozenset[int]], Explanation] = OrderedDict()
+        self._cores: dict[int, list[tuple[int, ...]]] = {}
         self._compile()
+        self.witness = Witness(self)
         self.by_literal = {lit: key for key, lit in self.lits.items()}
+        self.off_phases = [-lit for lit in self.lits.values()]
         self.rule_of = {lit: rid for rid, lit in self.selectors.items()}
         self.solver = Solver(name=SOLVER, bootstrap_with=self.clauses)
         # Whole-configuration checks get a solver of their own: the page's checks leave phase
@@ -222,8 +232,9 @@ class Engine:
                 self._table(rule, guard)
             elif kind == "formula":
                 for comparison in formulas.parse(rule["formula"]):
-                    self._linear(formulas.substitute(comparison.difference(), expanded),
-                                 comparison.op, guard)
+                    linear = formulas.substitute(comparison.difference(), expanded)
+                    self._linear(linear, comparison.op, guard)
+                    self._sums.append((rule, *self._terms(linear), comparison.op))
         # Shown when every visibility rule's condition holds (all guarded by their selectors).
         for code, rules in visible.items():
             clause = [self.shown[code]]
@@ -398,6 +409,11 @@ class Engine:
                          else f"{attr['label']}: only what is ticked")
         return ", ".join(words)
 
+    def check(self, assumptions: Iterable[int]) -> bool:
+        """Satisfiable or not, without copying out the model (~30,000 literals)."""
+        with self._lock:
+            return bool(self.solver.solve(assumptions=list(assumptions)))
+
     def _minimal_core(self, core: list[int], fixed: list[int]) -> list[int]:
         """Drop core members one by one while the rest stays unsatisfiable (deletion-based
         minimisation), so an explanation names no rule that is not needed."""
@@ -406,10 +422,26 @@ class Engine:
             if lit in fixed:
                 continue
             trial = [x for x in kept if x != lit]
-            ok, _ = self.solve(trial + fixed)
-            if not ok:
+            if not self.check(trial + fixed):
                 kept = trial
         return kept
+
+    def _known_core(self, target: int, assumptions: set[int]) -> list[int] | None:
+        """A minimal core found earlier for ``target`` that the current assumptions still
+        contain: it still rules ``target`` out, and still minimally (a core's minimality does
+        not depend on the other assumptions), so the explanation is the same."""
+        for core in self._cores.get(target, ()):
+            if assumptions.issuperset(core):
+                return list(core)
+        return None
+
+    def _remember_core(self, target: int, core: list[int]) -> None:
+        with self._cache_lock:
+            if len(self._cores) > 50_000:
+                self._cores.clear()
+            kept = self._cores.setdefault(target, [])
+            kept.insert(0, tuple(core))
+            del kept[4:]
 
     def explain(self, target: int, choices: Mapping[str, list[int]], *, minimal: bool = True
                 ) -> Explanation | None:
@@ -417,16 +449,31 @@ class Engine:
         the rules and choices that rule it out and, when choices are to blame, the smallest
         change of them found that makes it possible."""
         assumptions = list(self.selectors.values()) + [x for v in choices.values() for x in v]
-        ok, core = self.solve(assumptions + [target])
-        if ok:
-            return None
-        core = [lit for lit in core if lit != target]
-        if minimal:
-            core = self._minimal_core(core, [target])
+        key = (target, frozenset(assumptions))
+        with self._cache_lock:
+            if key in self._explained:
+                self._explained.move_to_end(key)
+                return self._explained[key]
+        core = self._known_core(target, key[1]) if minimal else None
+        if core is None:
+            ok, core = self.solve(assumptions + [target])
+            if ok:
+                return None
+            core = [lit for lit in core if lit != target]
+            if minimal:
+                core = self._minimal_core(core, [target])
+                self._remember_core(target, core)
         explanation = self._blame(core, choices)
         if explanation.choices:
             explanation.suggestion = self.suggest(target, choices,
                                                   [code for code, _ in explanation.choices])
+        if minimal:
+            # The same question again (a page reloaded, another customer with the same
+            # choices) is answered from memory: a version never changes.
+            with self._cache_lock:
+                self._explained[key] = explanation
+                if len(self._explained) > 20_000:
+                    self._explained.popitem(last=False)
         return explanation
 
     def suggest(self, target: int, choices: Mapping[str, list[int]], blamed: list[str]
@@ -437,7 +484,8 @@ class Engine:
         ok, model = self.solve(list(self.selectors.values()) + keep + [target])
         if not ok:
             return []
-        true = {lit for lit in model if lit > 0}
+        true = {lit for code in blamed for lit in self.witness.primary[code]
+                if _holds_in(model, lit)}
         out = []
         for code in blamed:
             attr = self.attributes[code]
@@ -467,6 +515,157 @@ class Engine:
         if attr["kind"] == "number":
             return next((v for v in _number_values(attr) if self.lits[(code, v)] in true), None)
         return None
+
+
+# --- Witnesses: proving an option possible without a solver call ---------------------------
+
+
+class Witness:
+    """Checks a concrete configuration (the true option, value, none and shown literals)
+    against the model's rules as the clauses state them, with every rule in force.
+
+    A page's answer changes one attribute of a solution the solver found and checks the
+    result here: when it keeps every rule, that configuration proves the option possible
+    (exact, no solver call); when not, the solver is asked as before. It never proves an
+    option impossible. Only the rules that read the changed attribute (or an attribute whose
+    visibility it changes) are checked again: the solution kept all the others.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        attrs = engine.attributes
+        self.primary: dict[str, list[int]] = {}
+        for code in attrs:
+            lits = [lit for (c, _), lit in engine.lits.items() if c == code]
+            if code in engine.none:
+                lits.append(engine.none[code])
+            self.primary[code] = lits
+        self.owner = {lit: code for code, lits in self.primary.items() for lit in lits}
+        self.options_of: dict[str, list[tuple[Any, int]]] = {code: [] for code in attrs}
+        for (code, option), lit in engine.lits.items():
+            self.options_of[code].append((option, lit))
+        self.visible: dict[str, list[int]] = {}  # attribute -> conditions of its visibility
+        self.reads: dict[str, list[tuple[str, Any]]] = {code: [] for code in attrs}
+        self.shown_by: dict[str, set[str]] = {code: set() for code in attrs}
+
+        def reads(rule_check: tuple[str, Any], lits: Iterable[int]) -> None:
+            for code in {self.owner[abs(lit)] for lit in lits if abs(lit) in self.owner}:
+                self.reads[code].append(rule_check)
+
+        for rule in engine.definition.get("rules", []):
+            when = [engine.condition(c) for c in rule.get("when", [])]
+            kind = rule["kind"]
+            if kind in ("requires", "excludes"):
+                then = [engine.condition(c) for c in rule["then"]]
+                reads((kind, (when, then)), when + then)
+            elif kind == "table":
+                exact, wild = set(), []
+                for row in rule["rows"]:
+                    if "*" in row:
+                        wild.append(tuple(row))
+                    else:
+                        exact.add(tuple(row))
+                columns = list(rule["attributes"])
+                check = ("table", (when, columns, exact, wild))
+                reads(check, when)
+                for code in columns:
+                    self.reads[code].append(check)
+            elif kind == "visible":
+                self.visible.setdefault(rule["attribute"], []).extend(when)
+        for rule, terms, constant, op in engine._sums:
+            when = [engine.condition(c) for c in rule.get("when", [])]
+            reads(("sum", (when, terms, constant, op)), when + [lit for lit, _ in terms])
+        for code, conditions in self.visible.items():
+            for other in {self.owner[abs(lit)] for lit in conditions}:
+                self.shown_by[other].add(code)
+
+    def solution(self, model: list[int]) -> set[int]:
+        """The true primary and shown literals of a solver's model."""
+        out = {lit for lits in self.primary.values() for lit in lits if _holds_in(model, lit)}
+        out |= {lit for lit in self.engine.shown.values() if _holds_in(model, lit)}
+        return out
+
+    def changed(self, true: set[int], code: str, candidate: int) -> set[int] | None:
+        """``true`` with attribute ``code`` set to ``candidate`` (an option, value or yes /
+        no literal; a multiple choice keeps its other options), or None if unchanged."""
+        engine, attr = self.engine, self.engine.attributes[code]
+        out = set(true)
+        if attr["kind"] == "multiple":
+            out.add(candidate)
+        elif attr["kind"] == "yesno":
+            out.discard(abs(candidate))
+            if candidate > 0:
+                out.add(candidate)
+        else:
+            out.difference_update(self.primary[code])
+            out.add(candidate)
+        if out == true:
+            return None
+        # Visibility follows the values (shown exactly when every condition holds).
+        for other in self.shown_by[code] | {code}:
+            shown = engine.shown[other]
+            out.discard(shown)
+            if all(_true(out, lit) for lit in self.visible.get(other, [])):
+                out.add(shown)
+        return out
+
+    def keeps_rules(self, true: set[int], code: str) -> bool:
+        """Whether ``true`` (``code`` changed in a solution) keeps every rule."""
+        engine = self.engine
+        for other in self.shown_by[code] | {code}:
+            attr, shown = engine.attributes[other], engine.shown[other] in true
+            kind = attr["kind"]
+            if kind == "single":
+                none = engine.none[other] in true
+                if (not shown and not none) or (shown and none and attr.get("required")):
+                    return False
+            elif kind == "number":
+                if shown == (engine.none[other] in true):
+                    return False
+            elif kind in ("multiple", "yesno") and not shown:
+                if any(lit in true for lit in self.primary[other]):
+                    return False
+        checked = set()
+        for other in self.shown_by[code] | {code}:
+            for check in self.reads[other]:
+                if id(check) in checked:
+                    continue
+                checked.add(id(check))
+                if not self._holds(true, check):
+                    return False
+        return True
+
+    def _holds(self, true: set[int], check: tuple[str, Any]) -> bool:
+        kind, data = check
+        when = data[0]
+        if not all(_true(true, lit) for lit in when):
+            return True
+        if kind == "requires":
+            return any(_true(true, lit) for lit in data[1])
+        if kind == "excludes":
+            return not any(_true(true, lit) for lit in data[1])
+        if kind == "table":
+            _, columns, exact, wild = data
+            lits = self.engine.lits
+            if all(self.engine.attributes[c]["kind"] == "single" for c in columns):
+                row = tuple(next((o for o, lit in self.options_of[c] if lit in true), None)
+                            for c in columns)
+                if row in exact:
+                    return True
+                return any(all(w in ("*", v) for w, v in zip(r, row, strict=True))
+                           for r in wild)
+            return any(all(w == "*" or lits[(c, w)] in true
+                           for c, w in zip(columns, r, strict=True))
+                       for r in (*exact, *wild))
+        _, terms, constant, op = data
+        total = constant + sum((w for lit, w in terms if _true(true, lit)), Fraction(0))
+        return {"<=": total <= 0, "<": total < 0, ">=": total >= 0, ">": total > 0,
+                "==": total == 0}[op]
+
+
+
+def _true(true: set[int], lit: int) -> bool:
+    return lit in true if lit > 0 else -lit not in true
 
 
 # --- What a configurator page shows after a choice -----------------------------------------
@@ -517,6 +716,11 @@ def _candidates(engine: Engine, code: str) -> list[tuple[Any, str, int]]:
     return []
 
 
+def _holds_in(model: list[int], lit: int) -> bool:
+    index = abs(lit) - 1
+    return index < len(model) and model[index] == lit
+
+
 def _cover(engine: Engine, assumptions: list[int], groups: list[list[int]],
            known: set[int]) -> tuple[set[int], set[int]]:
     """(possible, impossible) among the candidate literals (grouped per attribute) under
@@ -534,23 +738,41 @@ def _cover(engine: Engine, assumptions: list[int], groups: list[list[int]],
             break
         target = open_groups[0][0]
         with engine._lock:
-            engine.solver.set_phases([g[0] for g in open_groups])
+            # Prefer every option off but one unproven candidate per attribute: the
+            # solver then meets few conflicts on the way to an answer.
+            engine.solver.set_phases(engine.off_phases + [g[0] for g in open_groups])
         sat, model = engine.solve(assumptions + [target])
         if not sat:
             impossible.add(target)
             open_groups[0].pop(0)
             continue
-        true = set(model)
+        # The model lists every variable in order (variable v at v - 1, signed): look the
+        # candidates up rather than building a set of ~30,000 literals per answer.
         for group in remaining:
-            covered = [lit for lit in group if lit in true]
+            covered = [lit for lit in group if _holds_in(model, lit)]
             if covered:
                 possible.update(covered)
-                group[:] = [lit for lit in group if lit not in true]
+                group[:] = [lit for lit in group if lit not in covered]
     return possible, impossible
 
 
+def _witnessed(engine: Engine, solution: set[int], code: str) -> set[int]:
+    """The candidates of ``code`` (and its shown literal) proven possible by changing only
+    ``code`` in ``solution`` (see Witness)."""
+    out: set[int] = set()
+    shown = engine.shown[code]
+    for _, _, lit in _candidates(engine, code):
+        if _true(solution, lit):
+            continue  # the solution itself proves it
+        changed = engine.witness.changed(solution, code, lit)
+        if changed is not None and engine.witness.keeps_rules(changed, code):
+            out.add(lit)
+            out.add(shown if shown in changed else -shown)
+    return out
+
+
 def assess(engine: Engine, values: Mapping[str, Any], *, explain: bool = True,
-           minimal: bool = True) -> Assessment:
+           minimal: bool = True, witnesses: bool = True) -> Assessment:
     """After a choice: every option's possibility given the other attributes' choices, each
     impossible one explained (rules in words, choices to blame, a change that helps)."""
     choices = engine.choice_literals(values)
@@ -570,12 +792,19 @@ def assess(engine: Engine, values: Mapping[str, Any], *, explain: bool = True,
         ([code], [x for k, lits in choices.items() if k != code for x in lits])
         for code in choices]
     assumption_of: dict[str, list[int]] = {}
+    solution = engine.witness.solution(found) if ok else None
     for codes, own in groups:
         assumptions = selectors + own
         groups = [[lit for _, _, lit in _candidates(engine, code)] for code in codes]
         groups += [[engine.shown[code], -engine.shown[code]] for code in codes]
-        possible, impossible = _cover(engine, assumptions, [g for g in groups if g],
-                                      known if own is all_choices else set())
+        # The answer under every choice also answers under fewer of them: it proves the
+        # chosen option of a chosen attribute (one check fewer per choice); and that
+        # answer with one attribute changed, when it keeps every rule, proves the change.
+        proven = set(known)
+        if solution is not None and witnesses:
+            for code in codes:
+                proven |= _witnessed(engine, solution, code)
+        possible, impossible = _cover(engine, assumptions, [g for g in groups if g], proven)
         for code in codes:
             assumption_of[code] = own
         verdict.update({lit: True for lit in possible})

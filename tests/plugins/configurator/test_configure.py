@@ -212,3 +212,53 @@ def test_price_bill_of_materials_and_code(computer):
     code = configure.configuration_code(computer.definition, 3, values)
     assert code.startswith("PC-3-") and code == configure.configuration_code(
         computer.definition, 3, dict(reversed(list(values.items()))))
+
+
+def _random_values(engine, rnd, share):
+    values = {}
+    for code, attr in engine.attributes.items():
+        if rnd.random() > share:
+            continue
+        if attr["kind"] == "single":
+            values[code] = rnd.choice(attr["options"])["code"]
+        elif attr["kind"] == "multiple":
+            values[code] = [o["code"] for o in attr["options"] if rnd.random() < .3]
+        elif attr["kind"] == "yesno":
+            values[code] = rnd.random() < .5
+        elif attr["kind"] == "number":
+            values[code] = str(rnd.choice(configure._number_values(attr)))
+    return values
+
+
+def _answers(answer):
+    return ({code: (a.shown, [(o.code, o.possible) for o in a.options],
+                    [str(v) for v in a.allowed_numbers]) for code, a in answer.attributes.items()},
+            answer.missing, answer.conflict is None)
+
+
+def test_options_proven_possible_without_the_solver_agree_with_the_solver():
+    """An option is proven possible by changing one attribute of a solution and checking
+    the rules (no solver call): on random pages of both demo models (visibility, tables,
+    formulas, quantities) and of the benchmark model, every answer equals the solver's."""
+    import random
+
+    from bench.plugins.configurator import benchmark_model
+
+    rnd = random.Random(19)
+    for code, definition in (("PC", COMPUTER), ("BIKE", BICYCLE)):
+        engine = configure.Engine(models.check_definition(definition, name=code, code=code))
+        for _ in range(80):
+            values = _random_values(engine, rnd, rnd.random())
+            assert _answers(configure.assess(engine, values, explain=False)) == _answers(
+                configure.assess(engine, values, explain=False, witnesses=False)), values
+    large = configure.Engine(models.check_definition(benchmark_model(), name="B", code="B"))
+    values = _random_values(large, rnd, 0.8)
+    assert _answers(configure.assess(large, values, explain=False)) == _answers(
+        configure.assess(large, values, explain=False, witnesses=False))
+
+
+def test_an_explanation_given_before_is_the_same_when_other_choices_change(computer):
+    first = option(state(computer, {"form": "mini"}), "gpu", "pro").explanation
+    again = option(state(computer, {"form": "mini", "wifi": True}), "gpu", "pro").explanation
+    assert again.rule_ids == first.rule_ids == ["R3"]
+    assert again.choices == first.choices and again.words() == first.words()
