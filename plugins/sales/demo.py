@@ -123,10 +123,10 @@ async def seed(rapport, customers: int) -> None:
         await StageChange.insert(StageChange(opportunity=row["id"], to_stage=stage["id"],
                                              changed_at=last)).run()
     await _closed_history(rng, accounts, pipeline["id"], stages, now)
-    await _orders(rng, accounts, dict(zip([p[0] for p in PRODUCTS], product_ids, strict=True)),
-                  now)
-    await _purchase_history(rng, accounts, dict(zip([p[0] for p in PRODUCTS], product_ids,
-                                                    strict=True)), now)
+    skus = dict(zip([p[0] for p in PRODUCTS], product_ids, strict=True))
+    lapsed = await _purchase_history(rng, accounts, skus, now)
+    # Customers who stopped buying have no orders in the last year.
+    await _orders(rng, [a for a in accounts if a["id"] not in lapsed], skus, now)
     await _order_roles()
     await _targets(now)
     from plugins.sales.demo_quotes import seed as seed_quotes
@@ -221,11 +221,12 @@ async def _orders(rng: random.Random, accounts: list[dict], skus: dict[str, int]
 
 
 async def _purchase_history(rng: random.Random, accounts: list[dict], skus: dict[str, int],
-                            now: datetime) -> None:
+                            now: datetime) -> set[int]:
     """Up to two years of earlier, completed orders with the rhythms real customers have:
     each account buys at its own pace (every few weeks to every few months) and may stop
     for good after any order, so repeat buyers, lapsed regulars and one-time buyers all
-    appear (what customer analytics measures)."""
+    appear (what customer analytics measures). Returns the accounts that stopped."""
+    lapsed: set[int] = set()
     prices = {p[0]: Decimal(p[-1]) for p in PRODUCTS}
     names = {p[0]: p[1] for p in PRODUCTS}
     number = 0
@@ -234,7 +235,7 @@ async def _purchase_history(rng: random.Random, accounts: list[dict], skus: dict
             if rng.random() < 0.25:
                 continue
             interval = rng.choice([14, 30, 30, 45, 60, 90, 120])
-            dropout = rng.choice([0.02, 0.05, 0.1, 0.2, 0.35])
+            dropout = rng.choice([0.02, 0.05, 0.1, 0.2, 0.35, 0.5])
             day = rng.randint(60, 730)  # days ago of the first order
             for _ in range(30):
                 if day < 31:
@@ -265,8 +266,11 @@ async def _purchase_history(rng: random.Random, accounts: list[dict], skus: dict
                 await ShipmentLine.insert(ShipmentLine(shipment=shipment["id"], order_line=line,
                                                        quantity=quantity)).run()
                 if rng.random() < dropout:
+                    if day > 365:
+                        lapsed.add(account["id"])
                     break
                 day -= max(1, int(rng.expovariate(1 / interval)))
+    return lapsed
 
 
 async def _demo_return(order: int, number: int, sku: str, line_id: int,
