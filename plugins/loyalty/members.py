@@ -71,6 +71,38 @@ async def by_card(card_number: str) -> dict[str, Any] | None:
     return await Member.select().where(Member.card_number == card).first().run()
 
 
+def card_in(text: str) -> str | None:
+    """The card number in what was typed or scanned ("RR 1234 5678 9012 3456", a card's QR
+    read by a scanner app), or None when it does not look like one."""
+    card = "".join(str(text or "").split()).rstrip("/").rsplit("/", 1)[-1][:32]
+    digits = card[-16:]
+    return card if len(card) >= 12 and digits.isdigit() else None
+
+
+async def search_members(rapport: Any, user: Actor | None, query: str, limit: int
+                         ) -> list[Any]:
+    """Global search provider: a loyalty card number typed or scanned finds its member
+    (``loyalty.member.view``), so staff and the field app look members up by their card."""
+    from core.plugin import SearchResult
+
+    card = card_in(query)
+    if user is None or not user.can("loyalty.member.view") or card is None:
+        return []
+    rows = await Member.select(
+        Member.id, Member.card_number, Member.balance, Member.status,
+        Member.customer.name.as_alias("customer_name"),
+        Member.program.name.as_alias("program_name"),
+        Member.tier.name.as_alias("tier_name")).where(Member.card_number == card).limit(
+        max(1, min(limit, 5))).run()
+    return [SearchResult(
+        title=f"{row['customer_name']}: card {row['card_number']}",
+        url=f"/loyalty/members/{row['id']}", kind="loyalty.member",
+        snippet=f"{row['program_name']} · {row['balance']:,} points"
+                + (f" · {row['tier_name']}" if row["tier_name"] else "")
+                + (" · closed" if row["status"] != "active" else ""), score=1.0)
+        for row in rows]
+
+
 async def memberships(customer_id: int) -> list[dict[str, Any]]:
     return await Member.select(*Member.all_columns(), Member.program.name.as_alias(
         "program_name"), Member.tier.name.as_alias("tier_name")).where(

@@ -57,6 +57,16 @@ async def _member_or_404(member_id: int) -> dict[str, Any]:
     return member
 
 
+@get("/loyalty/cards/{card:str}", opt=VIEW, name="loyalty-card")
+async def card_lookup(request: Request, card: FromPath[str]) -> Redirect:
+    """A card number (typed, or read from the card's QR code) opens its member's page."""
+    number = members.card_in(card)
+    member = await members.by_card(number) if number else None
+    if member is None:
+        raise NotFoundException("no member has this card number")
+    return Redirect(f"/loyalty/members/{member['id']}", status_code=303)
+
+
 @get("/loyalty/members", opt=VIEW, name="loyalty-members")
 async def member_list(request: Request, q: FromQuery[str] = "", program: FromQuery[str] = "",
                       before: FromQuery[str] = "") -> Template:
@@ -311,5 +321,5 @@ async def members_csv(request: Request, program: FromQuery[str] = "") -> Stream:
         "Content-Disposition": 'attachment; filename="loyalty-members.csv"'})
 
 
-ROUTES = [member_list, members_csv, enrol_form, enrol_submit, member_page, adjust, transfer, staff_redeem,
+ROUTES = [card_lookup, member_list, members_csv, enrol_form, enrol_submit, member_page, adjust, transfer, staff_redeem,
           pool, customer_panel]

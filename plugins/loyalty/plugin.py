@@ -19,6 +19,7 @@ from core.plugin import (
     Panel,
     Permission,
     Plugin,
+    SearchProvider,
     Widget,
     hookimpl,
 )
@@ -139,6 +140,14 @@ def register_permissions():
         Permission("loyalty.portal.view", "Portal customers: join programs, see their points, "
                    "redeem rewards"),
     ]
+
+
+@hookimpl
+def register_search_providers():
+    from plugins.loyalty.members import search_members
+
+    return [SearchProvider("loyalty.member", "Loyalty members", search_members,
+                           permission="loyalty.member.view", order=60)]
 
 
 @hookimpl

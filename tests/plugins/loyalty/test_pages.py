@@ -243,3 +243,26 @@ async def test_rules_tiers_and_rewards_are_edited_in_place_with_refusals_beside_
             ).status_code == 404
     assert (await client.get(f"/loyalty/programs/{pid}/members/{rule['id']}")
             ).status_code == 404
+
+
+async def test_a_card_number_typed_or_scanned_finds_its_member(loyalty_client):
+    from plugins.loyalty.members import enrol
+
+    client = loyalty_client
+    program = await new_program()
+    customer = await new_customer("Katherine Johnson")
+    member = await enrol(client.rapport, None, program["id"], customer, via="staff",
+                         accepted_terms=True)
+    card = member["card_number"]
+    spaced = " ".join(card[i:i + 4] for i in range(0, len(card), 4))
+    found = await client.get("/api/v1/search", params={"q": spaced})
+    group = next(g for g in found.json()["groups"] if g["kind"] == "loyalty.member")
+    [result] = group["results"]
+    assert result["url"] == f"/loyalty/members/{member['id']}"
+    assert "Katherine Johnson" in result["title"] and "0 points" in result["snippet"]
+    opened = await client.get(f"/loyalty/cards/{card}", follow_redirects=False)
+    assert opened.status_code == 303
+    assert opened.headers["location"] == f"/loyalty/members/{member['id']}"
+    assert (await client.get("/loyalty/cards/1234567890123456")).status_code == 404
+    names = await client.get("/api/v1/search", params={"q": "Katherine"})
+    assert all(g["kind"] != "loyalty.member" for g in names.json()["groups"])
