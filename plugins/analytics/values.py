@@ -273,8 +273,8 @@ def reasons_for(h: History, risk: int, now: float) -> list[str]:
     elif idle >= 60:
         out.append(f"Only one order, {idle} days ago")
     if h.prev_orders >= 2 and h.hold_orders < h.prev_orders / 2:
-        out.append(f"{h.hold_orders} orders in the last half year against {h.prev_orders} "
-                   "in the half year before")
+        out.append(f"{h.hold_orders} order{'' if h.hold_orders == 1 else 's'} in the last half "
+                   f"year against {h.prev_orders} in the half year before")
     if not out and risk >= 50 and idle > 0:
         out.append(f"No order for {idle} days")
     return out

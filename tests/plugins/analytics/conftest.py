@@ -8,7 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
+# Orders are placed relative to the present, so the job path (which uses the clock) agrees.
+NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
 
 
 @pytest.fixture(autouse=True)

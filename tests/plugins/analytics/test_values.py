@@ -96,18 +96,30 @@ async def test_refresh_computes_value_segments_cohorts_and_reasons(make_rapport)
         # population drops out often); the lapsed one hardly at all.
         assert 2 < rita["expected_orders"] < 12 and lars["expected_orders"] < 0.5
         assert Decimal(rita["predicted_value"]) > 200 > 10 * Decimal(lars["predicted_value"])
-        # Cohort: Nina's first order (3 days before 1 December) is November's only one... with
-        # the fillers whose first order fell in it: each cohort's month 0 is all of it.
+        # Cohorts: in the month of its first order, every customer of a cohort ordered.
         cohort_rows = await CohortMonth.select().where(CohortMonth.age == 0).run()
         assert cohort_rows and all(r["customers"] == r["size"] for r in cohort_rows)
         accuracy = json.loads(run["accuracy"])
         assert accuracy["enough_data"] and accuracy["actual_orders"] > 0
         assert not math.isnan(accuracy["predicted_orders"])
 
-        # An order later: the per-customer update uses the stored model and thresholds.
+        # An order later: the order event queues the per-customer update, which uses the
+        # stored model and thresholds (several events for one customer make one update).
+        from core import jobs
+        from core.plugin import Event
+        from plugins.analytics.plugin import on_event
+
         await orders(lapsed, (0, 300))
-        row = await values.refresh_customer(rapport, lapsed, now=NOW)
-        assert row["orders"] == 9 and row["recency_days"] == 0
+        for event_id in (1, 2):
+            await on_event(rapport, Event("sales.order.created",
+                                          {"order_id": 9999, "customer_id": lapsed}, None,
+                                          event_id))
+        from core.jobs_tables import JobRow
+
+        assert await JobRow.count().where(JobRow.name == "analytics.refresh_customer").run() == 1
+        await jobs.run_pending(rapport)
+        row = (await CustomerValue.select().where(CustomerValue.customer == lapsed).run())[0]
+        assert row["orders"] == 9 and row["recency_days"] <= 1
         assert row["churn_risk"] < lars["churn_risk"]
         stored = await CustomerValue.select().where(CustomerValue.customer == lapsed).run()
         assert len(stored) == 1 and stored[0]["previous_segment"] == lars["segment"]
