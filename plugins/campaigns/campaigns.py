@@ -41,7 +41,7 @@ FIELDS = {
 }
 UNSUBSCRIBE = "unsubscribe_url"
 MAX_HOLDOUT = 50  # percent of the segment a control group may take
-STATE_LABELS = {"draft": "Draft", "sending": "Sending", "sent": "Sent"}
+STATE_LABELS = {"draft": "Draft", "scheduled": "Scheduled", "sending": "Sending", "sent": "Sent"}
 _LINK = re.compile(r'href="(https?://[^"]+)"', re.IGNORECASE)
 
 

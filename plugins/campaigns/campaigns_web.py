@@ -7,6 +7,7 @@ Permissions: ``campaigns.campaign.view`` to look, ``campaigns.campaign.manage`` 
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from litestar import Request, get, post
@@ -15,6 +16,7 @@ from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
 from core.audit import client_ip
+from core.local_time import parse_local, zone_of
 from core.mail import sends_mail
 from core.permissions import current_actor
 from plugins.campaigns import campaigns, segments, sending
@@ -67,6 +69,7 @@ async def campaign_page(request: Request, campaign: dict[str, Any], *,
     rapport = request.app.state.rapport
     actor = current_actor(request)
     draft = campaign["state"] == "draft"
+    scheduled = campaign["state"] == "scheduled"
     members, problems = (await sending.readiness(rapport, actor, campaign) if draft
                          else (0, []))
     shown = {**campaign, **(values or {})}
@@ -80,7 +83,9 @@ async def campaign_page(request: Request, campaign: dict[str, Any], *,
         "can_manage": actor.can("campaigns.campaign.manage"),
         "can_send": actor.can("campaigns.campaign.send"),
         "notice": request.query_params.get("done", ""),
-        "report": None if draft else await sending.report(campaign["id"]),
+        "report": None if draft or scheduled else await sending.report(campaign["id"]),
+        "scheduled": scheduled, "zone": zone_of(actor).key,
+        "send_at": (values or {}).get("send_at", ""),
         "reason_labels": sending.REASON_LABELS,
     }
     return Template("campaigns/campaign.html", status_code=status, context=context)
@@ -107,12 +112,28 @@ async def campaign_update(request: Request, campaign_id: FromPath[int]) -> Templ
 @post("/campaigns/{campaign_id:int}/send", opt=SEND, name="campaigns-send")
 async def campaign_send(request: Request, campaign_id: FromPath[int]) -> Template | Redirect:
     campaign = await _campaign_or_404(campaign_id)
+    actor = current_actor(request)
+    data = await form_data(request)
+    send_at = parse_local(data.get("send_at", ""), zone_of(actor))
+    if send_at is not None and not isinstance(send_at, datetime):
+        return await campaign_page(request, campaign, values={"send_at": data["send_at"]},
+                                   errors={"send_at": "enter a date and time"}, status=422)
     try:
-        await sending.start_sending(request.app.state.rapport, current_actor(request),
-                                    campaign_id, ip=client_ip(request))
+        await sending.start_sending(request.app.state.rapport, actor, campaign_id,
+                                    ip=client_ip(request), send_at=send_at)
     except CampaignError as exc:
-        return await campaign_page(request, campaign, errors={"send": exc.message}, status=422)
+        field = "send_at" if exc.field == "send_at" else "send"
+        return await campaign_page(request, campaign, values={"send_at": data.get("send_at")},
+                                   errors={field: exc.message}, status=422)
     return Redirect(f"/campaigns/{campaign_id}?done=sending", status_code=303)
 
 
-ROUTES = [campaign_list, campaign_create, campaign_show, campaign_update, campaign_send]
+@post("/campaigns/{campaign_id:int}/unschedule", opt=SEND, name="campaigns-unschedule")
+async def campaign_unschedule(request: Request, campaign_id: FromPath[int]) -> Redirect:
+    await _campaign_or_404(campaign_id)
+    await sending.unschedule(current_actor(request), campaign_id, ip=client_ip(request))
+    return Redirect(f"/campaigns/{campaign_id}?done=unscheduled", status_code=303)
+
+
+ROUTES = [campaign_list, campaign_create, campaign_show, campaign_update, campaign_send,
+          campaign_unschedule]

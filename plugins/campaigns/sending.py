@@ -108,8 +108,8 @@ async def readiness(rapport: Rapport, actor: Actor, campaign: dict[str, Any]
     return members, problems
 
 
-async def start_sending(rapport: Rapport, actor: Actor, campaign_id: int, *, ip: str = ""
-                        ) -> int:
+async def start_sending(rapport: Rapport, actor: Actor, campaign_id: int, *, ip: str = "",
+                        send_at: datetime | None = None) -> int:
     """Start sending: the campaign becomes *sending* and the job is queued; return how many
     segment members the sender may see now. Raises :class:`CampaignError` naming what is
     missing. The job writes the recipients down (:func:`materialise`), so Send answers at
@@ -121,11 +121,18 @@ async def start_sending(rapport: Rapport, actor: Actor, campaign_id: int, *, ip:
     if problems:
         raise CampaignError(*problems[0])
     now = datetime.now(UTC)
+    later = send_at is not None and send_at > now + timedelta(minutes=1)
+    if send_at is not None and send_at < now - timedelta(minutes=1):
+        raise CampaignError("send_at", "is in the past")
+    if send_at is not None and send_at > now + timedelta(days=366):
+        raise CampaignError("send_at", "at most a year ahead")
     async with Campaign._meta.db.transaction():
         # Only one Send wins: the state moves from draft once.
         claimed = await Campaign.update({
-            Campaign.state: "sending", Campaign.sent_by: actor.id if actor.kind == "staff"
-            else None, Campaign.send_started_at: now, Campaign.updated_at: now,
+            Campaign.state: "scheduled" if later else "sending",
+            Campaign.scheduled_for: send_at if later else None,
+            Campaign.sent_by: actor.id if actor.kind == "staff" else None,
+            Campaign.send_started_at: None if later else now, Campaign.updated_at: now,
             Campaign.links: json.dumps(tracked_links(
                 campaign["body_html"] + "\n" + (campaign["body_html_b"] or ""))),
         }).where((Campaign.id == campaign_id) & (Campaign.state == "draft")).returning(
@@ -133,12 +140,30 @@ async def start_sending(rapport: Rapport, actor: Actor, campaign_id: int, *, ip:
         if not claimed:
             raise CampaignError("state", "This campaign was already sent.")
         await audit.record(actor, "update", Campaign._meta.tablename, campaign_id,
-                           {"state": ["draft", "sending"], "segment_members": [None, members]},
-                           summary=f"campaign {campaign['name']} sent to its segment "
-                                   f"({members} members)", ip=ip)
+                           {"state": ["draft", "scheduled" if later else "sending"],
+                            "segment_members": [None, members],
+                            **({"scheduled_for": [None, send_at]} if later else {})},
+                           summary=f"campaign {campaign['name']} "
+                                   f"{'scheduled' if later else 'sent to its segment'} "
+                                   f"({members} members now)", ip=ip)
         await jobs.enqueue(rapport, "campaigns.send", {"campaign_id": campaign_id},
-                           unique_key=str(campaign_id))
+                           # A new schedule after a cancelled one is a job of its own.
+                           unique_key=f"{campaign_id}:{send_at.isoformat() if later else ''}",
+                           run_at=send_at if later else None)
     return members
+
+
+async def unschedule(actor: Actor, campaign_id: int, *, ip: str = "") -> bool:
+    """A scheduled campaign back to draft (its waiting job then does nothing)."""
+    done = await Campaign.update({Campaign.state: "draft", Campaign.scheduled_for: None,
+                                  Campaign.links: ""}).where(
+        (Campaign.id == campaign_id) & (Campaign.state == "scheduled")).returning(
+        Campaign.id).run()
+    if done:
+        await audit.record(actor, "update", Campaign._meta.tablename, campaign_id,
+                           {"state": ["scheduled", "draft"]},
+                           summary="campaign sending cancelled", ip=ip)
+    return bool(done)
 
 
 async def _sender_actor(rapport: Rapport, campaign: dict[str, Any]) -> Actor:
@@ -298,7 +323,20 @@ async def run_send_job(rapport: Rapport, job: Job) -> None:
     campaign_id = int(job.args["campaign_id"])
     campaign = await Campaign.select().where(Campaign.id == campaign_id).first().run()
     if campaign is None or campaign["state"] == "draft":
-        return
+        return  # unscheduled meanwhile
+    if campaign["state"] == "scheduled":
+        when = campaign["scheduled_for"]
+        if when is not None and when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        if when is not None and when > datetime.now(UTC) + timedelta(seconds=30):
+            return  # the job of an earlier, cancelled schedule: the new one has its own
+        started = await Campaign.update({Campaign.state: "sending",
+                                         Campaign.send_started_at: datetime.now(UTC)}).where(
+            (Campaign.id == campaign_id) & (Campaign.state == "scheduled")).returning(
+            Campaign.id).run()
+        if not started:
+            return
+        campaign = await Campaign.select().where(Campaign.id == campaign_id).first().run()
     await materialise(rapport, campaign_id)
     # A previous attempt died between claiming and recording these: never mail them again.
     await Message.update({Message.state: "failed",

@@ -25,7 +25,7 @@ from piccolo.table import Table
 from core.customers.tables import Customer
 from core.identity.tables import User
 
-CAMPAIGN_STATES = ("draft", "sending", "sent")
+CAMPAIGN_STATES = ("draft", "scheduled", "sending", "sent")
 MESSAGE_STATES = ("queued", "sending", "sent", "failed", "suppressed", "holdout")
 
 
@@ -61,6 +61,7 @@ class Campaign(Table, tablename="campaigns_campaign"):
     updated_at = Timestamptz(default=TimestamptzNow())
     sent_by = ForeignKey(User, null=True, default=None)
     send_started_at = Timestamptz(null=True, default=None)
+    scheduled_for = Timestamptz(null=True, default=None)  # Send later: when the job starts
     send_finished_at = Timestamptz(null=True, default=None)
 
 

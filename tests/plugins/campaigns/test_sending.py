@@ -254,3 +254,41 @@ async def test_an_ab_test_splits_the_recipients_and_compares_the_variants(
     assert set(variants.values()) == {"A", "B"}
     report = await client.get(f"/campaigns/{campaign_id}")
     assert "A/B test" in report.text
+
+
+async def test_a_campaign_sent_later_waits_can_be_cancelled_and_then_goes_out(
+        campaigns_client, smtp_sink):
+    from datetime import UTC, datetime, timedelta
+
+    from core.plugin import Job
+    from plugins.campaigns import sending
+
+    client = campaigns_client
+    rapport = client.rapport
+    await new_customer("Ada Lovelace")
+    everyone = await segment(client)
+    campaign_id, _ = await campaign(client, everyone)
+    past = await client.post(f"/campaigns/{campaign_id}/send",
+                             data={"send_at": "2020-01-01T09:00"})
+    assert past.status_code == 422 and 'id="f-send_at-error">is in the past<' in past.text
+    later = (datetime.now(UTC) + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M")
+    scheduled = await client.post(f"/campaigns/{campaign_id}/send", data={"send_at": later})
+    assert scheduled.status_code == 303
+    page = await client.get(scheduled.headers["location"])
+    assert "Scheduled." in page.text and "Cancel sending" in page.text
+    await jobs.run_pending(rapport)
+    assert smtp_sink.messages == []  # not due yet
+
+    assert (await client.post(f"/campaigns/{campaign_id}/unschedule")).status_code == 303
+    row = await Campaign.select().where(Campaign.id == campaign_id).first().run()
+    assert row["state"] == "draft" and row["scheduled_for"] is None
+
+    scheduled = await client.post(f"/campaigns/{campaign_id}/send", data={"send_at": later})
+    assert scheduled.status_code == 303
+    # Two days later: the job runs.
+    await Campaign.update({Campaign.scheduled_for: datetime.now(UTC)}).where(
+        Campaign.id == campaign_id).run()
+    await sending.run_send_job(rapport, Job(1, "campaigns.send", {"campaign_id": campaign_id}))
+    assert [m["to"] for m in smtp_sink.messages] == [["ada@example.test"]]
+    row = await Campaign.select().where(Campaign.id == campaign_id).first().run()
+    assert row["state"] == "sent" and row["send_started_at"] is not None
