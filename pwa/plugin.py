@@ -41,7 +41,9 @@ async def on_event(rapport, event):
     # Plugins turn events into notifications; core queues them in the durable outbox.
     messages = await rapport.acollect("push_notifications", rapport=rapport, event=event)
     await push.enqueue(rapport, messages)
-    if event.name in reminders.FOLLOW_UP_EVENTS and event.payload.get("id"):
+    # Durable (core.followup.changed): delivered by the job worker at least once, retried if
+    # this fails, even after a crash right after the change committed.
+    if event.name == reminders.FOLLOW_UP_EVENT and event.payload.get("id"):
         await reminders.follow_up_changed(int(event.payload["id"]))
 
 

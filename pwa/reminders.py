@@ -68,13 +68,13 @@ async def run_due(rapport: Rapport, limit: int = 50) -> int:
     return handled
 
 
-FOLLOW_UP_EVENTS = ("core.interaction.created", "core.interaction.updated",
-                    "core.followup.completed")
+FOLLOW_UP_EVENT = "core.followup.changed"  # durable: published with the change itself
 
 
 async def follow_up_changed(interaction_id: int) -> None:
     """Keep the reminder of one interaction's follow-up in step with it, wherever it was
-    recorded or changed (field app, staff pages, API, plugins)."""
+    recorded or changed (field app, staff pages, API, plugins). Reads the interaction as it is
+    now, so running it again (a retried delivery) changes nothing."""
     from core.interactions.tables import Interaction
 
     row = await Interaction.select(

@@ -31,6 +31,11 @@ def register_events():
                   label="Logged interaction changed", area="Interactions"),
         EventType("core.followup.completed", "A follow-up was marked done",
                   label="Follow-up done", area="Interactions"),
+        # Durable: written in the transaction of the change, so what depends on a follow-up
+        # (its reminder) cannot miss one, even across a crash right after the commit.
+        EventType("core.followup.changed", "An interaction's follow-up was set, moved, given "
+                  "to someone else, done, reopened or cleared", durable=True,
+                  label="Follow-up set or changed", area="Interactions"),
     ]
 
 

@@ -36,6 +36,7 @@ log = logging.getLogger("rapport.interactions")
 EVENT_CREATED = "core.interaction.created"
 EVENT_UPDATED = "core.interaction.updated"
 EVENT_FOLLOWUP_DONE = "core.followup.completed"
+EVENT_FOLLOWUP_CHANGED = "core.followup.changed"  # durable: published inside the transaction
 
 TEXT_LIMITS = {"subject": 300, "purpose": 100, "outcome": 100, "notes": 20000,
                "followup_note": 2000, "plugin": 64, "plugin_record": 64, "client_id": 64}
@@ -274,6 +275,8 @@ async def record_interaction(
                 await InteractionParticipant.insert(*[
                     InteractionParticipant(interaction=row["id"], customer=p) for p in others
                 ]).run()
+            if row["followup_due"] is not None:
+                await _follow_up_changed(rapport, row, actor)
     except Exception:
         # Two uploads of the same client_id raced: the loser answers like a replay.
         if client_id is not None and (existing := await find_by_client_id(client_id)):
@@ -281,6 +284,15 @@ async def record_interaction(
         raise
     await _publish(rapport, EVENT_CREATED, event_payload(row, others), actor)
     return row, True
+
+
+async def _follow_up_changed(rapport: Rapport, row: dict[str, Any], actor: Actor | None
+                             ) -> None:
+    """Announce ``core.followup.changed`` (durable) in the open transaction of the change:
+    the event exists if and only if the change commits, and its subscribers (the field app's
+    reminders) get it at least once, in order per interaction."""
+    await rapport.publish(EVENT_FOLLOWUP_CHANGED, {"id": row["id"], "customer_id": row["customer"]},
+                          actor_id=actor.id if actor else None, key=f"interaction:{row['id']}")
 
 
 async def _publish(rapport: Rapport, name: str, payload: dict[str, Any],
@@ -369,7 +381,10 @@ async def update_interaction(rapport: Rapport, actor: Actor, interaction_id: int
     if errors:
         raise InteractionError(errors)
     values["updated_at"] = datetime.now(UTC)
-    row = await records.update(actor, Interaction, interaction_id, values, ip=ip)
+    async with Interaction._meta.db.transaction():
+        row = await records.update(actor, Interaction, interaction_id, values, ip=ip)
+        if any(name.startswith("followup_") for name in values):
+            await _follow_up_changed(rapport, row, actor)
     others = (await participants_of([interaction_id]))[interaction_id]
     await _publish(rapport, EVENT_UPDATED, event_payload(row, others), actor)
     if values.get("followup_done") and not current["followup_done"]:
@@ -399,8 +414,10 @@ async def complete_followup(rapport: Rapport, actor: Actor, interaction_id: int,
         _text(values, "followup_note", note, errors := {})
         if errors:
             raise InteractionError(errors)
-    row = await records.update(actor, Interaction, interaction_id, values, ip=ip,
-                               summary="follow-up done" if done else "follow-up reopened")
+    async with Interaction._meta.db.transaction():
+        row = await records.update(actor, Interaction, interaction_id, values, ip=ip,
+                                   summary="follow-up done" if done else "follow-up reopened")
+        await _follow_up_changed(rapport, row, actor)
     others = (await participants_of([interaction_id]))[interaction_id]
     payload = event_payload(row, others)
     await _publish(rapport, EVENT_FOLLOWUP_DONE if done else EVENT_UPDATED, payload, actor)
@@ -459,6 +476,7 @@ async def bulk_followups(rapport: Rapport, actor: Actor, action: str, ids: Itera
             changed.append(await records.update(
                 actor, Interaction, interaction_id, {**values, "updated_at": datetime.now(UTC)},
                 ip=ip, summary=summary))
+            await _follow_up_changed(rapport, changed[-1], actor)
     others = await participants_of(row["id"] for row in changed)
     for row in changed:
         await _publish(rapport, event, event_payload(row, others[row["id"]]), actor)

@@ -10,12 +10,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from core import jobs
 from core.customers.tables import Customer, CustomerAddress
 from core.interactions.tables import Interaction
 from core.plugin import AgendaItem, Panel, hookimpl
 from pwa.field import phone_for_people
 from pwa.tables import FieldAttachment, Reminder, SyncConflict, VisitCheckIn
-from tests.conftest import app_client, csrf_headers, make_user, sign_in
+from tests.conftest import app_client, connected, csrf_headers, make_user, sign_in
 
 PNG = (b"\x89PNG\r\n\x1a\n" + struct.pack("!I", 13) + b"IHDR" + struct.pack("!IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
        + b"\x00\x00\x00\x00" + struct.pack("!I", 0) + b"IDAT" + zlib.compress(b"\x00\xff\x00\x00")
@@ -117,6 +118,7 @@ async def test_visit_report_keeps_photos_signature_and_check_in_outside_the_data
     check_in = await VisitCheckIn.select().where(
         VisitCheckIn.interaction_id == interaction_id).first().run()
     assert float(check_in["latitude"]) == pytest.approx(52.5) and check_in["accuracy_m"] == 12
+    await jobs.run_pending(rep.rapport)  # the follow-up's event reaches the reminders
     reminder = await Reminder.select().where(
         Reminder.source == f"follow_up:{interaction_id}").first().run()
     assert reminder["user"] == rep.user_id and reminder["title"] == "Follow up: Acme"
@@ -202,13 +204,16 @@ async def test_follow_up_recorded_anywhere_gets_a_reminder_that_completion_cance
     row, _ = await record_interaction(rep.rapport, actor, customer_id=customer, channel="call",
                                       notes="Asked for a quote", followup_due=due,
                                       followup_note="Send the quote")
+    await jobs.run_pending(rep.rapport)
     reminder = await Reminder.select().where(Reminder.source == f"follow_up:{row['id']}").first().run()
     assert reminder["title"] == "Follow up: Acme" and reminder["body"] == "Send the quote"
     await Reminder.update({Reminder.status: "sent"}).where(Reminder.id == reminder["id"]).run()
     await update_interaction(rep.rapport, actor, row["id"], {"notes": "Quote is being made"})
+    await jobs.run_pending(rep.rapport)
     again = await Reminder.select().where(Reminder.id == reminder["id"]).first().run()
     assert again["status"] == "sent"  # an unrelated edit never sends the reminder twice
     await complete_followup(rep.rapport, actor, row["id"])
+    await jobs.run_pending(rep.rapport)
     assert not await Reminder.exists().where(Reminder.source == f"follow_up:{row['id']}").run()
 
 
@@ -273,3 +278,37 @@ async def test_two_devices_editing_the_same_version_at_once_cannot_both_win(rep)
     loser_note = "Call at 4" if row["followup_note"] == "Call at 3" else "Call at 3"
     assert winner.request.content.decode().count(row["followup_note"]) == 1
     assert loser_note in row["notes"]
+
+
+async def test_a_follow_ups_reminder_does_not_depend_on_winning_a_lock_after_the_commit(
+        make_rapport, monkeypatch):
+    import sqlite3
+
+    from core.interactions.service import record_interaction
+    from pwa import reminders
+
+    attempts = []
+    schedule = reminders.schedule
+
+    async def locked_the_first_time(*args, **kwargs):
+        attempts.append(args)
+        if len(attempts) == 1:
+            raise sqlite3.OperationalError("database is locked")
+        return await schedule(*args, **kwargs)
+
+    monkeypatch.setattr(reminders, "schedule", locked_the_first_time)
+    rapport = await make_rapport(extra={"jobs_backoff_seconds": "0"})
+    async with connected(rapport):
+        user = await make_user("rep@example.test", roles=["field_representative"])
+        customer = await add_customer("Acme", user)
+        row, _ = await record_interaction(
+            rapport, None, customer_id=customer, channel="call", followup_assignee=user,
+            followup_due=datetime.now(UTC) + timedelta(days=1), followup_note="Send the quote")
+        # Nothing depends on work done in this process after the commit: had it crashed
+        # here, the committed follow-up still gets its reminder from the worker.
+        assert attempts == []
+        await jobs.run_pending(rapport)  # the first attempt fails, its retry succeeds
+        assert len(attempts) == 2
+        reminder = await Reminder.select().where(
+            Reminder.source == f"follow_up:{row['id']}").first().run()
+        assert reminder["user"] == user and reminder["body"] == "Send the quote"
