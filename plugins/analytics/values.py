@@ -343,6 +343,21 @@ def _carry_segment(row: dict[str, Any], before: tuple[str, str, datetime] | None
         row.update(previous_segment=before[0], segment_since=now)
 
 
+def retention(histories: dict[int, History], now: datetime) -> dict[str, Any]:
+    """Of the customers who ordered in the twelve months before the last twelve, how many
+    ordered again in the last twelve (calendar months, the current one included)."""
+    current = _month(now)
+    recent = range(current - 11, current + 1)
+    before = range(current - 23, current - 11)
+    base = retained = 0
+    for h in histories.values():
+        if any(m in before for m in h.months):
+            base += 1
+            retained += any(m in recent for m in h.months)
+    return {"retention_base": base, "retained": retained,
+            "retention_rate": retained / base if base else None}
+
+
 def cohorts(histories: dict[int, History], now: datetime) -> list[dict[str, Any]]:
     """Retention of the last twelve first-order months: per month after the first, the
     customers who ordered in it."""
@@ -376,6 +391,7 @@ async def refresh_all(rapport: Rapport, now: datetime | None = None) -> dict[str
     histories = {cid: h for cid, h in histories.items() if cid in owners}
     epoch = _epoch(now)
     accuracy = measure_accuracy(histories, epoch)
+    accuracy.update(retention(histories, now))
     fitted = fit(histories, epoch)
     before = await _existing_segments()
     rows = []

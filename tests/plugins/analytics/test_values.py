@@ -25,6 +25,14 @@ def test_rfm_scores_and_segments_follow_the_quintiles():
     assert values.segment_of(1, 5, 5, 9) == "cannot_lose"
     assert values.segment_of(2, 3, 4, 4) == "at_risk"
     assert values.segment_of(1, 1, 1, 1) == "lost"
+    # Retention: ordered in the year before the last and again in the last; only before;
+    # only in the last (not in the base).
+    current = values._month(NOW)
+    histories = {1: values.History(months={current - 15, current - 2}),
+                 2: values.History(months={current - 13}),
+                 3: values.History(months={current - 1})}
+    assert values.retention(histories, NOW) == {"retention_base": 2, "retained": 1,
+                                                "retention_rate": 0.5}
 
 
 def test_model_recovers_known_purchase_behaviour_and_ranks_churn():
@@ -100,6 +108,8 @@ async def test_refresh_computes_value_segments_cohorts_and_reasons(make_rapport)
         cohort_rows = await CohortMonth.select().where(CohortMonth.age == 0).run()
         assert cohort_rows and all(r["customers"] == r["size"] for r in cohort_rows)
         accuracy = json.loads(run["accuracy"])
+        # Lars ordered only 13 to 20 months ago: counted in the base, not retained.
+        assert accuracy["retention_base"] >= 1 and accuracy["retention_rate"] < 1
         assert accuracy["enough_data"] and accuracy["actual_orders"] > 0
         assert not math.isnan(accuracy["predicted_orders"])
 
