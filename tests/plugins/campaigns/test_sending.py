@@ -275,7 +275,7 @@ async def test_a_campaign_sent_later_waits_can_be_cancelled_and_then_goes_out(
     scheduled = await client.post(f"/campaigns/{campaign_id}/send", data={"send_at": later})
     assert scheduled.status_code == 303
     page = await client.get(scheduled.headers["location"])
-    assert "Scheduled." in page.text and "Cancel sending" in page.text
+    assert "This campaign will be sent on" in page.text and "Cancel sending" in page.text
     await jobs.run_pending(rapport)
     assert smtp_sink.messages == []  # not due yet
 
