@@ -80,7 +80,8 @@ async def earn_purchase(rapport: Any, member: dict[str, Any], *, key: str, sourc
     earning = rules.order_earning(
         rules=program_rules, tier=tier, lines=lines, currency=program["currency"],
         reference=reference, day=today, total=total,
-        categories=await _categories(rapport, lines, program_rules))
+        categories=await _categories(rapport, lines, program_rules),
+        unit="stamps" if program["kind"] == "stamps" else "points")
     first = await _is_first_purchase(member["id"])
     wallet = member["pool"] or member["id"]
     posted = await ledger.earn(

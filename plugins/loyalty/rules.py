@@ -26,6 +26,7 @@ from plugins.loyalty.tables import RULE_KINDS, Rule, Tier
 ZERO = Decimal(0)
 KIND_LABELS = {
     "per_currency_unit": "Points per currency unit spent",
+    "per_purchase": "Points (stamps) per purchase or visit",
     "product_multiplier": "Product multiplier",
     "category_multiplier": "Category multiplier",
     "first_purchase": "First purchase bonus",
@@ -89,9 +90,11 @@ def clean(data: dict[str, Any]) -> dict[str, Any]:
     values["ends_on"] = _date("ends_on", data.get("ends_on"))
     if values["starts_on"] and values["ends_on"] and values["ends_on"] < values["starts_on"]:
         raise LoyaltyError("ends_on", "must not be before the start date")
-    if kind in ("per_currency_unit", "first_purchase", "birthday", "touch_point") \
-            and values["points"] <= 0:
+    if kind in ("per_currency_unit", "per_purchase", "first_purchase", "birthday",
+                "touch_point") and values["points"] <= 0:
         raise LoyaltyError("points", "must be more than 0")
+    if kind == "per_purchase" and values["points"] != values["points"].to_integral_value():
+        raise LoyaltyError("points", "must be a whole number of points (stamps) a purchase")
     if kind == "referral" and values["points"] <= 0 and values["extra_points"] <= 0:
         raise LoyaltyError("points", "give points to the referrer, the new member or both")
     if kind in MULTIPLIED and values["multiplier"] == 1:
@@ -162,7 +165,8 @@ def floor(value: Decimal) -> int:
 def order_earning(*, rules: list[dict[str, Any]], tier: dict[str, Any] | None,
                   lines: list[dict[str, Any]], currency: str, reference: str,
                   day: date, total: Decimal | None = None,
-                  categories: dict[int, int | None] | None = None) -> Earning:
+                  categories: dict[int, int | None] | None = None,
+                  unit: str = "points") -> Earning:
     """Points for a purchase under the rules in force on ``day`` (see the module docstring)."""
     active = [r for r in rules if in_force(r, day)]
     rate = sum((Decimal(r["points"]) for r in active if r["kind"] == "per_currency_unit"),
@@ -204,8 +208,17 @@ def order_earning(*, rules: list[dict[str, Any]], tier: dict[str, Any] | None,
         total_exact += exact
         key = str(line.get("line_id") or line.get("position") or len(exact_lines) + 1)
         exact_lines[key] = {"exact": str(exact), "quantity": str(line.get("quantity") or 1)}
-    points = floor(total_exact)
-    words = [f"{number_words(rate)} per {unit_words(currency)} on {reference}"]
+    # Stamps per purchase (a stamp or visit card) count the purchase, not its amount: they
+    # are not multiplied, a partial return keeps them, a whole return or cancellation
+    # takes them back with the rest (reversal_points: everything returned).
+    visits = [r for r in active if r["kind"] == "per_purchase"]
+    stamps = sum((floor(Decimal(r["points"])) for r in visits), 0) if eligible else 0
+    points = floor(total_exact) + stamps
+    words = [f"{number_words(rate)} per {unit_words(currency)} on {reference}"] if rate else []
+    for rule in visits if stamps else []:
+        words.append(f"{floor(Decimal(rule['points'])):,} for the purchase "
+                     f"{'on ' + reference if not rate else ''}".strip()
+                     + f" ({rule['name']})")
     for rule in {r["id"]: r for r in multiplied_products}.values():
         words.append(f"×{number_words(Decimal(rule['multiplier']))} {rule['name']}")
     if tier and tier_multiplier != 1:
@@ -214,8 +227,12 @@ def order_earning(*, rules: list[dict[str, Any]], tier: dict[str, Any] | None,
         words.append(f"×{number_words(Decimal(rule['multiplier']))} {rule['name']}")
     if factor != 1:
         words.append("on the total after vouchers")
-    explanation = f"{points:,} points: " + ", ".join(words)
-    used = [r["id"] for r in active if r["kind"] in ("per_currency_unit", *MULTIPLIED)]
+    if not words:
+        words = [f"nothing to earn on {reference}"]
+    label = unit[:-1] if points == 1 and unit.endswith("s") else unit
+    explanation = f"{points:,} {label}: " + ", ".join(words)
+    used = [r["id"] for r in active if r["kind"] in ("per_currency_unit", "per_purchase",
+                                                     *MULTIPLIED)]
     return Earning(points=points, lines=exact_lines, explanation=explanation, basis=basis,
                    rules=used)
 

@@ -31,8 +31,9 @@ from core.customers.tables import Customer
 from core.identity.tables import User
 
 PROGRAM_KINDS = ("points", "stamps", "wallet")
-RULE_KINDS = ("per_currency_unit", "product_multiplier", "category_multiplier",
-              "first_purchase", "birthday", "referral", "touch_point", "promotion")
+RULE_KINDS = ("per_currency_unit", "per_purchase", "product_multiplier",
+              "category_multiplier", "first_purchase", "birthday", "referral", "touch_point",
+              "promotion")
 REWARD_KINDS = ("discount_voucher", "free_product", "gift", "partner")
 LEDGER_KINDS = ("earn", "reverse", "redeem", "expire", "adjust", "transfer", "merge",
                 "refund")

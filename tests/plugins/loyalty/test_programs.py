@@ -239,3 +239,39 @@ async def test_a_return_lowers_qualifying_points_and_spend(loyalty_rapport):
         fresh = await Member.select().where(Member.id == member["id"]).first().run()
         assert fresh["qualifying"] == expected
         assert fresh["tier_grace_until"] is not None  # below Gold: the grace starts
+
+
+async def test_a_stamp_card_gives_a_stamp_per_purchase_whatever_its_amount(loyalty_rapport):
+    from plugins.loyalty.rewards import redeem, save_reward
+
+    program = await create_program(None, {"name": "Coffee card", "kind": "stamps",
+                                          "currency": "EUR", "terms": "Ten for one."})
+    await rules.create_rule(None, program["id"], {"kind": "per_purchase", "points": "1",
+                                                  "name": "Coffee card"})
+    with pytest.raises(LoyaltyError) as refused:
+        await rules.create_rule(None, program["id"], {"kind": "per_purchase",
+                                                      "points": "0.5"})
+    assert refused.value.field == "points"
+    coffee = await save_reward(None, program["id"], {"name": "Free coffee", "kind": "free_product",
+                                                     "cost": 3})
+    member = await enrolled(loyalty_rapport, program)
+    for n, amount in ((1, "3.20"), (2, "45.00"), (3, "2.90")):
+        await purchases.on_order_event(loyalty_rapport, order_event(
+            n, member["customer"], [(amount, 1), ("1.00", 2)]))
+    assert await balance(member["id"]) == (3, 0)
+    first = await Ledger.select(Ledger.explanation).where(
+        Ledger.member == member["id"]).order_by(Ledger.id).first().run()
+    assert first["explanation"] == "1 stamp: 1 for the purchase on SO-1001 (Coffee card)"
+    # A partial return keeps the stamp (the visit happened); cancelling the order takes it.
+    back = order_event(2, member["customer"], [], name="sales.order.returned", event_id=50,
+                       return_id=5, return_number="R-5")
+    back.payload["lines"] = [{"line_id": 201, "quantity": "1"}]
+    await purchases.on_order_event(loyalty_rapport, back)
+    assert await balance(member["id"]) == (3, 0)
+    await purchases.on_order_event(loyalty_rapport, order_event(
+        3, member["customer"], [], name="sales.order.cancelled", whole_order=True, event_id=51))
+    assert await balance(member["id"]) == (2, 0)
+    await purchases.on_order_event(loyalty_rapport, order_event(
+        4, member["customer"], [("3.20", 1)]))
+    voucher = await redeem(loyalty_rapport, None, member["id"], coffee["id"])
+    assert voucher["code"].startswith("LV-") and await balance(member["id"]) == (0, 0)
