@@ -47,12 +47,12 @@ async def _quotes(rapport, customer_id: int) -> dict:
     from datetime import date, timedelta
 
     from core.identity.tables import User
-    from core.permissions import Actor
+    from core.identity.users import load_actor
     from plugins.sales import quotes
     from plugins.sales.tables import Product
 
     admin = await User.select(User.id).where(User.email == "admin@example.com").first().run()
-    actor = Actor(kind="staff", id=admin["id"], name="Ada Admin", grants={})
+    actor = await load_actor(rapport, admin["id"])  # references are checked: a real grant
     product = await Product.select(Product.id).where(Product.sku == "CRM-PRO").first().run()
     found = {}
     for key, valid in (("waiting", date.today() + timedelta(days=30)),

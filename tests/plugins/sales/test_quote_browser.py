@@ -31,6 +31,7 @@ async def _setup(rapport) -> dict:
     from core import records
     from core.customers.tables import Customer
     from core.identity.tables import User
+    from core.identity.users import load_actor
     from core.permissions import Actor
     from core.portal.identities import accept_invitation, invite
     from plugins.sales import quotes
@@ -42,7 +43,7 @@ async def _setup(rapport) -> dict:
     _, token = await invite(rapport, staff, customer["id"], "q@example.test")
     await accept_invitation(token, PASSWORD, PASSWORD)
     admin = await User.select(User.id).where(User.email == "admin@example.com").first().run()
-    actor = Actor(kind="staff", id=admin["id"], name="Ada Admin", grants={})
+    actor = await load_actor(rapport, admin["id"])  # references are checked: a real grant
     products = {p["sku"]: p["id"] for p in await Product.select(Product.id, Product.sku).run()}
     quote = await quotes.create_quote(rapport, actor, {
         "customer": customer["id"], "valid_until": "2099-12-31",
