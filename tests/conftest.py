@@ -1,15 +1,22 @@
 """Shared fixtures: databases (SQLite always, PostgreSQL when configured) and app builders.
 
-Every test gets its own database. Migrating is done once per plugin set into a template
-(a SQLite file, or a PostgreSQL template database) and copied per test, so tests stay fast.
+Every test gets its own database. Migrating is done once per plugin set and test run into a
+template (a SQLite file, or a PostgreSQL template database) shared by the xdist workers, and
+copied per test, so tests stay fast.
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
+import json
 import os
 import shutil
+import subprocess
+import sys
+import tempfile
 import uuid
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import pytest
@@ -39,17 +46,92 @@ def _cheap_password_hashing() -> None:
 PRODUCTION_HASHER = None
 
 
+# A folder for the whole test run (every xdist worker sees it): the migrated templates, their
+# locks, and the list of PostgreSQL databases to drop when the run ends.
+SHARED_ENV = "RAPPORT_TEST_RUN_DIR"
+
+
 def pytest_configure(config):
     """Install the example third-party plugin (docs/examples/) before xdist starts workers:
-    a process started before a pip install sees the new entry point but cannot import it."""
+    a process started before a pip install sees the new entry point but cannot import it.
+    The run's shared folder is made here too, before the workers start, so they inherit it."""
     _cheap_password_hashing()
     if not hasattr(config, "workerinput"):
+        if not os.environ.get(SHARED_ENV):
+            os.environ[SHARED_ENV] = tempfile.mkdtemp(prefix="rapport-tests-")
+            config._rapport_run_dir = Path(os.environ[SHARED_ENV])
         from tests.core.test_example_plugin import ensure_example_plugin_installed
 
         try:
             ensure_example_plugin_installed()
         except Exception as exc:  # reported by tests/core/test_example_plugin.py itself
             print(f"could not install the example plugin: {exc}")
+
+
+def pytest_unconfigure(config):
+    """After the last worker: drop the run's PostgreSQL databases in a detached process.
+    Each DROP DATABASE waits for a checkpoint (seconds each on a busy disk); waiting for
+    hundreds of them added minutes to every run, and nothing needs them gone before exit."""
+    run_dir = getattr(config, "_rapport_run_dir", None)
+    if run_dir is None:
+        return
+    names: list[str] = []
+    for listing in run_dir.glob("drop-*.txt"):
+        names += listing.read_text().split()
+    shutil.rmtree(run_dir, ignore_errors=True)
+    os.environ.pop(SHARED_ENV, None)
+    if names and POSTGRES_URL:
+        subprocess.Popen(  # noqa: S603 - our own interpreter and script
+            [sys.executable, "-c", _DROPPER, POSTGRES_URL, *names], start_new_session=True,
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+_DROPPER = """
+import asyncio, sys
+import asyncpg
+
+async def main(url, names):
+    gate = asyncio.Semaphore(4)
+    async def drop(name):
+        async with gate:
+            connection = await asyncpg.connect(url)
+            try:
+                await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            finally:
+                await connection.close()
+    # Test databases first: a template cannot go while a copy of it is being made.
+    tests = [n for n in names if "_tpl_" not in n]
+    await asyncio.gather(*(drop(n) for n in tests), return_exceptions=True)
+    await asyncio.gather(*(drop(n) for n in names if n not in tests), return_exceptions=True)
+
+asyncio.run(main(sys.argv[1], sys.argv[2:]))
+"""
+
+
+def run_dir() -> Path:
+    """The test run's shared folder (made by the first process if it was not started by
+    pytest_configure, e.g. when a test module is imported on its own)."""
+    if not os.environ.get(SHARED_ENV):
+        os.environ[SHARED_ENV] = tempfile.mkdtemp(prefix="rapport-tests-")
+    path = Path(os.environ[SHARED_ENV])
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@contextmanager
+def run_lock(name: str):
+    """An exclusive lock shared by the run's worker processes (blocking: the worker has
+    nothing else to do while another one migrates the template it needs)."""
+    with open(run_dir() / f"{name}.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def template_id(key: tuple) -> str:
+    return hashlib.sha256(json.dumps(key).encode()).hexdigest()[:12]
 
 
 def _backends() -> list[str]:
@@ -65,9 +147,13 @@ class SQLiteBackend:
 
     async def fresh_url(self, key: tuple, migrate) -> str:
         if key not in self.templates:
-            template = self.root / f"template-{len(self.templates)}.sqlite3"
-            await migrate(f"sqlite:///{template}")
-            template.touch()  # an unmigrated template is an empty database
+            template = run_dir() / f"sqlite-{template_id(key)}.sqlite3"
+            with run_lock(template.name):
+                if not template.exists():  # else another worker migrated it already
+                    scratch = self.root / f"migrating-{uuid.uuid4().hex}.sqlite3"
+                    await migrate(f"sqlite:///{scratch}")
+                    scratch.touch()  # an unmigrated template is an empty database
+                    shutil.move(scratch, template)
             self.templates[key] = template
         target = self.root / f"db-{uuid.uuid4().hex}.sqlite3"
         shutil.copyfile(self.templates[key], target)
@@ -83,6 +169,8 @@ class PostgresBackend:
     def __init__(self, admin_url: str) -> None:
         self.admin_url = admin_url
         self.prefix = f"rapport_test_{uuid.uuid4().hex[:8]}"
+        # Templates are the run's, named alike in every worker: one migration per plugin set.
+        self.run = hashlib.sha256(str(run_dir()).encode()).hexdigest()[:8]
         self.templates: dict[tuple, str] = {}
         self.created: list[str] = []
 
@@ -90,42 +178,47 @@ class PostgresBackend:
         base = self.admin_url.rsplit("/", 1)[0]
         return f"{base}/{database}"
 
-    async def _admin(self, sql: str) -> None:
+    async def _admin(self, *statements: str):
         import asyncpg
 
         connection = await asyncpg.connect(self.admin_url)
         try:
-            await connection.execute(sql)
+            result = None
+            for sql in statements:
+                result = await connection.fetch(sql)
+            return result
         finally:
             await connection.close()
 
+    async def _create(self, name: str, template: str | None = None) -> None:
+        # Test databases need no durability: a commit need not wait for its WAL flush.
+        self.created.append(name)
+        await self._admin(
+            f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""),
+            f'ALTER DATABASE "{name}" SET synchronous_commit = off')
+
     async def fresh_url(self, key: tuple, migrate) -> str:
         if key not in self.templates:
-            name = f"{self.prefix}_tpl{len(self.templates)}"
-            await self._admin(f'CREATE DATABASE "{name}"')
-            self.created.append(name)
-            await migrate(self._url(name))
+            name = f"rapport_test_{self.run}_tpl_{template_id(key)}"
+            ready = run_dir() / f"{name}.ready"
+            with run_lock(name):
+                if not ready.exists():  # else another worker migrated it already
+                    await self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                    await self._create(name)
+                    await migrate(self._url(name))
+                    ready.touch()
             self.templates[key] = name
         name = f"{self.prefix}_{uuid.uuid4().hex[:10]}"
-        await self._admin(f'CREATE DATABASE "{name}" TEMPLATE "{self.templates[key]}"')
-        self.created.append(name)
+        await self._create(name, self.templates[key])
         return self._url(name)
 
     async def drop(self, name: str) -> None:
         await self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
-    async def close(self) -> None:
-        # One test database per test: dropping them one by one took over a minute at the end
-        # of each worker's session (each DROP waits for its files to go); in parallel, seconds.
-        import asyncio
-
-        gate = asyncio.Semaphore(8)
-
-        async def drop(name: str) -> None:
-            async with gate:
-                await self.drop(name)
-
-        await asyncio.gather(*(drop(name) for name in self.created))
+    def close(self) -> None:
+        """Leave the databases to be dropped when the whole run ends (pytest_unconfigure)."""
+        if self.created:
+            (run_dir() / f"drop-{uuid.uuid4().hex}.txt").write_text("\n".join(self.created))
         self.created.clear()
 
 
@@ -150,7 +243,7 @@ def postgres_backend():
             pytest.fail(message, pytrace=False)
         pytest.skip(message)
     yield backend
-    asyncio.run(backend.close())
+    backend.close()
 
 
 @pytest.fixture(params=_backends())

@@ -127,18 +127,47 @@ def serving(root: Path, plugins: list[str] | tuple[str, ...] = (), *, settings: 
     """A :class:`LiveServer` in ``root`` with ``plugins`` enabled (``settings``: more
     plugins.toml text, e.g. a ``[plugins.<id>]`` table) and, if asked, `rapport demo` data
     for that many customers (demo login admin@example.com); stopped afterwards."""
-    if plugins:
-        (root / "plugins.toml").write_text(f"enabled = {json.dumps(list(plugins))}\n{settings}")
+    toml = f"enabled = {json.dumps(list(plugins))}\n{settings}" if plugins else ""
+    if toml:
+        (root / "plugins.toml").write_text(toml)
+    _copy_prepared(_prepared(toml, demo_customers), root)
     server = LiveServer(root)
     server.start()
     try:
-        if demo_customers:
-            subprocess.run([str(Path(sys.executable).with_name("rapport")), "demo",
-                            "--customers", str(demo_customers)], env=server.env, cwd=ROOT,
-                           check=True, capture_output=True, timeout=180)
         yield server
     finally:
         server.stop()
+
+
+def _prepared(toml: str, demo_customers: int) -> Path:
+    """A migrated database (and data folder), with the demo data asked for, made once per
+    test run for each configuration and copied for each server: migrating and seeding
+    took most of a browser test's time, again for every test file."""
+    from tests.conftest import run_dir, run_lock, template_id
+
+    source = run_dir() / f"served-{template_id((toml, demo_customers))}"
+    with run_lock(source.name):
+        if (source / ".ready").exists():
+            return source
+        shutil.rmtree(source, ignore_errors=True)
+        source.mkdir()
+        if toml:
+            (source / "plugins.toml").write_text(toml)
+        prepared = LiveServer(source)
+        asyncio.run(Rapport(prepared.settings()).migrate())
+        if demo_customers:
+            subprocess.run([str(Path(sys.executable).with_name("rapport")), "demo",
+                            "--customers", str(demo_customers)], env=prepared.env, cwd=ROOT,
+                           check=True, capture_output=True, timeout=180)
+        (source / ".ready").touch()
+    return source
+
+
+def _copy_prepared(source: Path, root: Path) -> None:
+    for database in source.glob("rapport.sqlite3*"):
+        shutil.copyfile(database, root / database.name)
+    if (source / "data").exists():
+        shutil.copytree(source / "data", root / "data", dirs_exist_ok=True)
 
 
 @pytest.fixture(scope="module")
