@@ -1,5 +1,6 @@
 """Staff pages for e-mail campaigns: the list, a new campaign, the editor with its safe
-preview and what stands between it and sending, Send, and the report once sent.
+preview and what stands between it and sending, Send (now or later), and the report once
+sent; and the 360° view's Campaigns panel.
 
 Permissions: ``campaigns.campaign.view`` to look, ``campaigns.campaign.manage`` to write,
 ``campaigns.campaign.send`` to send. Refusals are shown beside the field they name.
@@ -16,12 +17,14 @@ from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
 from core.audit import client_ip
+from core.customers.tables import Customer
 from core.local_time import parse_local, zone_of
 from core.mail import sends_mail
-from core.permissions import current_actor
+from core.permissions import current_actor, scoped
 from plugins.campaigns import campaigns, segments, sending
 from plugins.campaigns.campaigns import FIELDS, STATE_LABELS, CampaignError
 from plugins.campaigns.segments_web import form_data
+from plugins.campaigns.tables import Message
 
 VIEW = {"permission": "campaigns.campaign.view"}
 MANAGE = {"permission": "campaigns.campaign.manage"}
@@ -135,5 +138,28 @@ async def campaign_unschedule(request: Request, campaign_id: FromPath[int]) -> R
     return Redirect(f"/campaigns/{campaign_id}?done=unscheduled", status_code=303)
 
 
-ROUTES = [campaign_list, campaign_create, campaign_show, campaign_update, campaign_send,
+MESSAGE_WORDS = {"queued": "Waiting to be sent", "sending": "Being sent", "sent": "Sent",
+                 "failed": "Not delivered", "holdout": "Control group (not sent)"}
+
+
+@get("/campaigns/panels/customer/{customer_id:int}", opt=VIEW, name="campaigns-panel")
+async def customer_panel(request: Request, customer_id: FromPath[int]) -> Template:
+    """The 360° view's Campaigns panel: the customer's last campaign e-mails."""
+    # Only for a customer the user may see (core's row filter).
+    visible = scoped(Customer.exists().where(Customer.id == customer_id),
+                     request.app.state.rapport, current_actor(request), "core.customer.view",
+                     Customer)
+    if not await visible.run():
+        raise NotFoundException("not found")
+    rows = await Message.select(
+        Message.campaign, Message.campaign.name.as_alias("campaign_name"), Message.state,
+        Message.reason, Message.sent_at, Message.opened_at, Message.clicked_at,
+        Message.unsubscribed_at, Message.variant,
+    ).where(Message.customer == customer_id).order_by(Message.id, ascending=False).limit(
+        10).run()
+    return Template("campaigns/panel.html", context={
+        "rows": rows, "words": MESSAGE_WORDS, "reasons": sending.REASON_LABELS})
+
+
+ROUTES = [customer_panel, campaign_list, campaign_create, campaign_show, campaign_update, campaign_send,
           campaign_unschedule]

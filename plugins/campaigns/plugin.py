@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.plugin import JobType, NavItem, Permission, Plugin, hookimpl
+from core.plugin import JobType, NavItem, Panel, Permission, Plugin, hookimpl
 from plugins.campaigns import hookspecs  # noqa: F401 (the loader adds these hook specs)
 
 plugin = Plugin(id="campaigns", name="Campaigns",  version="0.1.0",
@@ -57,6 +57,14 @@ def register_permissions():
                    scoped=False),
         Permission("campaigns.campaign.send", "Send a campaign to its segment", scoped=False),
     ]
+
+
+@hookimpl
+def customer_panels(customer, user):
+    if not user.can("campaigns.campaign.view"):
+        return None
+    return [Panel("campaigns", "Campaigns", url=f"/campaigns/panels/customer/{customer['id']}",
+                  order=55)]
 
 
 @hookimpl

@@ -39,6 +39,12 @@ async def test_api_reports_and_customers_merge_export_and_erase(campaigns_client
     assert missing.status_code == 404
     assert missing.headers["content-type"].startswith("application/problem+json")
 
+    panel = await client.get(f"/campaigns/panels/customer/{bob}")
+    assert "Spring</a>:" in panel.text and "left out (Opted out of e-mail)" in panel.text
+    assert (await client.get("/campaigns/panels/customer/99999")).status_code == 404
+    page = await client.get(f"/customers/{ada}")
+    assert f"/campaigns/panels/customer/{ada}" in page.text
+
     # Both Adas got the campaign: after the merge the survivor keeps one message.
     await merge_customers(rapport, None, ada, twin)
     rows = await Message.select(Message.customer).where(Message.campaign == campaign_id).run()
