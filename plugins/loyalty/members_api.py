@@ -83,6 +83,8 @@ async def member_summary(member: dict[str, Any]) -> dict[str, Any]:
         "to_next_tier": step["missing"] if step else None,
         "referral_code": member["referral_code"], "enrolled_at": member["enrolled_at"],
         "point_value": str(program["point_value"]), "currency": program["currency"],
+        # What the program counts: a stamp card's members collect stamps.
+        "unit": "stamps" if program["kind"] == "stamps" else "points",
     }
 
 

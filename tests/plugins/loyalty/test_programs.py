@@ -262,6 +262,11 @@ async def test_a_stamp_card_gives_a_stamp_per_purchase_whatever_its_amount(loyal
     first = await Ledger.select(Ledger.explanation).where(
         Ledger.member == member["id"]).order_by(Ledger.id).first().run()
     assert first["explanation"] == "1 stamp: 1 for the purchase on SO-1001 (Coffee card)"
+    from plugins.loyalty.members_api import member_summary
+
+    summary = await member_summary(await Member.select().where(
+        Member.id == member["id"]).first().run())
+    assert summary["unit"] == "stamps" and summary["balance"] == 3
     # A partial return keeps the stamp (the visit happened); cancelling the order takes it.
     back = order_event(2, member["customer"], [], name="sales.order.returned", event_id=50,
                        return_id=5, return_number="R-5")
