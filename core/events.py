@@ -69,6 +69,22 @@ def subscribers(rapport: Rapport, event_name: str | None = None) -> list[str]:
     return names
 
 
+def _delivery_conditions(rapport: Rapport, event_name: str
+                         ) -> list[tuple[str, Any]]:
+    """The subscribers that want ``event_name``, in load order, each with its delivery
+    condition or None. A condition (a core subscriber's ``on_event`` carrying
+    ``rapport_delivery_condition``, e.g. core.webhooks: "an enabled webhook chose this
+    event") is ``(event_name, postgres) -> (SQL boolean expression, params)``, evaluated in
+    the publishing statement itself: exact, in the publishing transaction, on every process,
+    and no delivery row is written when it is false."""
+    rank = {name: i for i, name in enumerate(rapport.load_order)}
+    found: dict[str, Any] = {}
+    for impl in rapport.pm.hook.on_event.get_hookimpls():
+        if wants_event(impl.function, event_name):
+            found[impl.plugin_name] = getattr(impl.function, "rapport_delivery_condition", None)
+    return sorted(found.items(), key=lambda item: (rank.get(item[0], 1 << 30), item[0]))
+
+
 def call_subscribers(rapport: Rapport, event: Event) -> list[tuple[str, Any]]:
     """Call, in load order, each ``on_event`` that wants ``event`` (a non-durable event's
     in-process delivery); returns (plugin name, result) like ``Rapport.call_in_order``."""
@@ -96,8 +112,23 @@ async def publish_durable(rapport: Rapport, event: Event, *, key: str | None = N
     engine = OutboxEvent._meta.db
 
     async def write() -> int:
-        names = subscribers(rapport, event.name)
-        if engine.engine_type == "postgres":
+        wanted = _delivery_conditions(rapport, event.name)
+        postgres = engine.engine_type == "postgres"
+        # The subscribers as rows of one column: unconditional ones always, conditional ones
+        # only where their condition holds (checked in this very statement).
+        rows_sql: list[str] = []
+        rows_args: list[Any] = []
+        cast = "::varchar" if postgres else ""
+        for name, condition in wanted:
+            if condition is None:
+                rows_sql.append(f"SELECT {{}}{cast} AS name")
+                rows_args.append(name)
+            else:
+                sql, args = condition(event.name, postgres)
+                rows_sql.append(f"SELECT {{}}{cast} AS name WHERE {sql}")
+                rows_args += [name, *args]
+        subs = " UNION ALL ".join(rows_sql)
+        if postgres:
             # One round trip: the event, its deliveries and the wake-up of every listening
             # worker (NOTIFY is sent by PostgreSQL when, and only if, the transaction commits).
             rows = await OutboxEvent.raw(
@@ -105,22 +136,23 @@ async def publish_durable(rapport: Rapport, event: Event, *, key: str | None = N
                 "VALUES ({}, {}, {}, {}, {}) RETURNING id)"
                 + (", deliveries AS (INSERT INTO core_event_delivery (event_id, subscriber, key, "
                    "status, attempts, run_at, created_at) SELECT ev.id, s.name, {}::varchar, "
-                   "'pending', 0, {}::timestamptz, {}::timestamptz FROM ev CROSS JOIN (VALUES "
-                   + ", ".join("({}::varchar)" for _ in names) + ") AS s(name))"
-                   if names else "")
+                   "'pending', 0, {}::timestamptz, {}::timestamptz FROM ev CROSS JOIN ("
+                   + subs + ") AS s)" if subs else "")
                 + f", wake AS (SELECT pg_notify('{WAKE_CHANNEL}', 'events')) "
                 "SELECT ev.id FROM ev, wake",
                 event.name, payload, event.actor_id, key, now,
-                *([key, now, now, *names] if names else [])).run()
+                *([key, now, now, *rows_args] if subs else [])).run()
             return int(rows[0]["id"])
-        rows = await OutboxEvent.insert(OutboxEvent(
-            name=event.name, payload=payload, actor_id=event.actor_id, key=key, created_at=now,
-        )).returning(OutboxEvent.id).run()
+        rows = await OutboxEvent.raw(
+            "INSERT INTO core_event (name, payload, actor_id, key, created_at) "
+            "VALUES ({}, {}, {}, {}, {}) RETURNING id",
+            event.name, payload, event.actor_id, key, now).run()
         event_id = int(rows[0]["id"])
-        if names:
-            await EventDelivery.insert(*[EventDelivery(
-                event_id=event_id, subscriber=name, key=key, status=PENDING, attempts=0,
-                run_at=now, created_at=now) for name in names]).run()
+        if subs:
+            await EventDelivery.raw(
+                "INSERT INTO core_event_delivery (event_id, subscriber, key, status, attempts, "
+                "run_at, created_at) SELECT {}, s.name, {}, 'pending', 0, {}, {} FROM ("
+                + subs + ") AS s", event_id, key, now, now, *rows_args).run()
         return event_id
 
     if db.in_transaction(engine):

@@ -430,6 +430,21 @@ async def on_event(rapport: Rapport, event: Event) -> None:
         await disable(rapport, await get(sub["id"]) or sub, problem)
 
 
+def _chosen_by_a_webhook(event_name: str, postgres: bool) -> tuple[str, list[Any]]:
+    """SQL that holds when an enabled webhook chose ``event_name``: core.events writes this
+    subscriber's delivery only then, in the publishing statement (an event no webhook wants
+    costs no delivery row, no claim and no call), exact on every process since it reads the
+    webhooks as the publishing transaction sees them."""
+    if postgres:
+        return ("EXISTS (SELECT 1 FROM core_webhook w WHERE w.enabled "
+                "AND w.events::jsonb @> jsonb_build_array({}::text))", [event_name])
+    return ("EXISTS (SELECT 1 FROM core_webhook w, json_each(w.events) chosen "
+            "WHERE w.enabled AND chosen.value = {})", [event_name])
+
+
+on_event.rapport_delivery_condition = _chosen_by_a_webhook  # type: ignore[attr-defined]
+
+
 async def _owners(rapport: Rapport, user_ids: set[int]) -> dict[int, Any]:
     from core.identity.users import load_actor
 

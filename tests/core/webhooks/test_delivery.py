@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from core import jobs, webhooks
+from core.jobs_tables import EventDelivery
 from core.notifications.tables import Notification
 from core.webhooks_tables import WebhookDelivery, WebhookSubscription
 from tests.conftest import csrf_headers
@@ -38,6 +39,30 @@ async def test_an_event_arrives_signed_and_verifies_with_the_documented_recipe(h
     assert message["data"] == {"widget_id": 7, "colour": "blue"}
     assert message["timestamp"].endswith("Z")
     assert headers["webhook-id"] == f"evt_{event.id}"
+
+
+async def test_only_events_an_enabled_webhook_chose_are_handed_to_webhooks(hooks_client,
+                                                                          receiver):
+    """An event no switched-on webhook wants costs no delivery row for core.webhooks."""
+    rapport = hooks_client.rapport
+
+    async def handed(event) -> int:
+        return await EventDelivery.count().where(
+            (EventDelivery.event_id == event.id)
+            & (EventDelivery.subscriber == "core.webhooks")).run()
+
+    before = await rapport.publish(EVENT, {"widget_id": 1})
+    sub = await subscribe(hooks_client, receiver.url)
+    chosen = await rapport.publish(EVENT, {"widget_id": 2})
+    other = await rapport.publish("core.customer.deleted", {"customer_id": 999})
+    await jobs.run_pending(rapport)
+    assert [json.loads(body)["id"] for _, body in receiver.requests] == [chosen.id]
+    await webhooks.disable(rapport, await webhooks.get(sub["id"]), "Testing.", notify=False)
+    off = await rapport.publish(EVENT, {"widget_id": 3})
+    await webhooks.enable(sub["id"])
+    async with EventDelivery._meta.db.transaction():  # decided in the publishing transaction
+        again = await rapport.publish(EVENT, {"widget_id": 4})
+    assert [await handed(e) for e in (before, chosen, other, off, again)] == [0, 1, 0, 0, 1]
 
 
 async def test_a_redelivered_event_is_sent_once(hooks_client, receiver):
