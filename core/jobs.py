@@ -451,12 +451,33 @@ async def ensure_schedules(rapport: Rapport, done: dict[str, datetime] | None = 
         slot = next_slot(job_type.schedule, now)
         if done.get(job_type.name) == slot:
             continue
-        await JobRow.raw(
+        queued = await JobRow.raw(
             "INSERT INTO core_job (name, args, status, run_at, attempts, max_attempts, "
             "schedule_slot, exclusive, cancel_requested, created_at) "
-            "VALUES ({}, {}, 'queued', {}, 0, {}, {}, {}, {}, {}) ON CONFLICT DO NOTHING",
+            "VALUES ({}, {}, 'queued', {}, 0, {}, {}, {}, {}, {}) ON CONFLICT DO NOTHING "
+            "RETURNING id",
             job_type.name, "{}", slot, job_type.max_attempts, slot, True, False, now).run()
         done[job_type.name] = slot
+        if queued:  # this worker queued the occurrence: it tidies the earlier ones
+            await prune_recurring(job_type.name)
+
+
+# Of a recurring job only the latest successful run and this many failed ones are kept: one
+# running every few seconds (pwa.push.deliver) would otherwise leave thousands of rows a day.
+KEEP_RECURRING_FAILED = 50
+
+
+async def prune_recurring(name: str) -> None:
+    """Delete the finished runs of recurring job ``name`` but its latest successful one and
+    its latest :data:`KEEP_RECURRING_FAILED` failed ones (also the runs queued on demand
+    under the same name). Two indexed deletes, once per occurrence."""
+    await JobRow.raw(
+        "DELETE FROM core_job WHERE name = {} AND status IN ('done', 'cancelled') AND id < ("
+        "SELECT MAX(id) FROM core_job WHERE name = {} AND status = 'done')", name, name).run()
+    await JobRow.raw(
+        "DELETE FROM core_job WHERE name = {} AND status = 'failed' AND id < ("
+        "SELECT id FROM core_job WHERE name = {} AND status = 'failed' ORDER BY id DESC "
+        "LIMIT 1 OFFSET {})", name, name, KEEP_RECURRING_FAILED - 1).run()
 
 
 class Worker:

@@ -154,6 +154,25 @@ async def test_a_due_occurrence_runs_once_and_the_next_is_queued(instance):
         (JobRow.name == "testing.tick") & (JobRow.status == "queued")).run() == 1
 
 
+async def test_a_recurring_job_keeps_only_its_latest_run_and_recent_failures(instance):
+    """A job every few seconds (push delivery) must not leave a row per run for a week."""
+    with_jobs(instance)
+    long_ago = jobs.utcnow().replace(microsecond=0) - timedelta(days=1)
+    for i, status in enumerate(["done"] * 30 + ["cancelled"] + ["failed"] * 60 + ["done"]):
+        slot = long_ago + timedelta(minutes=i)
+        await JobRow.insert(JobRow(name="testing.tick", args="{}", status=status, run_at=slot,
+                                   schedule_slot=slot, max_attempts=1, exclusive=True,
+                                   created_at=slot, finished_at=slot)).run()
+    await jobs.enqueue(instance, "testing.record", {})  # another job's rows stay
+    await jobs.ensure_schedules(instance)  # queues the next occurrence and tidies
+    rows = await JobRow.select(JobRow.status, JobRow.schedule_slot).where(
+        JobRow.name == "testing.tick").order_by(JobRow.id).run()
+    statuses = [r["status"] for r in rows]
+    assert statuses == ["failed"] * jobs.KEEP_RECURRING_FAILED + ["done", "queued"]
+    assert rows[-2]["schedule_slot"] == long_ago + timedelta(minutes=91)
+    assert await JobRow.count().where(JobRow.name == "testing.record").run() == 1
+
+
 def test_schedules_are_cron_or_seconds():
     start = jobs.utcnow().replace(hour=10, minute=2, second=0, microsecond=0)
     assert jobs.next_slot("*/5 * * * *", start).minute == 5
