@@ -227,17 +227,23 @@ EVENTS = {
     "service.case.status_changed": "A case changed status (payload: case_id, number, "
                                    "customer_id, owner_id, old, new).",
     "service.case.sla_warning": "A case will breach an SLA target soon (payload: case_id, "
-                                "number, owner_id, target, due_at).",
+                                "number, owner_id, manager_id, target, due_at, subject).",
     "service.case.sla_breached": "A case missed an SLA target and was escalated (payload: "
-                                 "case_id, number, owner_id, manager_id, target, due_at).",
+                                 "case_id, number, owner_id, new_owner_id, manager_id, "
+                                 "target, due_at, escalated, queue_id, subject).",
     "service.case.rated": "The customer rated a resolution (payload: case_id, number, "
                           "customer_id, owner_id, score).",
 }
 
 
+# Durable (docs/events.md): written in the transaction of the change, delivered at least once.
+DURABLE = {"service.case.sla_warning", "service.case.sla_breached"}
+
+
 @hookimpl
 def register_events():
-    return [EventType(name, description, topic_label=TOPIC_LABELS.get(name, ""))
+    return [EventType(name, description, durable=name in DURABLE,
+                      topic_label=TOPIC_LABELS.get(name, ""))
             for name, description in EVENTS.items()]
 
 

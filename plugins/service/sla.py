@@ -169,8 +169,8 @@ async def _lock_free(ids: list[int], condition) -> list[int]:
     return [r["id"] for r in rows]
 
 
-async def _warn_batch(policy: dict[str, Any], target: str, now: datetime,
-                      result: SweepResult, events: list[tuple[str, dict]]) -> int:
+async def _warn_batch(rapport, policy: dict[str, Any], target: str, now: datetime,
+                      result: SweepResult) -> int:
     warn = timedelta(minutes=max(0, policy["warn_before_minutes"]))
     due = _DUE[target]
     # A warning given before this window opened was about another deadline (e.g. the first
@@ -191,17 +191,18 @@ async def _warn_batch(policy: dict[str, Any], target: str, now: datetime,
             await CaseEvent.insert(*[CaseEvent(
                 case=r["id"], kind="warned", old_value=target,
                 new_value=r[target + "_due"].isoformat()) for r in mine]).run()
-    # An unassigned case has nobody to warn but its queue's manager.
-    unowned = sorted({r["queue"] for r in mine if r["owner"] is None and r["queue"]})
-    managers = {q["id"]: q["manager"] for q in await Queue.select(Queue.id, Queue.manager).where(
-        Queue.id.is_in(unowned)).run()} if unowned else {}
-    for row in mine:
-        result.warned.append(row["id"])
-        events.append(("service.case.sla_warning", {
-            "case_id": row["id"], "number": row["number"], "owner_id": row["owner"],
-            "manager_id": managers.get(row["queue"]) if row["owner"] is None else None,
-            "target": target, "due_at": row[target + "_due"].isoformat(),
-            "subject": row["subject"]}))
+        # An unassigned case has nobody to warn but its queue's manager.
+        unowned = sorted({r["queue"] for r in mine if r["owner"] is None and r["queue"]})
+        managers = {q["id"]: q["manager"] for q in await Queue.select(
+            Queue.id, Queue.manager).where(Queue.id.is_in(unowned)).run()} if unowned else {}
+        for row in mine:
+            # Durable: written with the warning itself, so no crash can lose it.
+            await rapport.publish("service.case.sla_warning", {
+                "case_id": row["id"], "number": row["number"], "owner_id": row["owner"],
+                "manager_id": managers.get(row["queue"]) if row["owner"] is None else None,
+                "target": target, "due_at": row[target + "_due"].isoformat(),
+                "subject": row["subject"]}, key=f"case:{row['id']}")
+    result.warned.extend(row["id"] for row in mine)
     return len(rows)
 
 
@@ -231,7 +232,7 @@ async def _escalate(row: dict[str, Any], queues: dict[int, dict[str, Any]],
     return changes
 
 
-async def _breach_batch(target: str, now: datetime, result: SweepResult,
+async def _breach_batch(rapport, target: str, now: datetime, result: SweepResult,
                         events: list[tuple[str, dict]]) -> int:
     due, breached = _DUE[target], _BREACHED[target]
     rows = await Case.select(*_CASE_COLUMNS).where(
@@ -279,23 +280,25 @@ async def _breach_batch(target: str, now: datetime, result: SweepResult,
                                summary=f"SLA {target.replace('_', ' ')} target missed"
                                + (": escalated" if row["id"] in escalating else ""))
             row["_changes"] = changes
+            source = queues.get(row["queue"]) if row["queue"] else None
+            # The agent who had the case hears of the breach; a new owner gets "assigned".
+            # Durable: written with the breach itself, so no crash can lose it.
+            await rapport.publish("service.case.sla_breached", {
+                "case_id": row["id"], "number": row["number"], "owner_id": row["owner"],
+                "new_owner_id": changes.get("owner", row["owner"]),
+                "manager_id": source["manager"] if source else None,
+                "target": target, "due_at": row[target + "_due"].isoformat(),
+                "escalated": row["id"] in escalating,
+                "queue_id": changes.get("queue", row["queue"]),
+                "subject": row["subject"]}, key=f"case:{row['id']}")
         if case_events:
             await CaseEvent.insert(*case_events).run()
     for row in mine:
         changes = row["_changes"]
-        source = queues.get(row["queue"]) if row["queue"] else None
         escalated = row["id"] in escalating
         result.breached.append((row["id"], target))
         if escalated:
             result.escalated.append(row["id"])
-        # The agent who had the case hears of the breach; a new owner gets "assigned".
-        events.append(("service.case.sla_breached", {
-            "case_id": row["id"], "number": row["number"], "owner_id": row["owner"],
-            "new_owner_id": changes.get("owner", row["owner"]),
-            "manager_id": source["manager"] if source else None,
-            "target": target, "due_at": row[target + "_due"].isoformat(),
-            "escalated": escalated, "queue_id": changes.get("queue", row["queue"]),
-            "subject": row["subject"]}))
         if escalated and changes.get("owner") not in (None, row["owner"]):
             events.append(("service.case.assigned", {
                 "case_id": row["id"], "number": row["number"], "owner_id": changes["owner"],
@@ -313,7 +316,7 @@ async def sweep(rapport, now: datetime | None = None) -> SweepResult:
     handled = 0
     for target in TARGETS:
         while handled < MAX_PER_SWEEP:
-            seen = await _breach_batch(target, now, result, events)
+            seen = await _breach_batch(rapport, target, now, result, events)
             handled += seen
             if seen < BATCH:
                 break
@@ -322,12 +325,14 @@ async def sweep(rapport, now: datetime | None = None) -> SweepResult:
     for policy in policies:
         for target in TARGETS:
             while handled < MAX_PER_SWEEP:
-                seen = await _warn_batch(policy, target, now, result, events)
+                seen = await _warn_batch(rapport, policy, target, now, result)
                 handled += seen
                 if seen < BATCH:
                     break
                 await asyncio.sleep(PAUSE_BETWEEN_BATCHES)
-    # Published after the batches committed, as every event must be.
+    # Not durable (service.case.assigned after an escalation): published after the batches
+    # committed, as such events must be. The SLA events are durable and were published in
+    # their batch's transaction.
     for number, (name, payload) in enumerate(events, 1):
         await rapport.publish(name, payload)
         if number % BATCH == 0:

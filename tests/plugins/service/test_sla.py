@@ -7,6 +7,8 @@ import asyncio
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from core import jobs
+from core.notifications.tables import Notification
 from tests.conftest import connected
 from tests.plugins.service.conftest import new_customer
 from tests.plugins.service.routing_helpers import (
@@ -385,3 +387,9 @@ async def test_unassigned_case_warning_goes_to_the_queue_manager(service_rapport
         [warning] = [e for e in events if e.name == "service.case.sla_warning"]
         [message] = await notifications.push_messages(service_rapport, warning)
         assert message.user_id == manager
+        # Durable: in the outbox with the warning, delivered by the job worker.
+        assert warning.id is not None
+        await jobs.run_pending(service_rapport)
+        assert await Notification.exists().where(
+            (Notification.user == manager)
+            & (Notification.topic == "service.case.sla_warning")).run()
