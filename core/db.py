@@ -161,8 +161,23 @@ class RapportSQLiteEngine(SQLiteEngine):
         self, query: str, args: list[Any] | None = None, query_type: str = "generic", table=None
     ):
         connection = await self._shared_connection()
-        async with connection.execute(query, args or []) as cursor:
-            return await cursor.fetchall()
+        # One call on the connection's thread: executing and fetching separately would let
+        # another task's statement run in between, while this one is still open. An open
+        # SELECT pins a read snapshot, so a write from that other task then fails at once
+        # with "database is locked" (SQLite cannot upgrade a stale snapshot, and does not
+        # wait); an open UPDATE ... RETURNING would hold the write lock across awaits.
+        return await connection.execute_fetchall(query, args or [])
+
+    async def _run_in_existing_connection(
+        self, connection, query: str, args: list[Any] | None = None,
+        query_type: str = "generic", table=None,
+    ):
+        # Piccolo's own sends "PRAGMA foreign_keys = 1" before every statement of a
+        # transaction, then executes and fetches: three trips to the connection's thread.
+        # get_connection set the pragma once, and one trip runs and fetches (SQLite 3.35+
+        # has RETURNING, which Piccolo's fallback for older versions was for).
+        connection.row_factory = dict_factory
+        return await connection.execute_fetchall(query, args or [])
 
     async def close(self) -> None:
         if self._shared is not None:
