@@ -21,6 +21,7 @@ from core.plugin import (
     SearchProvider,
     Widget,
     hookimpl,
+    subscribes_to,
 )
 from plugins.sales import hookspecs  # noqa: F401  (core's loader adds sales' own hooks)
 
@@ -271,6 +272,7 @@ async def seed_demo_data(rapport, customers):
 
 
 @hookimpl
+@subscribes_to("core.interaction.created", "sales.order.created")
 async def on_event(rapport, event):
     if event.name == "core.interaction.created" and event.payload.get("customer_id"):
         from plugins.sales.customers import note_activity

@@ -21,6 +21,7 @@ from core.plugin import (
     SearchProvider,
     Widget,
     hookimpl,
+    subscribes_to,
 )
 
 plugin = Plugin(id="service", name="Service", version="0.1.0",
@@ -257,6 +258,7 @@ TOPIC_LABELS = {
 
 
 @hookimpl
+@subscribes_to("core.interaction.created", "sales.order.returned", "service.*")
 async def on_event(rapport, event):
     if event.name == "core.interaction.created":
         from plugins.service import visits
