@@ -336,7 +336,8 @@ async def test_the_sla_sweep_is_a_recurring_job_run_by_the_servers_worker(make_r
             await asyncio.sleep(0.05)
         assert stored["escalated_at"] is not None
         # Administrators see it on the jobs page as a finished run of the recurring job.
-        assert await JobRow.exists().where(finished).run()
+        assert await JobRow.exists().where(finished).run(), await JobRow.select(
+            JobRow.id, JobRow.name, JobRow.status, JobRow.last_error, JobRow.run_at).run()
 
 
 async def test_no_sla_job_when_the_interval_is_zero(make_rapport):
