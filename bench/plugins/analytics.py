@@ -123,26 +123,28 @@ async def _scratch_url(database: str | None):
 
 
 def order_rows(customer_ids: list[int], total: int, now: datetime, sqlite: bool):
-    """About ``total`` orders over three years: each customer buys every few weeks to every
-    few months and stops for good after an order with their own probability."""
+    """``total`` orders over three years: each customer buys at their own pace and stops
+    for good after an order with their own probability; customers are visited again (a
+    new spell of buying) until the total is reached."""
     rnd = random.Random(21)
     stamp = _sqlite_value if sqlite else (lambda at: at)
-    per_customer = max(1, total // max(1, len(customer_ids)))
     number = 0
-    for customer in customer_ids:
-        interval = rnd.choice([14, 30, 45, 60, 90, 180]) * per_customer / 3
-        dropout = rnd.choice([0.05, 0.1, 0.2, 0.4])
-        day = rnd.randint(1, 3 * 365)
-        for _ in range(60):
-            if day < 0 or number >= total:
-                break
-            number += 1
-            amount = Decimal(rnd.randint(20, 400))
-            at = stamp(now - timedelta(days=day, minutes=rnd.randint(0, 600)))
-            yield (number, f"BA-{number}", customer, "completed", "EUR", amount, amount, at, at)
-            if rnd.random() < dropout:
-                break
-            day -= max(1, int(rnd.expovariate(1 / max(interval, 1))))
+    while number < total:
+        for customer in customer_ids:
+            interval = rnd.choice([14, 30, 45, 60, 90, 180])
+            dropout = rnd.choice([0.02, 0.05, 0.1, 0.2, 0.4])
+            day = rnd.randint(1, 3 * 365)
+            while day >= 0 and number < total:
+                number += 1
+                amount = Decimal(rnd.randint(20, 400))
+                at = stamp(now - timedelta(days=day, minutes=rnd.randint(0, 600)))
+                yield (number, f"BA-{number}", customer, "completed", "EUR", amount, amount,
+                       at, at)
+                if rnd.random() < dropout:
+                    break
+                day -= max(1, int(rnd.expovariate(1 / interval)))
+            if number >= total:
+                return
 
 
 async def standalone(customers: int, orders: int, database: str | None, requests: int) -> None:
@@ -160,7 +162,8 @@ async def standalone(customers: int, orders: int, database: str | None, requests
     await db.connect(rapport.engine, pool_size=4)
     try:
         seeded = await core_seed(rapport, customers, 0)
-        rows = list(order_rows(seeded.customer_ids, orders, datetime.now(UTC),
+        # Ids 1..N in the fresh database (seeded.customer_ids is a sample of them).
+        rows = list(order_rows(list(range(1, customers + 1)), orders, datetime.now(UTC),
                                url.startswith("sqlite")))
         await bulk_insert(url, SalesOrder, iter(rows), len(rows), columns=[
             "id", "number", "customer", "status", "currency", "net_amount", "total_amount",

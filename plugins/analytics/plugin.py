@@ -97,6 +97,74 @@ async def on_event(rapport, event):
 
 
 @hookimpl
+def register_commands(cli):
+    import click
+
+    @cli.group(name="analytics", help="Customer analytics: recompute, export for BI tools.")
+    def analytics_group() -> None:
+        pass
+
+    def run(ctx, work):
+        import asyncio
+
+        from core import db
+        from core.cli import get_rapport
+
+        rapport = get_rapport(ctx)
+
+        async def wrapped():
+            rapport.activate()
+            await db.connect(rapport.engine, pool_size=2)
+            try:
+                await db.ensure_migrated(rapport.piccolo_apps())
+                return await work(rapport)
+            finally:
+                await db.disconnect(rapport.engine)
+
+        return asyncio.run(wrapped())
+
+    @analytics_group.command(name="refresh", help="Recompute segments, value, churn risk "
+                             "and cohorts now (also runs every night).")
+    @click.pass_context
+    def refresh_command(ctx) -> None:
+        from plugins.analytics import values
+
+        result = run(ctx, values.refresh_all)
+        if result is None:
+            raise click.ClickException("the sales plugin is not enabled: no orders to measure")
+        click.echo(f"{result['customers']} customers from {result['orders']} orders "
+                   f"in {result['seconds']:.1f} s")
+
+    @analytics_group.command(name="export", help="Write customer-level facts as CSV files "
+                             "for a BI tool into DIRECTORY (only what changed since the "
+                             "last export there, unless --since).")
+    @click.argument("directory", type=click.Path(file_okay=False))
+    @click.option("--since", default=None, help="ISO date or time (UTC): export what "
+                  "changed from then on")
+    @click.option("--pseudonymise", is_flag=True, help="leave out names, e-mail addresses "
+                  "and phone numbers and replace customer ids by stable pseudonyms")
+    @click.pass_context
+    def export_command(ctx, directory: str, since: str | None, pseudonymise: bool) -> None:
+        from datetime import UTC, datetime
+        from pathlib import Path
+
+        from plugins.analytics import export
+
+        moment = None
+        if since:
+            try:
+                moment = datetime.fromisoformat(since)
+            except ValueError:
+                raise click.BadParameter("an ISO date such as 2026-12-01",
+                                         param_hint="--since") from None
+            moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        entry = run(ctx, lambda rapport: export.export(rapport, Path(directory), since=moment,
+                                                        pseudonymise=pseudonymise))
+        rows = ", ".join(f"{name}: {count}" for name, count in entry["rows"].items())
+        click.echo(f"{Path(directory) / entry['folder']}: {rows}")
+
+
+@hookimpl
 async def seed_demo_data(rapport, customers):
     # Queued, not run here: the other plugins' demo orders may be seeded after this hook.
     # The worker of `rapport serve` (or `rapport worker`) computes the figures at once.
