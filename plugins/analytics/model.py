@@ -63,11 +63,6 @@ def nelder_mead(f: Callable[[list[float]], float], start: Sequence[float], *,
     return simplex[min(range(n + 1), key=lambda i: values[i])]
 
 
-def _logaddexp(a: float, b: float) -> float:
-    big = max(a, b)
-    return big + math.log(math.exp(a - big) + math.exp(b - big))
-
-
 def _sample(items: list, limit: int = SAMPLE) -> list:
     if len(items) <= limit:
         return items
@@ -145,12 +140,28 @@ def _purchase_loglik(params: Sequence[float], data: Iterable[tuple[tuple[int, fl
                      ) -> float:
     r, alpha, a, b = params
     base = (-math.lgamma(r) + r * math.log(alpha) + math.lgamma(a + b) - math.lgamma(b))
+    log_a = math.log(a)
+    # Terms shared by every customer with the same x, T or t_x, computed once per call.
+    per_x: dict[int, tuple[float, float, float]] = {}
+    logs: dict[float, float] = {}
     total = 0.0
     for (x, t_x, T), weight in data:
-        a1 = math.lgamma(r + x) + math.lgamma(b + x + 1) - math.lgamma(a + b + x + 1)
-        a3 = -(r + x) * math.log(alpha + T)
-        a4 = math.log(a) - math.log(b + x) - (r + x) * math.log(alpha + t_x)
-        total += weight * (base + a1 + _logaddexp(a3, a4))
+        shared = per_x.get(x)
+        if shared is None:
+            shared = per_x[x] = (
+                base + math.lgamma(r + x) + math.lgamma(b + x + 1) - math.lgamma(a + b + x + 1),
+                log_a - math.log(b + x), r + x)
+        constant, dropout, shape = shared
+        log_T = logs.get(T)
+        if log_T is None:
+            log_T = logs[T] = math.log(alpha + T)
+        log_t = logs.get(t_x)
+        if log_t is None:
+            log_t = logs[t_x] = math.log(alpha + t_x)
+        a3 = -shape * log_T
+        a4 = dropout - shape * log_t
+        big, small = (a3, a4) if a3 > a4 else (a4, a3)
+        total += weight * (constant + big + math.log1p(math.exp(small - big)))
     return total
 
 
@@ -214,16 +225,24 @@ def fit_spend(customers: list[tuple[int, float]]) -> SpendModel:
     data = list(Counter((n, float(f"{m:.3g}")) for n, m in _sample(usable)).items())
     count = sum(w for _, w in data)
 
+    # log m and log n do not depend on the parameters: computed once.
+    prepared = [(n, m, math.log(m), math.log(n), weight) for (n, m), weight in data]
+
     def objective(logs: list[float]) -> float:
         if any(v > 12 or v < -9 for v in logs):
             return 1e300
         p, q, v = (math.exp(x) for x in logs)
+        constant = q * math.log(v) - math.lgamma(q)
+        per_n: dict[int, float] = {}
         total = 0.0
         try:
-            for (n, m), weight in data:
-                total += weight * (math.lgamma(p * n + q) - math.lgamma(p * n) - math.lgamma(q)
-                                   + q * math.log(v) + (p * n - 1) * math.log(m)
-                                   + p * n * math.log(n) - (p * n + q) * math.log(n * m + v))
+            for n, m, log_m, log_n, weight in prepared:
+                pn = p * n
+                shared = per_n.get(n)
+                if shared is None:
+                    shared = per_n[n] = (math.lgamma(pn + q) - math.lgamma(pn) + constant
+                                         + pn * log_n)
+                total += weight * (shared + (pn - 1) * log_m - (pn + q) * math.log(n * m + v))
         except (ValueError, OverflowError):
             return 1e300
         return -total / count
