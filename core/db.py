@@ -93,11 +93,17 @@ def after_commit(engine: Engine, callback: Callable[[], Awaitable[None]]) -> boo
     return True
 
 
+# How long a SQLite writer waits for another to finish before giving up with "database is
+# locked". Writers queue for the lock (transactions BEGIN IMMEDIATE); under a burst of writes
+# from several processes (workers, the job worker, the CLI) 5 s was exceeded and a create
+# answered 500. A wait this long is only reached when something holds the lock far too long.
+BUSY_TIMEOUT_SECONDS = 30.0
+
 _SQLITE_PRAGMAS = (
     "PRAGMA foreign_keys = ON",
     "PRAGMA journal_mode = WAL",
     "PRAGMA synchronous = NORMAL",
-    "PRAGMA busy_timeout = 5000",
+    f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}",
 )
 
 
@@ -120,12 +126,17 @@ class RapportSQLiteEngine(SQLiteEngine):
     connection writes fails at once with "database is locked" (SQLite cannot wait for a lock
     upgrade from a stale snapshot), whereas an immediate one takes the write lock up front and
     waits its turn under the busy timeout. Writers queue instead of failing.
+
+    Writes outside a transaction go to a second kept connection: one waiting for the write
+    lock then holds up only other such writes, never the process's reads (an aiosqlite
+    connection runs its statements one at a time).
     """
 
     def __init__(self, path: str, **kwargs: Any) -> None:
-        kwargs.setdefault("timeout", 5.0)
+        kwargs.setdefault("timeout", BUSY_TIMEOUT_SECONDS)
         super().__init__(path=path, **kwargs)
         self._shared: aiosqlite.Connection | None = None
+        self._writer: aiosqlite.Connection | None = None
         self._shared_loop: asyncio.AbstractEventLoop | None = None
         self._opening = asyncio.Lock()
 
@@ -145,22 +156,26 @@ class RapportSQLiteEngine(SQLiteEngine):
         await register_sqlite_functions(connection)
         return connection
 
-    async def _shared_connection(self) -> aiosqlite.Connection:
+    async def _shared_connection(self, role: str = "_shared") -> aiosqlite.Connection:
+        """The kept connection for reads (``_shared``) or for writes outside transactions
+        (``_writer``) of the running event loop."""
         loop = asyncio.get_running_loop()
-        if self._shared is not None and self._shared_loop is loop:
-            return self._shared
+        if self._shared_loop is loop and getattr(self, role) is not None:
+            return getattr(self, role)
         if self._shared_loop is not loop:
             # A connection belongs to the loop that opened it (tests run one loop per test).
-            self._shared, self._shared_loop, self._opening = None, loop, asyncio.Lock()
+            self._shared, self._writer = None, None
+            self._shared_loop, self._opening = loop, asyncio.Lock()
         async with self._opening:
-            if self._shared is None:
-                self._shared = await self.get_connection()
-        return self._shared
+            if getattr(self, role) is None:
+                setattr(self, role, await self.get_connection())
+        return getattr(self, role)
 
     async def _run_in_new_connection(
         self, query: str, args: list[Any] | None = None, query_type: str = "generic", table=None
     ):
-        connection = await self._shared_connection()
+        reads = query.lstrip()[:6].upper() in ("SELECT", "PRAGMA")
+        connection = await self._shared_connection("_shared" if reads else "_writer")
         # One call on the connection's thread: executing and fetching separately would let
         # another task's statement run in between, while this one is still open. An open
         # SELECT pins a read snapshot, so a write from that other task then fails at once
@@ -180,10 +195,11 @@ class RapportSQLiteEngine(SQLiteEngine):
         return await connection.execute_fetchall(query, args or [])
 
     async def close(self) -> None:
-        if self._shared is not None:
-            with contextlib.suppress(Exception):
-                await self._shared.close()
-        self._shared = None
+        for connection in (self._shared, self._writer):
+            if connection is not None:
+                with contextlib.suppress(Exception):
+                    await connection.close()
+        self._shared = self._writer = None
         self._shared_loop = None
 
 

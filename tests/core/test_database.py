@@ -65,7 +65,7 @@ async def test_sqlite_runs_in_wal_mode_with_foreign_keys(make_rapport, backend):
         timeout = await rapport.engine._run_in_new_connection("PRAGMA busy_timeout")
     assert mode == [{"journal_mode": "wal"}]
     assert fks == [{"foreign_keys": 1}]
-    assert timeout == [{"timeout": 5000}]
+    assert timeout == [{"timeout": 30000}]
 
 
 async def test_sqlite_reuses_one_connection_outside_transactions(make_rapport, backend):
