@@ -94,6 +94,18 @@ def test_the_request_goes_to_the_checked_address_with_the_original_host_name():
     assert host == "hooks.example.com:8443" and server_name == "hooks.example.com"
 
 
+async def test_a_kept_connection_serves_only_its_checked_address_and_host_name():
+    """Kept HTTP clients (their open TLS connections) are per address, port and host name:
+    a connection whose certificate was checked for one host never carries another's message."""
+    one = webhooks._client("https://203.0.113.9:8443/in", "hooks.example.com")
+    assert webhooks._client("https://203.0.113.9:8443/other", "hooks.example.com") is one
+    assert webhooks._client("https://203.0.113.9:8443/in", "evil.example.net") is not one
+    assert webhooks._client("https://203.0.113.10:8443/in", "hooks.example.com") is not one
+    await webhooks.shutdown(None)
+    assert webhooks._client("https://203.0.113.9:8443/in", "hooks.example.com") is not one
+    await webhooks.shutdown(None)
+
+
 async def _limited_admin(hidden_field: str | None = None) -> int:
     """A user whose role may manage webhooks and, optionally, not see one widget field."""
     role = Role(key="integrator", name="Integrator", description="", builtin=False)
