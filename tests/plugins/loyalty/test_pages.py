@@ -266,3 +266,18 @@ async def test_a_card_number_typed_or_scanned_finds_its_member(loyalty_client):
     assert (await client.get("/loyalty/cards/1234567890123456")).status_code == 404
     names = await client.get("/api/v1/search", params={"q": "Katherine"})
     assert all(g["kind"] != "loyalty.member" for g in names.json()["groups"])
+
+
+async def test_a_stamp_card_member_page_counts_stamps_without_a_money_value(loyalty_client):
+    from plugins.loyalty.members import enrol
+    from plugins.loyalty.programs import create_program
+
+    client = loyalty_client
+    program = await create_program(None, {"name": "Coffee card", "kind": "stamps",
+                                          "currency": "EUR", "terms": "Ten for one."})
+    customer = await new_customer("Dorothy Vaughan")
+    member = await enrol(client.rapport, None, program["id"], customer, via="staff",
+                         accepted_terms=True)
+    page = await client.get(f"/loyalty/members/{member['id']}")
+    assert page.status_code == 200
+    assert "0</strong> stamps" in page.text and "Worth" not in page.text
