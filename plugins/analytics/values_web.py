@@ -88,6 +88,7 @@ async def dashboard(request: Request, segment: FromQuery[str] = "", owner: FromQ
         "at_risk": sum(r["at_risk"] for r in rows),
         "movement": await reports.movement(), "cohorts": await reports.cohorts(),
         "may_refresh": actor.can("analytics.model.manage"), "at_risk_level": AT_RISK,
+        "may_export": actor.can("analytics.report.export"),
         "risk_levels": None,
         "queued": request.query_params.get("queued") == "1",
         **await _choices()})
@@ -175,6 +176,40 @@ async def customers_csv(request: Request, segment: FromQuery[str] = "",
         "Content-Disposition": 'attachment; filename="customer-analytics.csv"'})
 
 
+def _csv(header: list[str], rows: list[list[Any]], filename: str) -> Stream:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    writer.writerows(rows)
+    return Stream(iter([buffer.getvalue()]), media_type="text/csv; charset=utf-8", headers={
+        "Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+@get("/analytics/segments.csv", opt=EXPORT, name="analytics-segments-csv")
+async def segments_csv(request: Request, segment: FromQuery[str] = "", owner: FromQuery[str] = "",
+                       team: FromQuery[str] = "", tag: FromQuery[str] = "") -> Stream:
+    """The segment table as shown (same scope and filters)."""
+    rows = await reports.segments(request.app.state.rapport, current_actor(request),
+                                  filters_from(segment, owner, team, tag))
+    run = await reports.run_summary()
+    currency = run["currency"] if run else ""
+    return _csv(["Segment", "Customers", "Share (%)", "Revenue", "Predicted value (12 months)",
+                 "At risk", "Currency"],
+                [[r["label"], r["customers"], round(100 * r["share"], 1), r["revenue"],
+                  r["predicted_value"], r["at_risk"], currency] for r in rows],
+                "customer-segments.csv")
+
+
+@get("/analytics/cohorts.csv", opt=EXPORT, name="analytics-cohorts-csv")
+async def cohorts_csv(request: Request) -> Stream:
+    """Cohort retention: one row per first-order month, the share per month after it."""
+    items = await reports.cohorts()
+    width = max([len(c["ages"]) for c in items] + [1])
+    return _csv(["First order month", "Customers"] + [f"Month +{i} (%)" for i in range(width)],
+                [[c["cohort"], c["size"]] + [round(100 * v, 1) for v in c["ages"]]
+                 for c in items], "cohort-retention.csv")
+
+
 @post("/analytics/refresh", opt=MANAGE, name="analytics-refresh")
 async def refresh_now(request: Request) -> Redirect:
     await jobs.enqueue(request.app.state.rapport, "analytics.refresh", {})
@@ -208,5 +243,5 @@ async def _visible_customer(request: Request, customer_id: int) -> bool:
     return await query.run()
 
 
-ROUTES = [dashboard, at_risk, tag_at_risk, customers_csv, refresh_now, segments_widget,
-          customer_panel]
+ROUTES = [dashboard, at_risk, tag_at_risk, customers_csv, segments_csv, cohorts_csv,
+          refresh_now, segments_widget, customer_panel]

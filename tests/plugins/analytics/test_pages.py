@@ -46,6 +46,10 @@ async def test_dashboard_at_risk_panel_and_api_respect_scope(make_rapport):
         assert "Churn risk" in panel.text and "€4,000.00" in panel.text
         tile = await client.get("/analytics/widgets/segments")
         assert tile.status_code == 200 and "/analytics/at-risk?segment=" in tile.text
+        segments_csv = (await client.get("/analytics/segments.csv")).text.splitlines()
+        assert segments_csv[0].startswith("Segment,Customers") and len(segments_csv) == 12
+        cohorts_csv = (await client.get("/analytics/cohorts.csv")).text.splitlines()
+        assert cohorts_csv[0].startswith("First order month,Customers,Month +0 (%)")
         csv_text = (await client.get("/analytics/customers.csv?at_risk=true")).text
         assert csv_text.splitlines()[0].startswith("Customer id,Customer,Segment")
         api = (await client.get("/api/v1/analytics/customers?at_risk=true")).json()
