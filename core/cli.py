@@ -6,6 +6,7 @@ import asyncio
 import os
 import sys
 import warnings
+from pathlib import Path
 
 import click
 from rich.console import Console
@@ -116,6 +117,30 @@ def plugins_command(ctx: click.Context) -> None:
         table.add_row(pid, meta.name, meta.version, "yes" if pid in enabled else "no",
                       ", ".join(meta.requires) or "-")
     console.print(table)
+
+
+@cli.group(name="plugin", help="Tools for plugin authors.")
+def plugin_group() -> None:
+    pass
+
+
+@plugin_group.command(name="new", help="Create a working third-party plugin package: entry "
+                      "point, table and migration, a page, an API route, permissions, tests.")
+@click.argument("name")
+@click.option("--dir", "folder", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where to write it (default: ./rapport-NAME, which must not exist or be "
+              "empty).")
+def plugin_new(name: str, folder: Path | None) -> None:
+    from core import scaffold
+
+    target = folder or scaffold.default_folder(name)
+    try:
+        scaffold.create(name, target, set(installed_plugins()))
+    except scaffold.ScaffoldError as exc:
+        raise click.ClickException(str(exc)) from None
+    console.print(f"Created plugin {name!r} in {target}")
+    console.print(f"Next: cd {target} && pip install -e . && pytest "
+                  "(see docs/plugin-authors.md)")
 
 
 @cli.command(help="Validate configuration and database state; exit 1 on any problem.")

@@ -39,8 +39,22 @@ class LoadedPlugin:
     settings: Any = None
 
 
+# Plugins under development, added by the testing kit (core.testing) from the project's own
+# pyproject.toml so an author's tests run without `pip install -e .` first.
+_development_plugins: dict[str, types.ModuleType] = {}
+
+
+def add_development_plugin(module: types.ModuleType) -> None:
+    """Treat ``module`` (defining ``plugin = Plugin(...)``) as installed in this process."""
+    meta = getattr(module, "plugin", None)
+    if not isinstance(meta, Plugin):
+        raise PluginError(f"{module.__name__} does not define `plugin = core.plugin.Plugin(...)`")
+    _development_plugins[meta.id] = module
+
+
 def installed_plugins() -> dict[str, types.ModuleType]:
-    """Every plugin module installed in this environment, by plugin id."""
+    """Every plugin module installed in this environment, by plugin id (plus those a test
+    run added with :func:`add_development_plugin`)."""
     found: dict[str, types.ModuleType] = {}
     for entry in entry_points(group=ENTRY_POINT_GROUP):
         try:
@@ -56,6 +70,7 @@ def installed_plugins() -> dict[str, types.ModuleType]:
                 "`plugin = core.plugin.Plugin(...)`"
             )
         found[meta.id] = module
+    found.update(_development_plugins)
     return found
 
 
