@@ -97,6 +97,27 @@ async def on_event(rapport, event):
 
 
 @hookimpl
+async def merge_customers(survivor_id, merged_id):
+    from plugins.analytics.customers import merge
+
+    await merge(survivor_id, merged_id)
+
+
+@hookimpl
+async def privacy_export(customer_id):
+    from plugins.analytics.customers import export
+
+    return await export(customer_id)
+
+
+@hookimpl
+async def privacy_erase(rapport, customer_id):
+    from plugins.analytics.customers import erase
+
+    await erase(customer_id)
+
+
+@hookimpl
 def register_commands(cli):
     import click
 

@@ -52,3 +52,11 @@ async def test_export_is_incremental_and_pseudonymises(make_rapport, tmp_path):
         assert rows(tmp_path / "bi2" / again["folder"] / "customers.csv")[0]["customer"] == key
         manifest = json.loads((tmp_path / "feed" / "manifest.json").read_text())
         assert len(manifest["runs"]) == 2
+
+        # The figures are a profile: in the privacy export, gone on erasure.
+        from plugins.analytics import customers as profile
+
+        exported = await profile.export(ada)
+        assert exported["analytics"]["orders"] == 2 and "reasons" in exported["analytics"]
+        await profile.erase(ada)
+        assert await profile.export(ada) == {}
