@@ -51,10 +51,10 @@ def test_a_new_plugin_is_a_package_whose_own_tests_pass(tmp_path):
     for module in ("plugin", "tables", "entries", "entries_web", "entries_api"):
         assert (package / f"{module}.py").exists(), module
 
-    # Its tests, as the author runs them: pytest in the project, with core importable and the
-    # plugin found through its pyproject.toml (no pip install). SQLite for every test; with
-    # PostgreSQL configured, one test runs there too (the kit's other backend).
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(target), str(ROOT)]))
+    # Its tests, as the author runs them: pytest in the project folder, with Rapport importable
+    # and the plugin found through its pyproject.toml (no pip install). SQLite for every test;
+    # with PostgreSQL configured, one test runs there too (the kit's other backend).
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
     env.pop("RAPPORT_DATABASE_URL", None)
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
