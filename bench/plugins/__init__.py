@@ -9,6 +9,7 @@ A module ``bench/plugins/<name>.py`` defines::
         ...
 
     SCENARIOS = [("pipeline board", lambda seeded, facts: Request("/sales/board"))]
+    SEED_AFTER = ("service",)              # optional: seed after these plugins (when they run)
 
 ``bench/run.py --plugins sales,service`` (default: every module here whose plugin is
 installed) enables those plugins (and what they require) in the server under test, migrates,
@@ -81,6 +82,11 @@ def select(requested: str | None) -> tuple[list[BenchPlugin], list[str]]:
             continue
         graph[pid] = tuple(installed[pid].plugin.requires)
         todo.extend(graph[pid])
-    enabled = list(TopologicalSorter(graph).static_order())
+    # A bench module may also name plugins whose seeding must come first when they run too
+    # (``SEED_AFTER = ("sales",)``: analytics measures the orders the sales bench seeds).
+    order = {pid: graph[pid] + tuple(p for p in getattr(bench[pid].module, "SEED_AFTER", ())
+                                     if p in graph)
+             if pid in bench else graph[pid] for pid in graph}
+    enabled = list(TopologicalSorter(order).static_order())
     chosen = [bench[pid] for pid in enabled if pid in bench and pid in ids]
     return chosen, enabled

@@ -35,6 +35,7 @@ from bench.scenarios import HTML, Request
 from bench.seed import _sqlite_value, bulk_insert, log
 
 PLUGIN = "analytics"
+SEED_AFTER = ("sales",)  # the refresh measures the sales bench's orders
 
 
 async def _rapport_for(database_url: str):
