@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 INT64 = (-(2**63), 2**63 - 1)
 INT32 = (-(2**31), 2**31 - 1)
 INTEGER = re.compile(r"\s*[+-]?\d+\s*")
-MAX_DEPTH = 64  # deeper JSON is walked no further (refused elsewhere, or harmless)
+MAX_DEPTH = 64  # deeper JSON is refused (no body the API accepts nests half as deep)
 
 
 class UnacceptableInput(HTTPException):
@@ -103,7 +103,7 @@ def check_text(field: str, value: str) -> None:
 def check_json(value: Any, field: str = "body", depth: int = 0) -> None:
     """NUL in strings or keys, integers beyond 64 bits, anywhere in a decoded JSON body."""
     if depth > MAX_DEPTH:
-        return
+        raise UnacceptableInput(field, f"is nested more than {MAX_DEPTH} levels deep")
     if isinstance(value, str):
         check_text(field, value)
     elif isinstance(value, bool):
@@ -156,6 +156,9 @@ async def input_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> 
     elif content_type == "application/json" or content_type.endswith("+json"):
         try:
             body = await connection.json()
+        except RecursionError:  # the decoder gives up on deep nesting: refuse it here
+            raise UnacceptableInput("body", f"is nested more than {MAX_DEPTH} levels deep"
+                                    ) from None
         except Exception:
             return  # malformed JSON is the handler's (or Litestar's) 400 to give
         check_json(body)

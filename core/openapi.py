@@ -78,3 +78,21 @@ def keep_only_api_routes(app: Litestar) -> None:
         if not is_api_route(path, handlers):
             del plugin.included_routes[path]
     plugin._openapi = None  # built lazily on the first request, from what is left
+    # The document also declares each operation's body schema and problem answers
+    # (core.api_schemas); the plugin keeps its slots, only the schema method differs.
+    plugin.__class__ = CompletedOpenAPIPlugin
+
+
+class CompletedOpenAPIPlugin(OpenAPIPlugin):
+    """Litestar's OpenAPI plugin whose document is completed by
+    :func:`core.api_schemas.complete_document` when first built."""
+
+    __slots__ = ()
+
+    def provide_openapi_schema(self) -> dict[str, Any]:
+        if not self._openapi_schema:
+            from core.api_schemas import complete_document, handler_map
+
+            self._openapi_schema = complete_document(
+                self.provide_openapi().to_schema(), handler_map(self.included_routes))
+        return self._openapi_schema

@@ -34,6 +34,9 @@ def bad_request(request: Request, exc: ClientException) -> Response:
     extra = exc.extra if isinstance(exc.extra, list) else []
     errors = {str(e.get("key") or "body"): str(e.get("message", "is invalid"))
               for e in extra if isinstance(e, dict)}
+    if "data" in errors:  # Litestar names a missing or unreadable body after the argument
+        errors = {"body": "send a JSON body" if errors.pop("data") == "'data'" else
+                  "is not what this operation accepts", **errors}
     field = next(iter(errors), "body")
     return problem(exc.status_code, "Bad request", f"{field}: {errors.get(field, exc.detail)}",
                    field=field, errors=errors or {field: str(exc.detail)})

@@ -13,6 +13,7 @@ from litestar import Litestar, Request, Response, Router
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
 from litestar.exceptions import (
+    ClientException,
     NotAuthorizedException,
     NotFoundException,
     PermissionDeniedException,
@@ -27,6 +28,7 @@ from litestar.template.config import TemplateConfig
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from core import db
+from core.api_schemas import body_guard
 from core.identity.middleware import authentication_middleware, csrf_middleware
 from core.input_limits import (
     INT32,
@@ -41,6 +43,7 @@ from core.navigation import nav_groups
 from core.openapi import keep_only_api_routes, openapi_config
 from core.permissions import permission_guard
 from core.portal.middleware import is_portal_path, portal_authentication_middleware
+from core.problems import bad_request
 
 if TYPE_CHECKING:
     from core.app import Rapport
@@ -98,7 +101,7 @@ def not_found(request: Request, exc: NotFoundException) -> Response:
     """A page of the shell for browsers (a bare JSON body is no help to a person)."""
     if wants_html(request):
         return Template("errors/404.html", status_code=404)
-    return Response({"status_code": 404, "detail": exc.detail}, status_code=404)
+    return problem_response(404, "Not found", str(exc.detail))
 
 
 def unacceptable_input(request: Request, exc: UnacceptableInput) -> Response:
@@ -107,7 +110,7 @@ def unacceptable_input(request: Request, exc: UnacceptableInput) -> Response:
         return Template("errors/422.html", context={"field": exc.field, "message": exc.message},
                         status_code=422)
     return Response({"type": "about:blank", "title": "Invalid input", "status": 422,
-                     "detail": exc.detail,
+                     "detail": exc.detail, "field": exc.field,
                      "errors": [{"field": exc.field, "message": exc.message}],
                      "invalid_params": [{"name": exc.field, "reason": exc.message}]},
                     status_code=422, media_type="application/problem+json")
@@ -283,7 +286,7 @@ def build_litestar(rapport: Rapport) -> Litestar:
     app = Litestar(
         route_handlers=handlers + static_routers(rapport),
         # Permissions first, so input checks tell an anonymous caller nothing.
-        guards=[permission_guard, input_guard],
+        guards=[permission_guard, input_guard, body_guard],
         lifespan=[lifespan],
         middleware=[
             DefineMiddleware(authentication_middleware),
@@ -306,6 +309,9 @@ def build_litestar(rapport: Rapport) -> Litestar:
             PermissionDeniedException: forbidden,
             NotFoundException: not_found,
             UnacceptableInput: unacceptable_input,
+            # Litestar's own parameter and body checks: problem+json naming the parameter
+            # (plugins' routers may still answer them their own way).
+            ClientException: bad_request,
             OverflowError: database_refused_number,  # SQLite: beyond 64 bits
             **_database_data_errors(),
             # In debug mode Litestar's own page shows the traceback instead.

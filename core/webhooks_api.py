@@ -14,6 +14,7 @@ from litestar.exceptions import ClientException
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from core import audit, webhooks
+from core.api_schemas import BOOLEAN, accepts, array, obj, text
 from core.audit import client_ip
 from core.permissions import current_actor
 from core.plugin import hookimpl
@@ -89,6 +90,12 @@ async def list_webhooks(
     return {"data": [_out(r) for r in rows], "next": next_after}
 
 
+_WEBHOOK = {"name": text(200), "url": text(2000),
+            "events": {"anyOf": [array(text(200), 200), text(5000)],
+                       "description": "a list of event names (or one per line)"}}
+
+
+@accepts(obj(_WEBHOOK, required=["name", "url", "events"]))
 @post("/api/v1/webhooks", opt=MANAGE, **API, summary="Subscribe a URL to events",
       status_code=201)
 async def create_webhook(request: Request, data: JSONBody[Any]) -> dict[str, Any]:
@@ -106,6 +113,7 @@ async def get_webhook(request: Request, sub_id: FromPath[int]) -> dict[str, Any]
     return _out(await _sub(sub_id))
 
 
+@accepts(obj({**_WEBHOOK, "enabled": BOOLEAN}))
 @patch("/api/v1/webhooks/{sub_id:int}", opt=MANAGE, **API, summary="Change a webhook")
 async def update_webhook(request: Request, sub_id: FromPath[int],
                          data: JSONBody[Any]) -> dict[str, Any]:

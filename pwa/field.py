@@ -17,6 +17,7 @@ from litestar.exceptions import NotFoundException, PermissionDeniedException
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import Template
 
+from core.api_schemas import accepts, enum, obj, text
 from core.audit import client_ip
 from core.customers.service import phone_region
 from core.customers.tables import Customer, CustomerAddress
@@ -168,6 +169,10 @@ async def field_snapshot(request: Request, day: FromQuery[date | None] = None) -
     return await snapshot(request.app.state.rapport, actor, day or datetime.now(UTC).date())
 
 
+@accepts(obj({"kind": enum("interaction", "follow_up"), "client_id": text(100, 1)},
+             required=["kind", "client_id"],
+             description="One item the field app recorded offline; the other fields follow "
+                         "its kind (docs/pwa.md)."))
 @post("/api/v1/field/sync", opt={**FIELD, "write_permission": "core.interaction.create"}, tags=["field"], status_code=200)
 async def field_sync(request: Request, data: JSONBody[dict[str, Any]]) -> Response:
     """Upload one item recorded on the device (idempotent on its ``client_id``).

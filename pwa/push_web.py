@@ -11,6 +11,7 @@ from litestar.exceptions import NotFoundException, PermissionDeniedException
 from litestar.params import FromPath, JSONBody
 from litestar.response import Redirect, Template
 
+from core.api_schemas import accepts, nullable, obj, text
 from core.identity.middleware import signed_in_by_token
 from core.permissions import current_actor
 from pwa import push
@@ -44,6 +45,10 @@ async def public_key(request: Request) -> dict[str, str]:
     return {"public_key": keys.application_server_key}
 
 
+@accepts(obj({"endpoint": text(2000, 1), "label": nullable(text(200)),
+              "keys": obj({"p256dh": text(200, 1), "auth": text(100, 1)},
+                          required=["p256dh", "auth"])},
+             required=["endpoint", "keys"]))
 @post("/api/v1/push/subscriptions", opt=SIGNED_IN, tags=["push"])
 async def add_subscription(request: Request, data: JSONBody[dict[str, Any]]) -> Response:
     """Register this device (a PushSubscription's JSON) for the signed-in user."""

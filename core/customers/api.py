@@ -13,6 +13,19 @@ from litestar import Request, Response, delete, get, patch, post
 from litestar.exceptions import ClientException
 from litestar.params import FromPath, JSONBody, Parameter, QueryParameter
 
+from core.api_schemas import (
+    BOOLEAN,
+    DATE,
+    EMAIL,
+    ID,
+    MONEY,
+    accepts,
+    array,
+    enum,
+    nullable,
+    obj,
+    text,
+)
 from core.audit import client_ip
 from core.customers import custom_fields, listing, service
 from core.customers.export import redact
@@ -134,6 +147,43 @@ async def get_customer(request: Request, customer_id: FromPath[int]) -> dict[str
     return (await _serialise([row], current_actor(request), full=True))[0]
 
 
+_EMAILS = nullable({"anyOf": [
+    text(5000), array({"anyOf": [EMAIL, obj({"email": EMAIL, "label": nullable(text(40))},
+                                           required=["email"])]}, max_items=50)]})
+_PHONES = nullable({"anyOf": [
+    text(5000), array({"anyOf": [text(50), obj({"phone": text(50),
+                                                "label": nullable(text(40))},
+                                               required=["phone"])]}, max_items=50)]})
+_COORDINATE = nullable({"anyOf": [{"type": "number", "minimum": -180, "maximum": 180},
+                                  text(30)]})
+_ADDRESS = obj({"label": nullable(text(40)), "street": nullable(text(300)),
+                "city": nullable(text(150)), "region": nullable(text(150)),
+                "postcode": nullable(text(30)), "country": nullable(text(2)),
+                "latitude": _COORDINATE, "longitude": _COORDINATE})
+CUSTOMER_BODY = obj({
+    "kind": enum("account", "contact"),
+    "name": nullable(text(300)), "first_name": nullable(text(150)),
+    "last_name": nullable(text(150)), "job_title": nullable(text(150)),
+    "source": nullable(text(100)), "industry": nullable(text(150)),
+    "notes": nullable(text(20000)), "website": nullable(text(300)),
+    "lifecycle_stage": nullable(text(20)), "birthday": nullable(DATE),
+    "preferred_channel": nullable(text(20)),
+    "opted_out_channels": nullable({"anyOf": [text(500), array(text(20), max_items=20)]}),
+    "do_not_contact": nullable({"anyOf": [BOOLEAN, text(5)]}),
+    "annual_revenue": nullable({"anyOf": [MONEY, {"type": "integer", "minimum": -10**15,
+                                                  "maximum": 10**15}]}),
+    "currency": nullable(text(3)), "region": nullable(text(2)),
+    "owner": nullable(ID), "team": nullable(ID), "account": nullable(ID),
+    "emails": _EMAILS, "phones": _PHONES,
+    "addresses": nullable(array(_ADDRESS, max_items=20)),
+    "tags": nullable({"anyOf": [text(2000), array(text(64), max_items=100)]}),
+    "custom": nullable(obj({}, additionalProperties=nullable({"anyOf": [
+        text(5000), {"type": "number"}, BOOLEAN, array(text(200), max_items=100)]}))),
+}, description="An account or contact; lists (emails, phones, addresses, tags) replace "
+               "the customer's whole list, custom values only the keys given.")
+
+
+@accepts(CUSTOMER_BODY)
 @post(["/api/v1/customers", "/api/v1/accounts", "/api/v1/contacts"], opt={"permission": "core.customer.create"}, **API,
       summary="Create a customer")
 async def create_customer(request: Request, data: JSONBody[dict[str, Any]]) -> Response:
@@ -154,6 +204,7 @@ async def create_customer(request: Request, data: JSONBody[dict[str, Any]]) -> R
                     headers={"location": f"/api/v1/customers/{row['id']}"})
 
 
+@accepts(CUSTOMER_BODY)
 @patch(["/api/v1/customers/{customer_id:int}", "/api/v1/accounts/{customer_id:int}",
         "/api/v1/contacts/{customer_id:int}"], opt={"permission": "core.customer.edit"}, **API,
        summary="Change a customer")

@@ -9,6 +9,7 @@ from litestar.params import FromQuery, JSONBody
 from litestar.response import Response
 
 from core import audit
+from core.api_schemas import EMAIL, accepts, array, obj, text
 from core.identity.tables import User
 from core.identity.users import UserError, create_user
 from core.permissions import current_actor
@@ -42,6 +43,9 @@ async def list_users(limit: FromQuery[int] = 50, after: FromQuery[int] = 0) -> d
     return {"items": rows, "next": rows[-1]["id"] if more else None}
 
 
+@accepts(obj({"email": EMAIL, "name": text(200, 1), "password": text(1000, 1),
+              "roles": array(text(100), 50), "teams": array(text(200), 50)},
+             required=["email", "name", "password"]))
 @post("/api/v1/users", opt={"permission": "core.user.manage"}, status_code=201)
 async def create_user_api(request: Request, data: JSONBody[dict[str, Any]]) -> Response:
     try:

@@ -14,6 +14,7 @@ from litestar import Request, Response, get, patch, post
 from litestar.exceptions import ClientException
 from litestar.params import FromPath, JSONBody, Parameter, QueryParameter
 
+from core.api_schemas import BOOLEAN, COUNT, DATE, DATETIME, ID, accepts, array, nullable, obj, text
 from core.audit import client_ip
 from core.interactions import listing, service
 from core.interactions.service import InteractionError, InteractionNotFound
@@ -110,6 +111,22 @@ async def get_interaction(request: Request, interaction_id: FromPath[int]) -> di
     return (await _serialise_many([await _joined(request, interaction_id)]))[0]
 
 
+_WHEN = nullable({"anyOf": [DATETIME, DATE], "description": "a date or a date and time "
+                                                             "(ISO 8601)"})
+_EDITABLE = {
+    "channel": text(20), "direction": nullable(text(20)), "subject": nullable(text(300)),
+    "notes": nullable(text(20000)), "purpose": nullable(text(200)),
+    "outcome": nullable(text(200)), "occurred_at": _WHEN,
+    "duration_seconds": nullable({"anyOf": [COUNT, text(12)]}),
+    "followup_due": _WHEN, "followup_assignee": nullable(ID),
+    "followup_note": nullable(text(2000)), "visible_in_portal": nullable(BOOLEAN),
+}
+
+
+@accepts(obj({**_EDITABLE, "customer_id": ID, "participants": nullable(array(ID, 100)),
+              "plugin": nullable(text(100)), "plugin_record": nullable({"anyOf": [
+                  text(100), {"type": "integer"}]}), "client_id": nullable(text(100))},
+             required=["customer_id", "channel"]))
 @post("/api/v1/interactions", opt={"permission": "core.interaction.create"}, **API,
       summary="Record an interaction")
 async def create_interaction(request: Request, data: JSONBody[dict[str, Any]]) -> Response:
@@ -136,6 +153,7 @@ async def create_interaction(request: Request, data: JSONBody[dict[str, Any]]) -
                     headers={"location": f"/api/v1/interactions/{row['id']}"})
 
 
+@accepts(obj({**_EDITABLE, "followup_done": nullable(BOOLEAN)}))
 @patch("/api/v1/interactions/{interaction_id:int}", opt={"permission": "core.interaction.edit"},
        **API, summary="Change an interaction")
 async def update_interaction(request: Request, interaction_id: FromPath[int],
@@ -160,6 +178,7 @@ async def my_followups(request: Request) -> dict[str, Any]:
                   for r in rows] for key, rows in day.items()}
 
 
+@accepts(nullable(obj({"done": nullable(BOOLEAN), "note": nullable(text(2000))})))
 @post("/api/v1/follow-ups/{interaction_id:int}/complete",
       opt={"permission": "core.interaction.view", "write_permission": "core.interaction.edit"},
       **API, summary="Complete a follow-up",

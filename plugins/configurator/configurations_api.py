@@ -13,9 +13,11 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import Response
 
+from core.api_schemas import accepts
 from core.audit import client_ip
 from core.permissions import current_actor
 from core.problems import problem
+from plugins.configurator import api_bodies as bodies
 from plugins.configurator import configurations, configure, models
 from plugins.configurator.configurations_web import visible_customer
 from plugins.configurator.configure import ConfigurationError
@@ -63,6 +65,7 @@ async def api_models(request: Request) -> dict[str, Any]:
     return {"items": out}
 
 
+@accepts(bodies.ASSESSMENT)
 @post("/api/v1/configurator/models/{model_id:int}/assess", opt=CREATE, status_code=200, **API)
 async def api_assess(request: Request, model_id: FromPath[int],
                      data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
@@ -106,6 +109,7 @@ async def api_assess(request: Request, model_id: FromPath[int],
     }
 
 
+@accepts(bodies.CONFIGURATION)
 @post("/api/v1/configurator/configurations", opt=CREATE, **API)
 async def api_save(request: Request, data: JSONBody[dict[str, Any]]) -> Response:
     customer_id = data.get("customer")

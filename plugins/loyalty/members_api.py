@@ -14,9 +14,11 @@ from litestar import Request, Response, get, post
 from litestar.exceptions import ClientException, NotFoundException, PermissionDeniedException
 from litestar.params import FromPath, JSONBody, Parameter
 
+from core.api_schemas import accepts
 from core.audit import client_ip
 from core.permissions import current_actor
 from core.problems import bad_request, forbidden, problem
+from plugins.loyalty import api_bodies as bodies
 from plugins.loyalty import ledger, members, purchases, tiers
 from plugins.loyalty.programs import LoyaltyError, get_program, programs
 
@@ -120,6 +122,7 @@ async def api_programs() -> dict[str, Any]:
                                          "point_value", "terms_version")} for r in rows]}
 
 
+@accepts(bodies.ENROLMENT)
 @post("/api/v1/loyalty/members", opt=ENROL, **API, summary="Enrol a customer",
       status_code=201)
 async def api_enrol(request: Request, data: JSONBody[Any]) -> Response:
@@ -195,6 +198,7 @@ def _lines(data: dict[str, Any]) -> tuple[list[dict[str, Any]], Decimal | None]:
     return lines, total_value
 
 
+@accepts(bodies.PURCHASE)
 @post("/api/v1/loyalty/purchases", opt=EARN, **API, status_code=201,
       summary="Earn points for a purchase (a shop or till)")
 async def api_purchase(request: Request, data: JSONBody[Any]) -> Response:
@@ -222,6 +226,7 @@ async def api_purchase(request: Request, data: JSONBody[Any]) -> Response:
                     status_code=200 if posted.replayed else 201)
 
 
+@accepts(bodies.RETURN)
 @post("/api/v1/loyalty/purchases/{transaction_id:str}/returns", opt=EARN, **API,
       status_code=201, summary="Take back the points of returned goods")
 async def api_purchase_return(request: Request, transaction_id: FromPath[str],
@@ -248,6 +253,7 @@ async def api_purchase_return(request: Request, transaction_id: FromPath[str],
                      "replayed": posted.replayed}, status_code=200 if posted.replayed else 201)
 
 
+@accepts(bodies.ADJUSTMENT)
 @post("/api/v1/loyalty/members/{member_id:int}/adjustments", opt=ADJUST, **API,
       status_code=201, summary="Award or take off points with a reason")
 async def api_adjust(request: Request, member_id: FromPath[int], data: JSONBody[Any]

@@ -9,7 +9,9 @@ from typing import Any
 from litestar import Request, Response, get, post
 from litestar.params import FromPath, JSONBody
 
+from core.api_schemas import accepts
 from core.permissions import current_actor
+from plugins.loyalty import api_bodies as bodies
 from plugins.loyalty import rewards, vouchers
 from plugins.loyalty.members_api import API, _member, body_object, int_field
 from plugins.loyalty.programs import LoyaltyError, get_program
@@ -40,6 +42,7 @@ async def api_rewards(program_id: FromPath[int]) -> dict[str, Any]:
                       for r in rows]}
 
 
+@accepts(bodies.REDEMPTION)
 @post("/api/v1/loyalty/members/{member_id:int}/redemptions", opt=REDEEM, **API,
       status_code=201, summary="Redeem a reward for a member: spend points, issue a voucher")
 async def api_redeem(request: Request, member_id: FromPath[int], data: JSONBody[Any]
@@ -62,6 +65,7 @@ async def api_voucher(code: FromPath[str]) -> dict[str, Any]:
     return voucher_json(row)
 
 
+@accepts(bodies.VOUCHER_USE)
 @post("/api/v1/loyalty/vouchers/{code:str}/use", opt=REDEEM, **API, status_code=200,
       summary="Use a voucher once (a till)")
 async def api_voucher_use(request: Request, code: FromPath[str], data: JSONBody[Any]

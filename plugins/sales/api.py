@@ -12,10 +12,12 @@ from typing import Any
 from litestar import Request, Response, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
+from core.api_schemas import accepts
 from core.audit import client_ip
 from core.customers.tables import Customer
 from core.money import Money
 from core.permissions import current_actor, scoped
+from plugins.sales import api_bodies as bodies
 from plugins.sales import leads as lead_service
 from plugins.sales import pipeline as deals
 from plugins.sales import quotes as quote_service
@@ -80,6 +82,7 @@ async def api_leads(request: Request, limit: FromQuery[int] = 50,
     return await _page(request, Lead, "sales.lead.view", query, limit, after)
 
 
+@accepts(bodies.LEAD)
 @post("/api/v1/sales/leads", opt=perm("sales.lead.create"))
 async def api_lead_create(request: Request, data: JSONBody[dict[str, Any]]) -> Response:
     """Capture a lead: it is scored and assigned by the rules unless ``owner`` is given."""
@@ -106,6 +109,7 @@ async def api_lead(request: Request, lead_id: FromPath[int]) -> dict[str, Any]:
                                "points": c.points} for c in contributions]}
 
 
+@accepts(bodies.LEAD_CONVERSION)
 @post("/api/v1/sales/leads/{lead_id:int}/convert", opt=perm("sales.lead.edit"))
 async def api_lead_convert(request: Request, lead_id: FromPath[int],
                            data: JSONBody[dict[str, Any]]) -> Response:
@@ -148,6 +152,7 @@ async def api_opportunities(request: Request, limit: FromQuery[int] = 50,
     return page
 
 
+@accepts(bodies.OPPORTUNITY)
 @post("/api/v1/sales/opportunities", opt=perm("sales.opportunity.create"))
 async def api_opportunity_create(request: Request, data: JSONBody[dict[str, Any]]) -> Response:
     rapport = request.app.state.rapport
@@ -176,6 +181,7 @@ async def api_opportunity(request: Request, opportunity_id: FromPath[int]) -> di
                                    opportunity_id))
 
 
+@accepts(bodies.OPPORTUNITY_CHANGE)
 @patch("/api/v1/sales/opportunities/{opportunity_id:int}", opt=perm("sales.opportunity.edit"))
 async def api_opportunity_update(request: Request, opportunity_id: FromPath[int],
                                  data: JSONBody[dict[str, Any]]) -> Response:
@@ -203,6 +209,7 @@ async def api_opportunity_update(request: Request, opportunity_id: FromPath[int]
     return Response(_deal(row), status_code=200)
 
 
+@accepts(bodies.STAGE_MOVE)
 @post("/api/v1/sales/opportunities/{opportunity_id:int}/stage",
       opt=perm("sales.opportunity.edit"))
 async def api_opportunity_move(request: Request, opportunity_id: FromPath[int],
@@ -258,6 +265,7 @@ async def api_quotes(request: Request, limit: FromQuery[int] = 50,
     return await _page(request, Quote, "sales.quote.view", Quote.select(), limit, after)
 
 
+@accepts(bodies.QUOTE)
 @post("/api/v1/sales/quotes", opt=perm("sales.quote.create"))
 async def api_quote_create(request: Request, data: JSONBody[dict[str, Any]]) -> Response:
     """Create a quote: ``customer``, ``currency``, ``lines`` of ``{product, quantity,

@@ -15,9 +15,11 @@ from litestar.params import FromPath, JSONBody
 from litestar.response import Redirect, Response, Template
 
 from core import records
+from core.api_schemas import accepts
 from core.audit import client_ip
 from core.money import Money
 from core.permissions import Actor, current_actor
+from plugins.sales import api_bodies as bodies
 from plugins.sales.controllers import form_data, perm, visible_one
 from plugins.sales.tables import (
     Opportunity,
@@ -307,6 +309,7 @@ async def api_lines(request: Request, opportunity_id: FromPath[int]) -> dict[str
     return {"items": [_line_json(line) for line in await deal_lines(deal)]}
 
 
+@accepts(bodies.DEAL_LINE)
 @post("/api/v1/sales/opportunities/{opportunity_id:int}/products",
       opt=perm("sales.opportunity.edit"))
 async def api_line_add(request: Request, opportunity_id: FromPath[int],
@@ -330,6 +333,7 @@ async def api_line_delete(request: Request, opportunity_id: FromPath[int],
     await _delete_line(current_actor(request), deal, line_id, client_ip(request))
 
 
+@accepts(bodies.PIPELINE_MOVE)
 @post("/api/v1/sales/opportunities/{opportunity_id:int}/pipeline",
       opt=perm("sales.opportunity.edit"))
 async def api_pipeline_move(request: Request, opportunity_id: FromPath[int],

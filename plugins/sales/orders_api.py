@@ -15,9 +15,11 @@ from typing import Any
 from litestar import Request, Response, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
+from core.api_schemas import accepts
 from core.audit import client_ip
 from core.customers.tables import Customer
 from core.permissions import current_actor, scoped
+from plugins.sales import api_bodies as bodies
 from plugins.sales import orders
 from plugins.sales.api import problem
 from plugins.sales.orders_web import perm, visible_order
@@ -122,6 +124,7 @@ async def api_order(request: Request, order_id: FromPath[int]) -> dict[str, Any]
     return await _full(await visible_order(request, order_id, "sales.order.view"))
 
 
+@accepts(bodies.ORDER)
 @post("/api/v1/sales/orders", opt=perm("sales.order.create"))
 async def api_order_create(request: Request, data: JSONBody[dict[str, Any]]) -> Response:
     """Place an order for ``customer`` with ``lines`` of ``{product, quantity,
@@ -197,6 +200,7 @@ async def api_order_complete(request: Request, order_id: FromPath[int]) -> Respo
         rapport, actor, order_id, ip=client_ip(request)))
 
 
+@accepts(bodies.SHIPMENT)
 @post("/api/v1/sales/orders/{order_id:int}/shipments", opt=perm("sales.order.fulfil"))
 async def api_order_ship(request: Request, order_id: FromPath[int],
                          data: JSONBody[dict[str, Any]]) -> Response:
@@ -212,6 +216,7 @@ async def api_order_ship(request: Request, order_id: FromPath[int],
     return await _transition(request, order_id, "sales.order.fulfil", step)
 
 
+@accepts(bodies.CANCELLATION)
 @post("/api/v1/sales/orders/{order_id:int}/cancel", opt=perm("sales.order.edit"))
 async def api_order_cancel(request: Request, order_id: FromPath[int],
                            data: JSONBody[dict[str, Any]]) -> Response:
@@ -226,6 +231,7 @@ async def api_order_cancel(request: Request, order_id: FromPath[int],
     return await _transition(request, order_id, "sales.order.edit", step)
 
 
+@accepts(bodies.RETURN)
 @post("/api/v1/sales/orders/{order_id:int}/returns", opt=perm("sales.order.edit"))
 async def api_order_return(request: Request, order_id: FromPath[int],
                            data: JSONBody[dict[str, Any]]) -> Response:
@@ -239,6 +245,7 @@ async def api_order_return(request: Request, order_id: FromPath[int],
     return await _transition(request, order_id, "sales.order.edit", step)
 
 
+@accepts(bodies.REFUND)
 @post("/api/v1/sales/orders/{order_id:int}/returns/{return_id:int}/refunds",
       opt=perm("sales.order.refund"))
 async def api_order_refund(request: Request, order_id: FromPath[int], return_id: FromPath[int],

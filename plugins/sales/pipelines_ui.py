@@ -12,8 +12,10 @@ from litestar.params import FromPath, JSONBody
 from litestar.response import Redirect, Response, Template
 
 from core import records
+from core.api_schemas import accepts
 from core.audit import client_ip
 from core.permissions import Actor, current_actor
+from plugins.sales import api_bodies as bodies
 from plugins.sales.controllers import form_data, perm
 from plugins.sales.pipeline import default_pipeline, stages_of
 from plugins.sales.tables import Opportunity, Pipeline, Stage, StageChange
@@ -298,6 +300,7 @@ async def api_pipelines() -> dict[str, Any]:
         for s in stages if s["pipeline"] == p["id"]]} for p in pipelines]}
 
 
+@accepts(bodies.PIPELINE)
 @post("/api/v1/sales/pipelines", opt=MANAGE)
 async def api_pipeline_create(request: Request, data: JSONBody[dict[str, Any]]) -> Response:
     """Create a pipeline: ``name`` and ``stages`` (a list of ``{"name", "probability"}``,

@@ -19,10 +19,12 @@ from litestar.response import Redirect, Response, Template
 from piccolo.query.functions.aggregate import Sum
 
 from core import records
+from core.api_schemas import accepts
 from core.audit import client_ip
 from core.identity.tables import Team, User
 from core.money import Money
 from core.permissions import Actor, current_actor, scoped
+from plugins.sales import api_bodies as bodies
 from plugins.sales.controllers import form_data, perm, settings_of, staff_choices
 from plugins.sales.forecast import Period, _bounds, period_of
 from plugins.sales.tables import Opportunity, SalesTarget, Stage
@@ -248,6 +250,7 @@ async def api_targets(request: Request, period: FromQuery[str] = "quarter",
         for r in rows]}
 
 
+@accepts(bodies.TARGET)
 @post("/api/v1/sales/targets", opt=perm("sales.target.manage"))
 async def api_target_save(request: Request, data: JSONBody[dict[str, Any]]) -> Response:
     """Set a target: ``period_kind``, ``period_start``, ``owner`` or ``team``, ``currency``,

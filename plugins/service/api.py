@@ -18,10 +18,12 @@ from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.params import FromPath, JSONBody, Parameter, QueryParameter
 from litestar.response import File
 
+from core.api_schemas import accepts
 from core.audit import client_ip
 from core.customers import finding
 from core.permissions import current_actor, redact
 from core.problems import bad_request, forbidden, problem
+from plugins.service import api_bodies as bodies
 from plugins.service import attachments as files
 from plugins.service import cases as service
 from plugins.service.attachments import NewAttachment
@@ -191,6 +193,7 @@ async def api_cases(
             "next": f"{rows[-1]['priority_rank']}-{rows[-1]['id']}" if more else None}
 
 
+@accepts(bodies.CASE)
 @post("/api/v1/service/cases", opt={"permission": "service.case.create", "uploads": "json"},
       **API_UPLOAD,
       summary="Open a case")
@@ -270,6 +273,7 @@ async def api_case_messages(
             "next": None if following is None else str(following)}
 
 
+@accepts(bodies.MESSAGE)
 @post("/api/v1/service/cases/{case_id:int}/messages",
       opt={"permission": "service.case.edit", "uploads": "json"}, **API_UPLOAD,
       summary="Reply or add an internal note")
@@ -292,6 +296,7 @@ async def api_case_message(request: Request, case_id: FromPath[int],
     return Response(_message(case_id, message), status_code=201)
 
 
+@accepts(bodies.STATUS)
 @post("/api/v1/service/cases/{case_id:int}/status", opt={"permission": "service.case.edit"},
       **API, summary="Change a case's status", status_code=200)
 async def api_case_status(request: Request, case_id: FromPath[int],
@@ -306,6 +311,7 @@ async def api_case_status(request: Request, case_id: FromPath[int],
     return _case(case, current_actor(request))
 
 
+@accepts(bodies.PRIORITY)
 @post("/api/v1/service/cases/{case_id:int}/priority", opt={"permission": "service.case.edit"},
       **API, summary="Change a case's priority", status_code=200)
 async def api_case_priority(request: Request, case_id: FromPath[int],
@@ -319,6 +325,7 @@ async def api_case_priority(request: Request, case_id: FromPath[int],
     return _case(case, current_actor(request))
 
 
+@accepts(bodies.ASSIGNMENT)
 @post("/api/v1/service/cases/{case_id:int}/assign", opt={"permission": "service.case.assign"},
       **API, summary="Assign a case", status_code=200)
 async def api_case_assign(request: Request, case_id: FromPath[int],

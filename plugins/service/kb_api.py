@@ -16,8 +16,10 @@ from typing import Annotated, Any
 from litestar import Request, Response, get, patch, post
 from litestar.params import FromPath, JSONBody, Parameter
 
+from core.api_schemas import accepts
 from core.audit import client_ip
 from core.permissions import current_actor
+from plugins.service import api_bodies as bodies
 from plugins.service import kb
 from plugins.service.api import API, MAX_LIMIT, problem
 from plugins.service.cases import cursor_id
@@ -148,6 +150,7 @@ async def api_article(request: Request, article_id: FromPath[int]) -> dict[str, 
     return _detail(await _readable(request, article_id))
 
 
+@accepts(bodies.ARTICLE)
 @post("/api/v1/service/articles", opt=EDIT, **KB_API, summary="Write an article")
 async def api_article_create(request: Request, data: JSONBody[dict[str, Any]]) -> Response:
     """Body: ``title`` (required), ``body``, ``keywords``, ``product``, ``audience``
@@ -160,6 +163,7 @@ async def api_article_create(request: Request, data: JSONBody[dict[str, Any]]) -
                     headers={"location": f"/api/v1/service/articles/{row['id']}"})
 
 
+@accepts(bodies.ARTICLE_CHANGE)
 @patch("/api/v1/service/articles/{article_id:int}", opt=EDIT, **KB_API,
        summary="Change, publish or unpublish an article")
 async def api_article_update(request: Request, article_id: FromPath[int],
@@ -178,6 +182,7 @@ async def api_article_update(request: Request, article_id: FromPath[int],
     return _detail(await _readable(request, article_id))
 
 
+@accepts(bodies.FEEDBACK)
 @post("/api/v1/service/articles/{article_id:int}/feedback", opt=VIEW, **KB_API,
       summary="Say whether an article helped", status_code=200)
 async def api_article_feedback(request: Request, article_id: FromPath[int],
@@ -212,6 +217,7 @@ async def api_categories(request: Request) -> dict[str, Any]:
     return {"data": [_category(c) for c in await kb.categories()], "next": None}
 
 
+@accepts(bodies.CATEGORY)
 @post("/api/v1/service/article-categories", opt=EDIT, **KB_API,
       summary="Create an article category")
 async def api_category_create(request: Request, data: JSONBody[dict[str, Any]]) -> Response:

@@ -284,6 +284,7 @@ async def case_visits(case: dict[str, Any]) -> list[dict[str, Any]]:
         CASE_VISITS_LIMIT).run()
     for visit in visits:
         visit["reports"] = []
+        visit["reported"] = False  # also when every visit is cancelled (returned just below)
         visit["assignee_name"] = visit.pop("assignee.name")
     live = [v for v in visits if v["status"] != "cancelled"]
     if not live:

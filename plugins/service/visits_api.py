@@ -19,9 +19,11 @@ from litestar import Request, Response, get, patch, post
 from litestar.exceptions import PermissionDeniedException
 from litestar.params import FromPath, JSONBody, Parameter
 
+from core.api_schemas import accepts
 from core.audit import client_ip
 from core.interactions.service import as_utc
 from core.permissions import current_actor, row_filter
+from plugins.service import api_bodies as bodies
 from plugins.service import cases as service
 from plugins.service import visits
 from plugins.service.api import API, MAX_LIMIT, CaseNotFound, problem
@@ -113,6 +115,7 @@ async def api_case_visits(request: Request, case_id: FromPath[int]) -> dict[str,
                       "reports": row["reports"]} for row in rows], "next": None}
 
 
+@accepts(bodies.VISIT)
 @post("/api/v1/service/cases/{case_id:int}/visits", opt={"permission": "service.case.edit"},
       **VISITS_API, summary="Schedule a visit for a case")
 async def api_visit_create(request: Request, case_id: FromPath[int],
@@ -134,6 +137,7 @@ async def api_visit_create(request: Request, case_id: FromPath[int],
                     headers={"location": f"/api/v1/service/visits/{row['id']}"})
 
 
+@accepts(bodies.VISIT_CHANGE)
 @patch("/api/v1/service/visits/{visit_id:int}", opt={"permission": "service.case.edit"},
        **VISITS_API, summary="Reschedule a visit or change its notes")
 async def api_visit_update(request: Request, visit_id: FromPath[int],

@@ -4,6 +4,7 @@ the configured proxies (issue 17, item 5)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from datetime import timedelta
 
@@ -81,7 +82,8 @@ async def test_clients_behind_a_configured_proxy_are_told_apart(make_rapport, mo
 
 
 async def test_counters_live_in_redis_when_it_is_configured(make_rapport):
-    rapport = await make_rapport(redis_url="redis://127.0.0.1:6379/0")
+    rapport = await make_rapport(redis_url=os.environ.get("RAPPORT_TEST_REDIS_URL",
+                                                          "redis://127.0.0.1:6379/0"))
     async with app_client(rapport):
         subject = uuid.uuid4().hex
         passed = await asyncio.gather(*(
