@@ -21,7 +21,7 @@ from litestar.response import Template
 from core.customers import listing as customer_listing
 from core.customers.service import customer_details, display_phone
 from core.customers.tables import CHANNELS, Customer
-from core.interactions import listing, policy
+from core.interactions import email, listing, policy
 from core.interactions.service import InteractionError
 from core.interactions.tables import Interaction
 from core.permissions import current_actor, scoped
@@ -185,6 +185,7 @@ async def customer_page(request: Request, customer_id: FromPath[int]) -> Templat
         "policy_channel": channel,
         "may_see_interactions": may_see_interactions,
         "may_log": actor.can("core.interaction.create"),
+        "may_email": await email.may_email(rapport, actor, customer_id),
         "may_edit": actor.can("core.customer.edit"),
     }
     if may_see_interactions:

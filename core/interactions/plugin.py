@@ -60,14 +60,16 @@ def register_nav_items():
                 order=30),
         NavItem(label="Contact policy", href="/admin/contact-policy",
                 permission="core.settings.manage", order=915),
+        NavItem(label="E-mail templates", href="/admin/email-templates",
+                permission="core.settings.manage", order=916),
     ]
 
 
 @hookimpl
 def register_routes(rapport):
-    from core.interactions import api, web
+    from core.interactions import api, email_web, web
 
-    return [*web.ROUTES, *api.ROUTES]
+    return [*web.ROUTES, *api.ROUTES, *email_web.ROUTES]
 
 
 @hookimpl

@@ -25,7 +25,7 @@ from core.customers.tables import CHANNELS, Customer
 from core.identity.tables import User
 
 DIRECTIONS = ("inbound", "outbound", "none")
-__all__ = ["CHANNELS", "DIRECTIONS", "Interaction", "InteractionParticipant"]
+__all__ = ["CHANNELS", "DIRECTIONS", "EmailTemplate", "Interaction", "InteractionParticipant"]
 
 
 class Interaction(Table, tablename="core_interaction"):
@@ -60,6 +60,19 @@ class InteractionParticipant(Table, tablename="core_interaction_participant"):
 
     interaction = ForeignKey(Interaction, index=True)
     customer = ForeignKey(Customer, index=True)
+
+
+class EmailTemplate(Table, tablename="core_email_template"):
+    """A ready-made e-mail staff start from on a customer's 360° page (administrators keep
+    the list); subject and body may use the personalisation fields of
+    :data:`core.interactions.email.FIELDS`."""
+
+    id: Serial
+    name = Varchar(length=100, unique=True)
+    subject = Varchar(length=300, default="")
+    body = Text(default="")
+    created_at = Timestamptz(default=TimestamptzNow())
+    updated_at = Timestamptz(default=TimestamptzNow())
 
 
 PERSONAL_DATA: dict[type[Table], tuple[str, ...]] = {
