@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from core.customers.tables import Customer
 from core.interactions import stored_settings
-from core.interactions.tables import CHANNELS, Interaction
+from core.interactions.tables import CHANNELS, EmailTemplate, Interaction
 
 if TYPE_CHECKING:
     from core.app import Rapport
@@ -126,10 +126,32 @@ async def _count_marker() -> int:
 
 
 async def seed_demo_interactions(rapport: Rapport | None, customers: int) -> int:
-    """About five interactions per demo customer (idempotent), a tenth with follow-ups."""
+    """About five interactions per demo customer (idempotent), a tenth with follow-ups;
+    and two e-mail templates, once."""
+    await seed_email_templates()
     wanted = max(0, customers * PER_CUSTOMER - await _count_marker())
     if wanted == 0:
         return 0
     created = await seed_interactions(wanted, followup_share=0.1)
     await stored_settings.write(MARKER, json.dumps(await _count_marker() + created))
     return created
+
+
+DEMO_TEMPLATES = [
+    ("Thank you for your visit", "Thank you for your visit, {{ first_name }}",
+     "Hello {{ first_name }},\n\nthank you for taking the time to meet us. As promised, I am "
+     "sending you a short summary of what we discussed.\n\n\n\nKind regards,\n"
+     "{{ sender_name }}\n{{ organisation }}\n"),
+    ("Renewal reminder", "Your contract renewal",
+     "Dear {{ name }},\n\nyour contract with {{ organisation }} is up for renewal soon. "
+     "Shall we find a time to go through the options?\n\nBest wishes,\n{{ sender_name }}\n"),
+]
+
+
+async def seed_email_templates() -> None:
+    if await EmailTemplate.count().run():
+        return
+    now = datetime.now(UTC)
+    await EmailTemplate.insert(*[
+        EmailTemplate(name=name, subject=subject, body=body, created_at=now, updated_at=now)
+        for name, subject, body in DEMO_TEMPLATES]).run()
