@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from core import audit, records, references
+from core import audit, db, records, references
 from core.customers.tables import Customer
 from core.interactions.service import InteractionError, record_interaction
 from core.interactions.tables import Interaction
@@ -119,12 +119,31 @@ async def visible_case(rapport: Rapport, actor: Actor, case_id: int,
     return await query.first().run()
 
 
+async def publish_case_event(rapport: Rapport, name: str, payload: dict[str, Any], *,
+                             actor_id: int | None = None) -> None:
+    """Announce a case event. Case events are durable (docs/events.md): call this inside the
+    transaction of the change, so the event exists if and only if the change commits, and
+    reaches each subscriber in order per case. Once the change commits, this process also
+    refreshes open queue views and mails the customer (acknowledgement, reply, resolved)."""
+    event = await rapport.publish(name, payload, actor_id=actor_id,
+                                  key=f"case:{payload['case_id']}")
+
+    async def announce() -> None:
+        from plugins.service import cases_web, email_out
+
+        try:
+            await cases_web.on_event(rapport, event)  # live queue views
+            await email_out.on_event(rapport, event)
+        except Exception:  # the change is committed; its mail must not fail the request
+            log.exception("handling %s after its commit failed", name)
+
+    if not db.after_commit(Case._meta.db, announce):
+        await announce()
+
+
 async def _publish(rapport: Rapport, name: str, payload: dict[str, Any],
                    actor: Actor | None) -> None:
-    try:
-        await rapport.publish(name, payload, actor_id=_staff_id(actor))
-    except Exception:  # the change is committed; a failing announcement must not undo it
-        log.exception("publishing %s failed", name)
+    await publish_case_event(rapport, name, payload, actor_id=_staff_id(actor))
 
 
 async def _event(case_id: int, kind: str, old: Any, new: Any, actor: Actor | None) -> None:
@@ -315,18 +334,19 @@ async def open_case(rapport: Rapport, actor: Actor | None, *, customer_id: int, 
             await audit.record(actor, "create", Case._meta.tablename, case_id,
                                audit.diff(None, case), summary=f"{number}: {subject}"[:300],
                                ip=ip)
+            await _publish(rapport, "service.case.created", {
+                "case_id": case_id, "number": number, "customer_id": customer_id,
+                "owner_id": case["owner"], "queue_id": case["queue"],
+                "priority": case["priority"], "case_type": case_type, "channel": channel},
+                actor)
+            if case["owner"] is not None:
+                await _publish(rapport, "service.case.assigned", {
+                    "case_id": case_id, "number": number, "owner_id": case["owner"],
+                    "queue_id": case["queue"], "previous_owner_id": None, "subject": subject},
+                    actor)
     except BaseException:
         files.remove_files(rapport, saved)
         raise
-
-    await _publish(rapport, "service.case.created", {
-        "case_id": case_id, "number": number, "customer_id": customer_id,
-        "owner_id": case["owner"], "queue_id": case["queue"], "priority": case["priority"],
-        "case_type": case_type, "channel": channel}, actor)
-    if case["owner"] is not None:
-        await _publish(rapport, "service.case.assigned", {
-            "case_id": case_id, "number": number, "owner_id": case["owner"],
-            "queue_id": case["queue"], "previous_owner_id": None, "subject": subject}, actor)
     return case
 
 
@@ -423,21 +443,22 @@ async def add_message(rapport: Rapport, actor: Actor | None, case_id: int, *, ki
                 message["interaction_id"] = interaction_id
             case = await records.update(actor, Case, case_id, changes, ip=ip,
                                         summary=f"{kind} added")
+            payload = {"case_id": case_id, "number": case["number"],
+                       "message_id": message["id"], "customer_id": case["customer"],
+                       "owner_id": case["owner"]}
+            if kind == "reply":
+                await _publish(rapport, "service.case.replied", payload, actor)
+            elif kind == "inbound":
+                await _publish(rapport, "service.case.customer_replied",
+                               {**payload, "reopened": reopened}, actor)
+            if case["status"] != old_status:
+                await _publish(rapport, "service.case.status_changed", {
+                    "case_id": case_id, "number": case["number"],
+                    "customer_id": case["customer"], "owner_id": case["owner"],
+                    "old": old_status, "new": case["status"]}, actor)
     except BaseException:
         files.remove_files(rapport, saved)
         raise
-
-    payload = {"case_id": case_id, "number": case["number"], "message_id": message["id"],
-               "customer_id": case["customer"], "owner_id": case["owner"]}
-    if kind == "reply":
-        await _publish(rapport, "service.case.replied", payload, actor)
-    elif kind == "inbound":
-        await _publish(rapport, "service.case.customer_replied",
-                       {**payload, "reopened": reopened}, actor)
-    if case["status"] != old_status:
-        await _publish(rapport, "service.case.status_changed", {
-            "case_id": case_id, "number": case["number"], "customer_id": case["customer"],
-            "owner_id": case["owner"], "old": old_status, "new": case["status"]}, actor)
     message["attachments"] = saved
     return message
 
@@ -465,9 +486,9 @@ async def change_status(rapport: Rapport, actor: Actor | None, case_id: int, sta
                                      and status in OPEN_STATUSES)
         case = await records.update(actor, Case, case_id, changes, ip=ip,
                                     summary=f"status {old} → {status}")
-    await _publish(rapport, "service.case.status_changed", {
-        "case_id": case_id, "number": case["number"], "customer_id": case["customer"],
-        "owner_id": case["owner"], "old": old, "new": status}, actor)
+        await _publish(rapport, "service.case.status_changed", {
+            "case_id": case_id, "number": case["number"], "customer_id": case["customer"],
+            "owner_id": case["owner"], "old": old, "new": status}, actor)
     return case
 
 
@@ -538,10 +559,10 @@ async def assign(rapport: Rapport, actor: Actor | None, case_id: int, *,
             return case
         changes["updated_at"] = datetime.now(UTC)
         case = await records.update(actor, Case, case_id, changes, ip=ip, summary="assigned")
-    await _publish(rapport, "service.case.assigned", {
-        "case_id": case_id, "number": case["number"], "owner_id": case["owner"],
-        "queue_id": case["queue"], "previous_owner_id": previous_owner,
-        "subject": case["subject"]}, actor)
+        await _publish(rapport, "service.case.assigned", {
+            "case_id": case_id, "number": case["number"], "owner_id": case["owner"],
+            "queue_id": case["queue"], "previous_owner_id": previous_owner,
+            "subject": case["subject"]}, actor)
     return case
 
 
@@ -574,9 +595,9 @@ async def rate(rapport: Rapport, case_id: int, *, customer_id: int, score: int,
         case = await records.update(None, Case, case_id, {
             "satisfaction": score, "satisfaction_comment": comment, "rated_at": now},
             summary=f"rated {score}/5")
-    await _publish(rapport, "service.case.rated", {
-        "case_id": case_id, "number": case["number"], "customer_id": customer_id,
-        "owner_id": case["owner"], "score": score}, None)
+        await _publish(rapport, "service.case.rated", {
+            "case_id": case_id, "number": case["number"], "customer_id": customer_id,
+            "owner_id": case["owner"], "score": score}, None)
     return case
 
 

@@ -237,8 +237,10 @@ EVENTS = {
 }
 
 
-# Durable (docs/events.md): written in the transaction of the change, delivered at least once.
-DURABLE = {"service.case.sla_warning", "service.case.sla_breached"}
+# Durable (docs/events.md): written in the transaction of the change, delivered at least once
+# in order per case (key "case:<id>"), through cases.publish_case_event. Every case event is:
+# other plugins and webhooks rely on them.
+DURABLE = set(EVENTS)
 
 
 @hookimpl
@@ -258,7 +260,7 @@ TOPIC_LABELS = {
 
 
 @hookimpl
-@subscribes_to("core.interaction.created", "sales.order.returned", "service.*")
+@subscribes_to("core.interaction.created", "sales.order.returned")
 async def on_event(rapport, event):
     if event.name == "core.interaction.created":
         from plugins.service import visits
@@ -271,13 +273,8 @@ async def on_event(rapport, event):
 
         # A return recorded by a sales plugin (durable event): a product_return case, once.
         await returns.open_return_case(rapport, event)
-        return
-    if not event.name.startswith("service."):
-        return
-    from plugins.service import cases_web, email_out
-
-    await cases_web.on_event(rapport, event)  # live queue views
-    await email_out.on_event(rapport, event)
+    # Its own case events: cases.publish_case_event refreshes the live queue views and mails
+    # the customer right after the commit, in the process that made the change.
 
 
 @hookimpl

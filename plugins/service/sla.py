@@ -24,6 +24,7 @@ from typing import Any
 
 from core import audit
 from plugins.service import business_hours
+from plugins.service.cases import publish_case_event
 from plugins.service.tables import Case, CaseEvent, Queue, SlaPolicy
 
 log = logging.getLogger("rapport.service.sla")
@@ -197,11 +198,11 @@ async def _warn_batch(rapport, policy: dict[str, Any], target: str, now: datetim
             Queue.id, Queue.manager).where(Queue.id.is_in(unowned)).run()} if unowned else {}
         for row in mine:
             # Durable: written with the warning itself, so no crash can lose it.
-            await rapport.publish("service.case.sla_warning", {
+            await publish_case_event(rapport, "service.case.sla_warning", {
                 "case_id": row["id"], "number": row["number"], "owner_id": row["owner"],
                 "manager_id": managers.get(row["queue"]) if row["owner"] is None else None,
                 "target": target, "due_at": row[target + "_due"].isoformat(),
-                "subject": row["subject"]}, key=f"case:{row['id']}")
+                "subject": row["subject"]})
     result.warned.extend(row["id"] for row in mine)
     return len(rows)
 
@@ -232,8 +233,7 @@ async def _escalate(row: dict[str, Any], queues: dict[int, dict[str, Any]],
     return changes
 
 
-async def _breach_batch(rapport, target: str, now: datetime, result: SweepResult,
-                        events: list[tuple[str, dict]]) -> int:
+async def _breach_batch(rapport, target: str, now: datetime, result: SweepResult) -> int:
     due, breached = _DUE[target], _BREACHED[target]
     rows = await Case.select(*_CASE_COLUMNS).where(
         _open_target(target) & (due <= now) & (breached == False)  # noqa: E712
@@ -279,31 +279,29 @@ async def _breach_batch(rapport, target: str, now: datetime, result: SweepResult
                                audit.diff(before, changes),
                                summary=f"SLA {target.replace('_', ' ')} target missed"
                                + (": escalated" if row["id"] in escalating else ""))
-            row["_changes"] = changes
             source = queues.get(row["queue"]) if row["queue"] else None
             # The agent who had the case hears of the breach; a new owner gets "assigned".
             # Durable: written with the breach itself, so no crash can lose it.
-            await rapport.publish("service.case.sla_breached", {
+            await publish_case_event(rapport, "service.case.sla_breached", {
                 "case_id": row["id"], "number": row["number"], "owner_id": row["owner"],
                 "new_owner_id": changes.get("owner", row["owner"]),
                 "manager_id": source["manager"] if source else None,
                 "target": target, "due_at": row[target + "_due"].isoformat(),
                 "escalated": row["id"] in escalating,
                 "queue_id": changes.get("queue", row["queue"]),
-                "subject": row["subject"]}, key=f"case:{row['id']}")
+                "subject": row["subject"]})
+            if changes.get("owner") not in (None, row["owner"]):
+                # The new owner hears of it like any assignment (durable, same transaction).
+                await publish_case_event(rapport, "service.case.assigned", {
+                    "case_id": row["id"], "number": row["number"], "owner_id": changes["owner"],
+                    "queue_id": changes.get("queue", row["queue"]),
+                    "previous_owner_id": row["owner"], "subject": row["subject"]})
         if case_events:
             await CaseEvent.insert(*case_events).run()
     for row in mine:
-        changes = row["_changes"]
-        escalated = row["id"] in escalating
         result.breached.append((row["id"], target))
-        if escalated:
+        if row["id"] in escalating:
             result.escalated.append(row["id"])
-        if escalated and changes.get("owner") not in (None, row["owner"]):
-            events.append(("service.case.assigned", {
-                "case_id": row["id"], "number": row["number"], "owner_id": changes["owner"],
-                "queue_id": changes.get("queue", row["queue"]),
-                "previous_owner_id": row["owner"], "subject": row["subject"]}))
     return len(rows)
 
 
@@ -312,11 +310,10 @@ async def sweep(rapport, now: datetime | None = None) -> SweepResult:
     mark and escalate passed ones. Safe to run in several workers at once."""
     now = now or datetime.now(UTC)
     result = SweepResult()
-    events: list[tuple[str, dict]] = []
     handled = 0
     for target in TARGETS:
         while handled < MAX_PER_SWEEP:
-            seen = await _breach_batch(rapport, target, now, result, events)
+            seen = await _breach_batch(rapport, target, now, result)
             handled += seen
             if seen < BATCH:
                 break
@@ -330,13 +327,6 @@ async def sweep(rapport, now: datetime | None = None) -> SweepResult:
                 if seen < BATCH:
                     break
                 await asyncio.sleep(PAUSE_BETWEEN_BATCHES)
-    # Not durable (service.case.assigned after an escalation): published after the batches
-    # committed, as such events must be. The SLA events are durable and were published in
-    # their batch's transaction.
-    for number, (name, payload) in enumerate(events, 1):
-        await rapport.publish(name, payload)
-        if number % BATCH == 0:
-            await asyncio.sleep(PAUSE_BETWEEN_BATCHES)  # listeners write too: take turns
     return result
 
 

@@ -18,9 +18,9 @@ async def env(make_rapport):
         published = []
         original = rapport.publish
 
-        async def spy(name, payload=None, actor_id=None):
+        async def spy(name, payload=None, actor_id=None, **kwargs):
             published.append((name, dict(payload or {})))
-            return await original(name, payload, actor_id=actor_id)
+            return await original(name, payload, actor_id=actor_id, **kwargs)
 
         rapport.publish = spy
         rapport.published = published
