@@ -21,7 +21,8 @@ PAGES = [
     "/customers/duplicates", "/notifications", "/account", "/customers/1/privacy", "/admin/users",
     "/admin/users/new", "/admin/roles", "/admin/roles/matrix", "/admin/audit",
     "/admin/custom-fields",
-    "/admin/branding", "/admin/contact-policy", "/field/",
+    "/admin/branding", "/admin/contact-policy", "/field/", "/customers/1/email",
+    "/admin/email-templates", "/admin/email-templates/1",
     "/sales/leads", "/sales/board", "/sales/products", "/sales/quotes", "/sales/forecast",
     "/sales/calls", "/service/cases", "/service/cases/1", "/service/kb", "/service/admin",
 ]
