@@ -9,7 +9,7 @@ from core.identity.tables import Team
 from core.interactions.tables import EmailTemplate, Interaction
 from tests.conftest import csrf_headers, make_user, sign_in
 from tests.core.interactions.conftest import add_customer
-from tests.plugins.service.email_helpers import smtp_sink  # noqa: F401 (fixture)
+from tests.plugins.service.email_helpers import smtp_down, smtp_sink  # noqa: F401 (fixtures)
 
 
 async def _ada(**values) -> int:
@@ -160,3 +160,13 @@ async def test_templates_are_checked_at_save_and_filled_in_for_the_customer(admi
     assert answer.status_code == 303 and await EmailTemplate.count().run() == 0
     assert await AuditEntry.count().where(AuditEntry.record_type == "core_email_template"
                                           ).run() == 2
+
+
+async def test_a_mail_server_that_cannot_be_reached_leaves_nothing_logged(admin_client,
+                                                                          smtp_down):  # noqa: F811
+    customer = await _ada()
+    answer = await _send(admin_client, customer)
+    assert answer.status_code == 400 and 'id="to-error"' in answer.text
+    assert "nothing was sent or logged" in answer.text
+    assert await Interaction.count().run() == 0
+    assert not await AuditEntry.exists().where(AuditEntry.action == "email").run()
