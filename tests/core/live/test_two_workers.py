@@ -15,7 +15,6 @@ import os
 import socket
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import pytest
@@ -56,18 +55,25 @@ async def _admin(url: str, sql: str) -> None:
 async def database(kind: str, tmp_path: Path):
     """A scratch database for the server: PostgreSQL, or a SQLite file beside Redis."""
     if kind == "postgres":
-        admin = _need(POSTGRES_URL, "RAPPORT_TEST_POSTGRES_URL")
-        name = f"rapport_live_{uuid.uuid4().hex[:10]}"
-        try:
-            await _admin(admin, f'CREATE DATABASE "{name}"')
+        from tests.conftest import PostgresBackend, settings_for_test
+
+        backend = PostgresBackend(_need(POSTGRES_URL, "RAPPORT_TEST_POSTGRES_URL"))
+
+        async def migrate(url: str) -> None:
+            from core.app import Rapport
+
+            await Rapport(settings_for_test(tmp_path, url), plugins=[]).migrate()
+
+        try:  # a copy of the run's migrated core template, dropped after the run
+            url = await backend.fresh_url((), migrate)
         except OSError as exc:
             if IN_CI:
                 pytest.fail(f"PostgreSQL unreachable: {exc}", pytrace=False)
             pytest.skip(f"PostgreSQL unreachable: {exc}")
         try:
-            yield admin.rsplit("/", 1)[0] + f"/{name}", None
+            yield url, None
         finally:
-            await _admin(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            backend.close()
     else:
         redis_url = _need(REDIS_URL, "RAPPORT_TEST_REDIS_URL")
         yield f"sqlite:///{tmp_path / 'live.sqlite3'}", redis_url
