@@ -40,6 +40,9 @@ def register_events():
                   label="Customers changed together from a list", area="Customers"),
         EventType("core.customer.imported", "Customers were imported from a file",
                   label="Customers imported from a file", area="Customers"),
+        EventType("core.customer.consent_changed", "A customer's consent or contact "
+                  "preferences changed (payload in docs/events.md)", durable=True,
+                  label="Consent or contact preferences changed", area="Customers"),
     ]
 
 

@@ -54,6 +54,10 @@ EVENT_DELETED = "core.customer.deleted"
 EVENT_MERGED = "core.customer.merged"
 EVENT_BULK_CHANGED = "core.customer.bulk_changed"
 EVENT_IMPORTED = "core.customer.imported"
+# Durable (docs/events.md): consent given or withdrawn, do-not-contact, opt-outs, preferred
+# channel. Contact preferences are the customer's columns it watches.
+EVENT_CONSENT_CHANGED = "core.customer.consent_changed"
+CONTACT_PREFERENCES = ("preferred_channel", "opted_out_channels", "do_not_contact")
 EMAIL = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>.]+$")
 TAG = re.compile(r"^[\w][\w .:/&+-]{0,63}$")
 # Plain columns a caller may set, with their maximum lengths (``None``: not text).
@@ -645,6 +649,9 @@ async def update_customer(rapport: Rapport, actor: Actor | None, customer_id: in
         if delta:
             await audit.record(actor, "update", "core_customer", customer_id, delta,
                                summary="details", ip=ip)
+        changed = [k for k in CONTACT_PREFERENCES if k in values and row[k] != current[k]]
+        if changed:
+            await announce_consent_changed(rapport, actor, customer_id, changed)
     await announce(rapport, actor, EVENT_UPDATED, event_payload(row, before=current))
     return row
 
@@ -772,6 +779,27 @@ async def announce_durable(rapport: Rapport | None, actor: Actor | None, name: s
         return
     await rapport.publish(name, payload, actor_id=actor.id if actor else None,
                           key=f"customer:{payload['id']}")
+
+
+async def announce_consent_changed(rapport: Rapport | None, actor: Actor | None,
+                                   customer_id: int, changed: list[str], *,
+                                   consent: dict[str, Any] | None = None) -> None:
+    """Publish the durable ``core.customer.consent_changed`` *inside* the transaction that
+    changed the customer's consent log (``changed`` holds ``"consent"`` and ``consent`` the
+    record) or contact preferences (``changed`` names the columns of CONTACT_PREFERENCES).
+    The payload carries the preferences as they are now (docs/events.md)."""
+    if rapport is None:
+        return
+    row = await Customer.select(*[getattr(Customer, k) for k in CONTACT_PREFERENCES]).where(
+        Customer.id == customer_id).first().run() or {}
+    await rapport.publish(EVENT_CONSENT_CHANGED, {
+        "id": customer_id, "changed": sorted(set(changed)),
+        "preferred_channel": row.get("preferred_channel") or "",
+        "opted_out_channels": [c for c in (row.get("opted_out_channels") or "").split(",") if c],
+        "do_not_contact": bool(row.get("do_not_contact")),
+        "consent": consent,
+    }, actor_id=actor.id if actor is not None and actor.kind == "staff" else None,
+        key=f"customer:{customer_id}")
 
 
 async def announce(rapport: Rapport | None, actor: Actor | None, name: str,

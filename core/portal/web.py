@@ -20,7 +20,7 @@ from litestar.response import Redirect, Response, Template
 
 from core import audit, records
 from core.audit import client_ip
-from core.customers.service import normalise_phone, phone_region
+from core.customers.service import announce_consent_changed, normalise_phone, phone_region
 from core.customers.tables import Customer, CustomerAddress, CustomerEmail, CustomerPhone
 from core.permissions import current_actor, scoped
 from core.portal import settings as portal_settings
@@ -310,6 +310,9 @@ async def portal_preferences_save(request: Request) -> Response:
                                      ip=client_ip(request), summary="changed in the portal")
         if any(before[k] != after[k] for k in changes):
             changed.append("contact preferences")
+            await announce_consent_changed(
+                request.app.state.rapport, actor, actor.customer_id,
+                [k for k in changes if before[k] != after[k]])
         current = await current_consents(actor.customer_id)
         for purpose in CONSENT_PURPOSES:
             answer = form.get(f"consent_{purpose}")
@@ -319,6 +322,7 @@ async def portal_preferences_save(request: Request) -> Response:
             if current.get((purpose, "")) is not granted:
                 try:
                     await record_consent(actor, actor.customer_id, purpose, granted, "portal",
+                                         rapport=request.app.state.rapport,
                                          ip=client_ip(request))
                 except PrivacyError:
                     continue

@@ -176,11 +176,16 @@ async def erase_customer(rapport: Rapport, actor: Actor | None, customer_id: int
 
 
 async def record_consent(actor: Actor | None, customer_id: int, purpose: str, granted: bool,
-                         source: str, channel: str = "", *, ip: str = "") -> dict[str, Any]:
+                         source: str, channel: str = "", *, rapport: Rapport | None,
+                         ip: str = "") -> dict[str, Any]:
     """Append consent given (``granted``) or withdrawn to the customer's consent log.
 
     The log is never edited: the latest record for a purpose (and channel) is what holds.
+    The durable ``core.customer.consent_changed`` is published in the same transaction
+    (``rapport`` None, a system write without an instance, announces nothing).
     """
+    from core.customers.service import announce_consent_changed
+
     purpose, source, channel = purpose.strip(), source.strip(), channel.strip()
     if not purpose:
         raise PrivacyError("purpose", "Say what the consent is for.")
@@ -203,6 +208,9 @@ async def record_consent(actor: Actor | None, customer_id: int, purpose: str, gr
                               "granted": granted, "source": source[:100]}),
             ip=ip,
         )
+        await announce_consent_changed(rapport, actor, customer_id, ["consent"], consent={
+            "id": rows[0]["id"], "purpose": purpose, "channel": channel, "granted": granted,
+            "source": source[:100]})
     return rows[0]
 
 

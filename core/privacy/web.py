@@ -102,7 +102,8 @@ async def privacy_consent(request: Request, customer_id: FromPath[int], data: Fo
     try:
         await record_consent(current_actor(request), customer_id, data.get("purpose", ""),
                              data.get("granted") == "yes", data.get("source", ""),
-                             data.get("channel", ""), ip=client_ip(request))
+                             data.get("channel", ""), rapport=request.app.state.rapport,
+                             ip=client_ip(request))
     except PrivacyError as exc:
         return await _page(request, customer, errors={exc.field: exc.message}, form=data,
                            status_code=400)

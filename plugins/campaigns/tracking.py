@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from core import audit
+from core.customers.service import announce_consent_changed
 from core.customers.tables import ConsentRecord, Customer
 from core.interactions.service import record_interaction
 from plugins.campaigns.campaigns import frozen_links
@@ -149,14 +150,18 @@ async def unsubscribe(rapport: Rapport, token: str, *, source: str = "unsubscrib
             await Customer.update({Customer.opted_out_channels: ",".join(channels),
                                    Customer.updated_at: now}).where(
                 Customer.id == customer["id"]).run()
-            await ConsentRecord.insert(ConsentRecord(
+            [consent] = await ConsentRecord.insert(ConsentRecord(
                 customer=customer["id"], purpose="marketing", channel="email", granted=False,
-                source=source, recorded_at=now)).run()
+                source=source, recorded_at=now)).returning(ConsentRecord.id).run()
             await audit.record(None, "update", Customer._meta.tablename, customer["id"],
                                {"opted_out_channels": [customer["opted_out_channels"],
                                                        ",".join(channels)]},
                                summary=f"unsubscribed from e-mail through campaign "
                                        f"“{message['campaign_name']}”", ip=ip)
+            await announce_consent_changed(rapport, None, customer["id"],
+                                           ["opted_out_channels", "consent"], consent={
+                "id": consent["id"], "purpose": "marketing", "channel": "email",
+                "granted": False, "source": source})
         await Message.update({Message.unsubscribed_at: now}).where(
             (Message.id == message["id"]) & Message.unsubscribed_at.is_null()).run()
     await _touch_point(rapport, message, f"Unsubscribed from e-mail (“{message['campaign_name']}”)",

@@ -142,7 +142,7 @@ async def enrol(rapport: Any, actor: Actor | None, program_id: int, customer_id:
     async with Member._meta.db.transaction():
         consent = await record_consent(actor, customer_id, consent_purpose(program), True,
                                        source=f"{via}: terms version {program['terms_version']}",
-                                       ip=ip)
+                                       rapport=rapport, ip=ip)
         for _ in range(5):
             card = new_card_number(program)
             referral = new_referral_code()

@@ -63,7 +63,7 @@ def personal_values() -> list[str]:
 
 async def test_export_contains_every_personal_data_field(rapport):
     cid = await seed_person()
-    await record_consent(STAFF, cid, "newsletter", True, "web form")
+    await record_consent(STAFF, cid, "newsletter", True, "web form", rapport=rapport)
     data = await export_customer(rapport, cid)
     text = json.dumps(data)
     assert data["format"] == "rapport.privacy-export"
@@ -165,8 +165,8 @@ async def test_consent_given_and_withdrawn_are_both_kept_in_the_log(rapport):
     from core.privacy.service import current_consents
 
     cid = await seed_person()
-    await record_consent(STAFF, cid, "marketing", True, "signed form", "email")
-    await record_consent(STAFF, cid, "marketing", False, "phone call", "email")
+    await record_consent(STAFF, cid, "marketing", True, "signed form", "email", rapport=rapport)
+    await record_consent(STAFF, cid, "marketing", False, "phone call", "email", rapport=rapport)
     log = await ConsentRecord.select().where(ConsentRecord.customer == cid).order_by(
         ConsentRecord.id).run()
     assert [r["granted"] for r in log] == [True, False]
