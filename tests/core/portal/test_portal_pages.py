@@ -110,6 +110,13 @@ async def test_preferences_change_the_contact_policy_at_once(portal):
         "preferred_channel": "sms", "opt_out": ["email"], "consent_marketing": "withdrawn",
         "consent_newsletter": "given"}, headers=await csrf_headers(portal))
     assert await ConsentRecord.count().where(ConsentRecord.customer == ada.customer_id).run() == 2
+    # Each change was announced durably, once (core.customer.consent_changed).
+    from core.jobs_tables import OutboxEvent
+
+    events = await OutboxEvent.select(OutboxEvent.payload).where(
+        OutboxEvent.name == "core.customer.consent_changed").order_by(OutboxEvent.id).run()
+    assert [json.loads(e["payload"])["changed"] for e in events] == [
+        ["opted_out_channels", "preferred_channel"], ["consent"], ["consent"]]
 
 
 async def test_preferring_an_opted_out_channel_is_refused_inline(portal):

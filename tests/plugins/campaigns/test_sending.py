@@ -148,6 +148,12 @@ async def test_a_campaign_reaches_only_those_the_policy_allows_once_each(
     assert decision.rule == "opted_out"
     ada_row = await Customer.select().where(Customer.id == ada).first().run()
     assert ada_row["opted_out_channels"] == "email"
+    from core.jobs_tables import OutboxEvent  # announced durably, with the opt-out
+
+    [consent] = await OutboxEvent.select(OutboxEvent.payload, OutboxEvent.key).where(
+        OutboxEvent.name == "core.customer.consent_changed").run()
+    assert consent["key"] == f"customer:{ada}"
+    assert '"opted_out_channels": ["email"]' in consent["payload"]
     report = await client.get(f"/campaigns/{campaign_id}")
     assert re.search(r"<strong>1</strong> unsubscribed", report.text)
 
