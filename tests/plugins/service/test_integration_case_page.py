@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 
+from core import jobs
 from plugins.service import cases
 from plugins.service.tables import CaseMessage
 from tests.conftest import app_client, make_user, sign_in
@@ -278,6 +279,7 @@ async def test_agent_opening_a_case_is_not_told_it_was_assigned_to_them(service_
         [assigned] = [e for e in published if e.name == "service.case.assigned"]
         assert assigned.payload["owner_id"] == agent and assigned.actor_id == agent
         assert await push_messages(service_rapport, assigned) == []
+        await jobs.run_pending(service_rapport)  # case events are durable: the worker notifies
         assert await Notification.count().where(Notification.user == agent) == 0
 
         # Someone else giving them a case does notify them (so the check above can fail).
@@ -291,4 +293,5 @@ async def test_agent_opening_a_case_is_not_told_it_was_assigned_to_them(service_
         [message] = await push_messages(service_rapport, published[-1])
         assert message.user_id == agent and "assigned to you" in message.title
         # ... and reaches their in-app inbox, where their own case did not.
+        await jobs.run_pending(service_rapport)
         assert await Notification.count().where(Notification.user == agent) == 1
