@@ -46,6 +46,31 @@ def _cheap_password_hashing() -> None:
 PRODUCTION_HASHER = None
 
 
+def _remember_parsed_signatures() -> None:
+    """Tests build a new Litestar app for almost every test (one per Rapport instance), and
+    Litestar parses each of the ~700 route handlers' signatures again for every app: over
+    half of a typical test's CPU time. Parsing depends only on the function and the names
+    it is resolved against, so the result is remembered per (function, namespace) for the
+    whole test process; what the app does with it is unchanged."""
+    from litestar.utils.signature import ParsedSignature
+
+    parse = ParsedSignature.from_fn.__func__
+    parsed: dict = {}
+
+    def from_fn(cls, fn, signature_namespace):
+        try:
+            key = (cls, fn, tuple(sorted((name, id(value))
+                                          for name, value in signature_namespace.items())))
+            hash(key)
+        except TypeError:  # an unhashable callable: parse it as Litestar would
+            return parse(cls, fn, signature_namespace)
+        if key not in parsed:
+            parsed[key] = parse(cls, fn, signature_namespace)
+        return parsed[key]
+
+    ParsedSignature.from_fn = classmethod(from_fn)
+
+
 # A folder for the whole test run (every xdist worker sees it): the migrated templates, their
 # locks, and the list of PostgreSQL databases to drop when the run ends.
 SHARED_ENV = "RAPPORT_TEST_RUN_DIR"
@@ -56,6 +81,7 @@ def pytest_configure(config):
     a process started before a pip install sees the new entry point but cannot import it.
     The run's shared folder is made here too, before the workers start, so they inherit it."""
     _cheap_password_hashing()
+    _remember_parsed_signatures()
     if not hasattr(config, "workerinput"):
         if not os.environ.get(SHARED_ENV):
             os.environ[SHARED_ENV] = tempfile.mkdtemp(prefix="rapport-tests-")
