@@ -20,6 +20,7 @@ from litestar.exceptions import NotFoundException, ValidationException
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.response import File, Redirect, Stream, Template
 
+from core.api_schemas import ID, accepts, array, obj, text
 from core.audit import client_ip
 from core.customers import custom_fields, duplicates, importing, merge
 from core.customers.service import CustomerNotFound
@@ -127,6 +128,8 @@ async def merge_execute(request: Request) -> Redirect | Template:
     return Redirect(f"/customers/{survivor}?merged={merged}", status_code=303)
 
 
+@accepts(obj({"merged_id": ID, "take_from_merged": array(text(64), max_items=100)},
+             required=["merged_id"], closed=True))
 @post("/api/v1/customers/{survivor_id:int}/merge", opt={"permission": "core.customer.edit"},
       status_code=200)
 async def merge_api(request: Request, survivor_id: FromPath[int],
