@@ -43,14 +43,16 @@ async def seed(rapport):
 
 def _show_all_earlier(page, message_selector: str) -> list[int]:
     """Click "Show earlier messages" until it is gone; the message count after each load."""
+    from playwright.sync_api import expect
+
     counts = [page.locator(message_selector).count()]
     while page.locator("text=Show earlier messages").count():
         page.click("text=Show earlier messages")
         page.locator(message_selector).nth(counts[-1]).wait_for()
         counts.append(page.locator(message_selector).count())
-        # Focus moved to the first message the click brought: now the first of the list.
-        assert page.evaluate("(selector) => document.activeElement === "
-                             "document.querySelector(selector)", message_selector)
+        # Focus moves to the first message the click brought (now the first of the list)
+        # once htmx has settled the swap, a moment after the rows appear: wait for it.
+        expect(page.locator(message_selector).first).to_be_focused()
     return counts
 
 
